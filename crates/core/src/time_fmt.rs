@@ -1,0 +1,36 @@
+//! RFC 3339 formatting and parsing for the timestamps that cross Lambda boundaries.
+
+use std::time::SystemTime;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `2026-11-26T05:31:43.123Z`: UTC, millisecond precision.
+pub fn rfc3339(t: SystemTime) -> String {
+    let dt = OffsetDateTime::from(t);
+    let ms = dt.millisecond();
+    let dt = dt.replace_nanosecond(ms as u32 * 1_000_000).unwrap_or(dt);
+    dt.format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// Parses an RFC 3339 timestamp.
+pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map(SystemTime::from)
+        .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn round_trips_with_millisecond_precision() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_135_103_123);
+        let s = rfc3339(t);
+        assert_eq!(s, "2025-11-26T05:31:43.123Z");
+        assert_eq!(parse_rfc3339(&s).unwrap(), t);
+        assert!(parse_rfc3339("yesterday").unwrap_err().contains("yesterday"));
+    }
+}

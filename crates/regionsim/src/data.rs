@@ -1,0 +1,1 @@
+//! The databases behind the simulated Aurora clusters: workload, replication, ground truth.

@@ -1,0 +1,1 @@
+//! The simulated Amazon RDS (Aurora global databases).
