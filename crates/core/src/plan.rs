@@ -542,6 +542,10 @@ fn strip_location(msg: &str) -> String {
 #[derive(Default)]
 struct Validator {
     problems: Vec<PlanProblem>,
+    /// Whether the two Regions are known and distinct. When they are not, the per-Region
+    /// maps are not checked against them: one wrong Region name would otherwise repeat as a
+    /// problem in every map.
+    pair_ok: bool,
 }
 
 impl Validator {
@@ -565,6 +569,9 @@ impl Validator {
 
     /// Checks a map keyed by Region: keys must be the plan's Regions; `required` means both.
     fn region_keys<T>(&mut self, path: &str, map: &BTreeMap<Region, T>, pair: &[&str; 2], required: bool) {
+        if !self.pair_ok {
+            return;
+        }
         for key in map.keys() {
             if !pair.contains(&key.as_str()) {
                 self.problem(
@@ -617,6 +624,7 @@ impl Validator {
             self.problem("regions.secondary", format!("must differ from regions.primary (both are `{}`)", p.regions.primary));
         }
         let pair = [p.regions.primary.as_str(), p.regions.secondary.as_str()];
+        self.pair_ok = pair.iter().all(|r| is_known_region(r)) && pair[0] != pair[1];
 
         if p.objectives.rto_seconds == 0 {
             self.problem("objectives.rto_seconds", "must be greater than zero");
@@ -646,7 +654,7 @@ impl Validator {
             for (i, a) in h.alarms.iter().enumerate() {
                 self.non_empty(&format!("{base}.alarms[{i}].name"), &a.name);
                 if let Some(r) = &a.region {
-                    if !pair.contains(&r.as_str()) {
+                    if self.pair_ok && !pair.contains(&r.as_str()) {
                         self.problem(format!("{base}.alarms[{i}].region"), format!("`{r}` is not one of the plan's Regions"));
                     }
                 }
