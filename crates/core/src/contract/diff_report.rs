@@ -1,0 +1,1 @@
+//! The contract of one function (to be written).
