@@ -1,1 +1,18 @@
-//! placeholder
+//! failover-steps: the logic of every failover step, over the AWS SDK clients.
+//!
+//! One module per Lambda function, each exposing `handle(input, &deps) -> Result<Output,
+//! StepError>` over typed inputs from `failover_core::contract`. The Lambda packages under
+//! `functions/` are thin `main.rs` files around these; the local drill calls the same
+//! handlers in-process.
+//!
+//! * [`aws`]: clients per Region on the shared clock, and SDK errors mapped to the error
+//!   contract.
+//! * [`routing`]: ARC routing controls over the five cluster endpoints.
+//! * [`health`]: is the target Region serving (routing states, DNS, HTTP, canary alarms)?
+//! * [`lambda`]: the glue every function's `main` uses.
+//!
+//! Steps never sleep to wait for AWS (the state machine polls) and never call another
+//! function.
+
+pub mod aws;
+pub mod lambda;

@@ -111,3 +111,18 @@ pub struct ExecutionRef {
     /// When the execution started (RFC 3339), from `$$.Execution.StartTime`.
     pub started_at: String,
 }
+
+/// Parses `value` as the input of `function` and serialises it back (the events/ test).
+/// An unknown function name is an error.
+pub fn round_trip_input(function: &str, value: serde_json::Value) -> Result<serde_json::Value, StepError> {
+    fn rt<T: DeserializeOwned + Serialize>(v: serde_json::Value) -> Result<serde_json::Value, StepError> {
+        let t: T = parse_input(v)?;
+        serde_json::to_value(t).map_err(|e| StepError::internal(e.to_string()))
+    }
+    match function {
+        "routing-control" => rt::<routing::RoutingControlInput>(value),
+        "verify-health" => rt::<health::VerifyHealthInput>(value),
+        // Each function adds its arm here when its input type exists.
+        other => Err(StepError::bad_input(format!("no input type is known for function `{other}`"))),
+    }
+}
