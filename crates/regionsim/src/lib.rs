@@ -1,13 +1,85 @@
-//! regionsim: a simulated AWS Region pair on 127.0.0.1.
+//! regionsim: a simulated AWS Region pair on 127.0.0.1, behind the real AWS SDK clients.
 //!
-//! (Overview to be written by the crate's authors: the principal types, the services, the
-//! model, the faults, the time line.)
+//! Only the endpoint changes: the code under test builds its `aws-sdk-*` clients as it
+//! does in AWS, with an explicit Region, and points them at the URLs in [`Endpoints`].
+//!
+//! # Principal types
+//! * [`SimBuilder`]: configures a simulator from a [`failover_core::Plan`] and a
+//!   [`failover_core::SharedClock`], binds every port on 127.0.0.1 and returns a [`Sim`].
+//! * [`Sim`]: the shared handle. Region health ([`Sim::set_region_down`]), faults
+//!   ([`Sim::set_endpoint_fault`], [`Sim::set_throttle_rate`], [`Sim::set_extra_latency`]),
+//!   the call log ([`Sim::calls`], [`Sim::api_calls`]), the endpoints, and the plan that
+//!   points at them ([`Sim::plan`], [`Sim::write_plan`]).
+//! * [`HttpService`]: what a simulated service implements; [`Request`] in, [`Response`] out.
+//!
+//! # Plugging in a service (the RDS model)
+//! Every service in [`service::SHARED`] gets one port that serves both Regions; the Region
+//! of a call is [`Request::region`], taken from the SigV4 credential scope. To serve RDS:
+//!
+//! ```ignore
+//! struct Rds { sim: regionsim::WeakSim /* + the model */ }
+//! impl regionsim::HttpService for Rds {
+//!     fn handle(&self, req: regionsim::Request) -> regionsim::ResponseFuture {
+//!         // parse with regionsim::wire::Form::parse(&req.body); answer with
+//!         // regionsim::wire::query_response(action, xmlns, result_xml)
+//!         todo!()
+//!     }
+//!     fn error_response(&self, _req: &regionsim::Request, err: &regionsim::ApiError) -> regionsim::Response {
+//!         regionsim::wire::query_error(err)
+//!     }
+//!     fn throttling_error(&self) -> regionsim::ApiError {
+//!         regionsim::ApiError::new(400, "Throttling", "Rate exceeded")
+//!     }
+//! }
+//! let sim = SimBuilder::new(clock)
+//!     .service(regionsim::service::RDS, |sim| std::sync::Arc::new(Rds { sim: sim.downgrade() }))
+//!     .start().await?;
+//! ```
+//! or, after start, [`Sim::register_service`]. Before `handle` runs, the server has
+//! already applied the Region-down gate (a down Region's requests hang or are dropped),
+//! endpoint faults, extra latency and throttling (rendered with `throttling_error` and
+//! `error_response`), and logged the call under [`HttpService::operation`] (the default
+//! reads the query protocol's `Action`). Other hooks for the RDS model:
+//! [`Sim::subscribe_changes`] and [`Sim::region_up`] (health changes),
+//! [`Sim::set_lag_source`] (the values of CloudWatch's `AuroraGlobalDBRPOLag` and
+//! `AuroraGlobalDBReplicationLag`), [`Sim::insert_extension`] / [`Sim::extension`] (share
+//! the model with drills), [`Sim::clock`] and [`Sim::random_f64`].
+//!
+//! # Services
+//! * `arc`: the ARC cluster data plane, five Regional endpoints ([`arc`]).
+//! * `cloudwatch`, `sns`, `s3`, `secretsmanager`: one shared port each.
+//! * `rds`: the Aurora model (module [`rds`]), registered by its author.
+//! * `web`: one health URL per Region (`GET /health`).
+//! * DNS: an authoritative UDP/TCP server for the plan's record ([`dns`]).
 //!
 //! Module ownership while the crate is being built:
-//! * `server`, `sim`, `faults`, `arc`, `dns`, `cloudwatch`, `sns`, `s3`, `secrets`: protocols
-//!   and the shared simulation handle.
+//! * `server`, `sim`, `world`, `wire`, `arc`, `dns`, `cloudwatch`, `sns`, `s3`, `secrets`,
+//!   `web`, `control`: protocols and the shared simulation handle.
 //! * `rds`, `data`: the Aurora model and the databases behind it (workload, replication,
 //!   ground truth).
 
+pub mod arc;
+pub mod cloudwatch;
 pub mod data;
+pub mod dns;
 pub mod rds;
+pub mod s3;
+pub mod secrets;
+pub mod server;
+pub mod sim;
+pub mod sns;
+pub mod web;
+pub mod wire;
+pub mod world;
+
+pub use server::{ApiError, HttpService, Listener, Request, Response, ResponseFuture};
+pub use sim::{
+    CallRecord, DownMode, EndpointFault, Endpoints, LagQuery, LagSource, RegionStatus, Sim, SimBuilder, WeakSim,
+    service,
+};
+
+/// The plan a simulator uses when none is given (the retail store, us-east-1 and
+/// us-west-2, one global database `orders`).
+pub fn default_plan() -> failover_core::Plan {
+    failover_core::Plan::from_yaml(include_str!("default-plan.yaml")).expect("the built-in plan is valid")
+}

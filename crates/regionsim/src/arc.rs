@@ -1,0 +1,327 @@
+//! The ARC cluster data plane (`route53-recovery-cluster`, awsJson 1.0, target prefix
+//! `ToggleCustomerAPI.`): routing controls, assertion safety rules, injected conflicts.
+//!
+//! Every one of the cluster's endpoints serves the same state. An endpoint insists that a
+//! request is signed for the endpoint's own Region, as ARC does. A routing-control change
+//! is immediate on the data plane; what Route 53 health checks (and so DNS) see lags by
+//! the propagation delay, which is why every change is kept with its time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
+use crate::sim::WeakSim;
+use crate::wire;
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+const TARGET_PREFIX: &str = "ToggleCustomerAPI.";
+
+/// One routing control and the history of its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingControl {
+    pub arn: String,
+    pub name: String,
+    pub control_panel_arn: String,
+    pub control_panel_name: String,
+    /// The Region whose traffic the control admits (from the plan), if any.
+    pub region: Option<String>,
+    /// (time, on) for every change, oldest first; never empty.
+    pub history: Vec<(SystemTime, bool)>,
+}
+
+impl RoutingControl {
+    pub fn is_on(&self) -> bool {
+        self.history.last().is_some_and(|(_, on)| *on)
+    }
+
+    /// The state as of `t` (the last change at or before `t`; Off before any).
+    pub fn on_at(&self, t: SystemTime) -> bool {
+        self.history.iter().rev().find(|(at, _)| *at <= t).is_some_and(|(_, on)| *on)
+    }
+}
+
+/// An assertion safety rule: at least `min_on` of `controls` must be On after any update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionRule {
+    pub arn: String,
+    pub name: String,
+    pub controls: Vec<String>,
+    pub min_on: usize,
+}
+
+/// The routing-control state of the simulated cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ArcModel {
+    pub controls: BTreeMap<String, RoutingControl>,
+    pub rules: Vec<AssertionRule>,
+    /// How many upcoming update calls answer `ConflictException`.
+    pub pending_conflicts: u32,
+    /// Route 53 health-check propagation delay after a change.
+    pub propagation: Duration,
+}
+
+/// The part of a routing-control ARN before `/routingcontrol/`: its control panel.
+fn control_panel_of(arn: &str) -> String {
+    arn.split("/routingcontrol/").next().unwrap_or(arn).to_string()
+}
+
+impl ArcModel {
+    /// Adds a control (state Off unless `on`), as of `now`.
+    pub fn add_control(&mut self, arn: &str, region: Option<&str>, on: bool, now: SystemTime) {
+        let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
+        let panel = control_panel_of(arn);
+        let panel_name = panel.rsplit('/').next().unwrap_or(&panel).to_string();
+        self.controls.insert(
+            arn.to_string(),
+            RoutingControl {
+                arn: arn.to_string(),
+                name,
+                control_panel_arn: panel,
+                control_panel_name: panel_name,
+                region: region.map(str::to_string),
+                // Back-dated so that the initial state is already propagated.
+                history: vec![(SystemTime::UNIX_EPOCH, on), (now, on)],
+            },
+        );
+    }
+
+    /// Applies `changes` atomically, checking the safety rules not in `overrides`.
+    pub fn update(
+        &mut self,
+        changes: &[(String, bool)],
+        overrides: &[String],
+        now: SystemTime,
+    ) -> Result<(), ApiError> {
+        for (arn, _) in changes {
+            if !self.controls.contains_key(arn) {
+                return Err(ApiError::new(
+                    404,
+                    "ResourceNotFoundException",
+                    format!("routing control {arn} not found"),
+                ));
+            }
+        }
+        let after = |arn: &str| -> bool {
+            changes.iter().rev().find(|(a, _)| a == arn).map_or_else(|| self.controls[arn].is_on(), |(_, on)| *on)
+        };
+        for rule in &self.rules {
+            if overrides.contains(&rule.arn) {
+                continue;
+            }
+            let on = rule.controls.iter().filter(|c| self.controls.contains_key(c.as_str()) && after(c)).count();
+            if on < rule.min_on {
+                return Err(ApiError::new(
+                    400,
+                    "ValidationException",
+                    format!(
+                        "Cannot update the routing control state: the change would violate safety rule {} ({}): \
+                         at least {} of its {} routing controls must be On",
+                        rule.name,
+                        rule.arn,
+                        rule.min_on,
+                        rule.controls.len()
+                    ),
+                ));
+            }
+        }
+        for (arn, on) in changes {
+            let c = self.controls.get_mut(arn).expect("checked above");
+            if c.is_on() != *on {
+                c.history.push((now, *on));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Regions that Route 53 health checks see as served at `now`: those with a
+    /// routing control On as of `now - propagation`.
+    pub fn serving_regions(&self, now: SystemTime) -> Vec<String> {
+        let seen = now.checked_sub(self.propagation).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut out: Vec<String> = Vec::new();
+        for c in self.controls.values() {
+            if let Some(r) = &c.region {
+                if c.on_at(seen) && !out.contains(r) {
+                    out.push(r.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The data-plane service behind all five endpoints.
+pub struct ArcService {
+    sim: WeakSim,
+}
+
+impl ArcService {
+    pub fn new(sim: WeakSim) -> Self {
+        Self { sim }
+    }
+}
+
+fn parse_state(s: &str) -> Result<bool, ApiError> {
+    match s {
+        "On" => Ok(true),
+        "Off" => Ok(false),
+        other => Err(ApiError::new(400, "ValidationException", format!("invalid RoutingControlState `{other}`"))),
+    }
+}
+
+fn state_str(on: bool) -> &'static str {
+    if on { "On" } else { "Off" }
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::new(400, "ValidationException", format!("{key} is required")))
+}
+
+fn overrides(v: &Value) -> Vec<String> {
+    v.get("SafetyRulesToOverride")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+impl ArcService {
+    fn call(&self, req: &Request) -> Result<Value, ApiError> {
+        let sim =
+            self.sim.upgrade().ok_or_else(|| ApiError::new(500, "InternalServerException", "simulator stopped"))?;
+        if let (Some(signed), Some(own)) = (req.region.as_deref(), req.listener.region.as_deref()) {
+            if signed != own {
+                return Err(ApiError::new(
+                    403,
+                    "InvalidSignatureException",
+                    format!("Credential should be scoped to a valid region, not '{signed}'. Expected '{own}'."),
+                ));
+            }
+        }
+        let target = req.header("x-amz-target").unwrap_or("");
+        let op = target
+            .strip_prefix(TARGET_PREFIX)
+            .ok_or_else(|| ApiError::new(400, "UnknownOperationException", format!("unknown target `{target}`")))?;
+        let input: Value = if req.body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(&req.body)
+                .map_err(|e| ApiError::new(400, "SerializationException", format!("invalid JSON: {e}")))?
+        };
+        let now = sim.clock().now();
+        let mut world = sim.world();
+        let arc = &mut world.arc;
+        match op {
+            "GetRoutingControlState" => {
+                let arn = str_field(&input, "RoutingControlArn")?;
+                let c = arc.controls.get(arn).ok_or_else(|| not_found(arn))?;
+                Ok(json!({
+                    "RoutingControlArn": c.arn,
+                    "RoutingControlState": state_str(c.is_on()),
+                    "RoutingControlName": c.name,
+                }))
+            }
+            "ListRoutingControls" => {
+                let panel = input.get("ControlPanelArn").and_then(Value::as_str);
+                let max = input.get("MaxResults").and_then(Value::as_u64).unwrap_or(500).clamp(1, 1000) as usize;
+                let start = input.get("NextToken").and_then(Value::as_str);
+                let all: Vec<&RoutingControl> =
+                    arc.controls.values().filter(|c| panel.is_none_or(|p| c.control_panel_arn == p)).collect();
+                let skip = match start {
+                    Some(tok) => all.iter().position(|c| c.arn.as_str() > tok).unwrap_or(all.len()),
+                    None => 0,
+                };
+                let page: Vec<&RoutingControl> = all.iter().skip(skip).take(max).copied().collect();
+                let items: Vec<Value> = page
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "ControlPanelArn": c.control_panel_arn,
+                            "ControlPanelName": c.control_panel_name,
+                            "RoutingControlArn": c.arn,
+                            "RoutingControlName": c.name,
+                            "RoutingControlState": state_str(c.is_on()),
+                            "Owner": c.arn.split(':').nth(4).unwrap_or(""),
+                        })
+                    })
+                    .collect();
+                let mut out = json!({ "RoutingControls": items });
+                if skip + page.len() < all.len() {
+                    if let Some(last) = page.last() {
+                        out["NextToken"] = json!(last.arn);
+                    }
+                }
+                Ok(out)
+            }
+            "UpdateRoutingControlState" => {
+                let arn = str_field(&input, "RoutingControlArn")?;
+                let on = parse_state(str_field(&input, "RoutingControlState")?)?;
+                take_conflict(arc)?;
+                arc.update(&[(arn.to_string(), on)], &overrides(&input), now)?;
+                Ok(json!({}))
+            }
+            "UpdateRoutingControlStates" => {
+                let entries =
+                    input.get("UpdateRoutingControlStateEntries").and_then(Value::as_array).ok_or_else(|| {
+                        ApiError::new(400, "ValidationException", "UpdateRoutingControlStateEntries is required")
+                    })?;
+                let mut changes = Vec::new();
+                for e in entries {
+                    changes.push((
+                        str_field(e, "RoutingControlArn")?.to_string(),
+                        parse_state(str_field(e, "RoutingControlState")?)?,
+                    ));
+                }
+                take_conflict(arc)?;
+                arc.update(&changes, &overrides(&input), now)?;
+                Ok(json!({}))
+            }
+            other => Err(ApiError::new(400, "UnknownOperationException", format!("unknown operation {other}"))),
+        }
+    }
+}
+
+fn take_conflict(arc: &mut ArcModel) -> Result<(), ApiError> {
+    if arc.pending_conflicts > 0 {
+        arc.pending_conflicts -= 1;
+        return Err(ApiError::new(409, "ConflictException", "There is a conflicting update in progress; try again"));
+    }
+    Ok(())
+}
+
+fn not_found(arn: &str) -> ApiError {
+    ApiError::new(404, "ResourceNotFoundException", format!("routing control {arn} not found"))
+}
+
+impl HttpService for ArcService {
+    fn handle(&self, req: Request) -> ResponseFuture {
+        let resp = match self.call(&req) {
+            Ok(v) => wire::json_response(CONTENT_TYPE, &v),
+            Err(e) => self.error_response(&req, &e),
+        };
+        Box::pin(async move { resp })
+    }
+
+    fn error_response(&self, req: &Request, err: &ApiError) -> Response {
+        let extra = match err.code.as_str() {
+            "ResourceNotFoundException" | "ConflictException" => {
+                let id = req
+                    .body
+                    .is_empty()
+                    .then(String::new)
+                    .or_else(|| {
+                        serde_json::from_slice::<Value>(&req.body)
+                            .ok()
+                            .and_then(|v| v.get("RoutingControlArn").and_then(Value::as_str).map(str::to_string))
+                    })
+                    .unwrap_or_default();
+                json!({ "resourceId": id, "resourceType": "RoutingControl" })
+            }
+            "ThrottlingException" => json!({ "retryAfterSeconds": 1 }),
+            _ => json!({}),
+        };
+        wire::json_error(CONTENT_TYPE, err, extra)
+    }
+}

@@ -1,0 +1,162 @@
+//! An authoritative DNS server (UDP and TCP on 127.0.0.1) for the application's record.
+//!
+//! The answer follows Route 53's health-checked records whose health checks are ARC
+//! routing controls: the Regions whose controls are On, as the health checks see them
+//! (after the propagation delay), each contributing its `dns_answers`, with the record's
+//! TTL. When no Region is healthy Route 53 answers as if all were (it must answer
+//! something), so the simulator does the same. A CNAME has one target: the first healthy
+//! Region in plan order (primary first).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::sim::{Sim, WeakSim};
+
+/// The record the server is authoritative for.
+#[derive(Debug, Clone, Default)]
+pub struct DnsModel {
+    /// `shop.example.com`.
+    pub record: String,
+    /// `A`, `AAAA` or `CNAME`.
+    pub record_type: String,
+    pub ttl: u32,
+    /// What each Region contributes to the answer when it serves.
+    pub answers: BTreeMap<String, Vec<String>>,
+    /// The Regions in plan order (primary first).
+    pub order: Vec<String>,
+}
+
+/// What the record resolves to now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsAnswer {
+    /// The Regions whose answers are served.
+    pub regions: Vec<String>,
+    pub values: Vec<String>,
+    pub ttl: u32,
+}
+
+impl Sim {
+    /// The record's answer at the current sim time (what the DNS server sends).
+    pub fn dns_answer(&self) -> DnsAnswer {
+        let now = self.clock().now();
+        let world = self.world();
+        let serving = world.arc.serving_regions(now);
+        let dns = &world.dns;
+        let mut regions: Vec<String> = dns.order.iter().filter(|r| serving.contains(r)).cloned().collect();
+        if regions.is_empty() {
+            regions = dns.order.clone();
+        }
+        if dns.record_type.eq_ignore_ascii_case("CNAME") {
+            regions.truncate(1);
+        }
+        let values = regions.iter().flat_map(|r| dns.answers.get(r).cloned().unwrap_or_default()).collect();
+        DnsAnswer { regions, values, ttl: dns.ttl }
+    }
+}
+
+fn fqdn(s: &str) -> String {
+    let s = s.trim().to_ascii_lowercase();
+    if s.ends_with('.') { s } else { format!("{s}.") }
+}
+
+/// Builds the response to one query message.
+fn answer(sim: &Sim, request: &[u8]) -> Option<Vec<u8>> {
+    let req = Message::from_vec(request).ok()?;
+    let mut resp = Message::new();
+    resp.set_id(req.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(req.op_code())
+        .set_recursion_desired(req.recursion_desired())
+        .set_authoritative(true);
+    let (record, record_type) = {
+        let w = sim.world();
+        (w.dns.record.clone(), w.dns.record_type.to_ascii_uppercase())
+    };
+    let Some(q) = req.queries().first().cloned() else {
+        resp.set_response_code(ResponseCode::FormErr);
+        return resp.to_vec().ok();
+    };
+    resp.add_query(q.clone());
+    if fqdn(&q.name().to_ascii()) != fqdn(&record) {
+        resp.set_response_code(ResponseCode::NXDomain);
+        return resp.to_vec().ok();
+    }
+    let wanted = q.query_type();
+    let current = sim.dns_answer();
+    let name = q.name().clone();
+    for value in &current.values {
+        let rdata = match record_type.as_str() {
+            "CNAME" if matches!(wanted, RecordType::CNAME | RecordType::A | RecordType::AAAA | RecordType::ANY) => {
+                Name::from_str(&fqdn(value)).ok().map(|n| RData::CNAME(CNAME(n)))
+            }
+            "A" if matches!(wanted, RecordType::A | RecordType::ANY) => match IpAddr::from_str(value) {
+                Ok(IpAddr::V4(ip)) => Some(RData::A(A(ip))),
+                _ => None,
+            },
+            "AAAA" if matches!(wanted, RecordType::AAAA | RecordType::ANY) => match IpAddr::from_str(value) {
+                Ok(IpAddr::V6(ip)) => Some(RData::AAAA(AAAA(ip))),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(rdata) = rdata {
+            resp.add_answer(Record::from_rdata(name.clone(), current.ttl, rdata));
+        }
+    }
+    resp.set_response_code(ResponseCode::NoError);
+    resp.to_vec().ok()
+}
+
+/// Starts the UDP and TCP servers on one port; returns their address.
+pub(crate) async fn start(sim: &Sim) -> std::io::Result<SocketAddr> {
+    let udp = UdpSocket::bind(("127.0.0.1", 0)).await?;
+    let addr = udp.local_addr()?;
+    let tcp = TcpListener::bind(addr).await?;
+    let weak = sim.downgrade();
+    tokio::spawn(serve_udp(weak.clone(), udp));
+    tokio::spawn(serve_tcp(weak, tcp));
+    Ok(addr)
+}
+
+async fn serve_udp(weak: WeakSim, socket: UdpSocket) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else { return };
+        let Some(sim) = weak.upgrade() else { return };
+        if let Some(out) = answer(&sim, &buf[..n]) {
+            let _ = socket.send_to(&out, peer).await;
+        }
+    }
+}
+
+async fn serve_tcp(weak: WeakSim, listener: TcpListener) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { return };
+        let weak = weak.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut len = [0u8; 2];
+                if stream.read_exact(&mut len).await.is_err() {
+                    return;
+                }
+                let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut msg).await.is_err() {
+                    return;
+                }
+                let Some(sim) = weak.upgrade() else { return };
+                let Some(out) = answer(&sim, &msg) else { return };
+                let Ok(n) = u16::try_from(out.len()) else { return };
+                if stream.write_all(&n.to_be_bytes()).await.is_err() || stream.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
