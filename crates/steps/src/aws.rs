@@ -54,12 +54,24 @@ pub type ArcFactory = Arc<dyn Fn(&ClusterEndpoint, &ArcTimeouts) -> aws_sdk_rout
 #[derive(Clone)]
 pub struct AwsClients {
     pub clock: SharedClock,
+    /// Seeds the endpoint shuffle for reproducible drills; `None` in AWS (OS randomness).
+    pub seed: Option<u64>,
     pub rds: Arc<Regional<aws_sdk_rds::Client>>,
     pub cloudwatch: Arc<Regional<aws_sdk_cloudwatch::Client>>,
     pub sns: Arc<Regional<aws_sdk_sns::Client>>,
     pub s3: Arc<Regional<aws_sdk_s3::Client>>,
     pub secrets: Arc<Regional<aws_sdk_secretsmanager::Client>>,
     pub arc: ArcFactory,
+    /// Plain HTTP(S), for the health probes of the application's endpoints; built on first
+    /// use (its TLS roots cost a few milliseconds a cold start need not pay).
+    pub http: Arc<std::sync::OnceLock<reqwest::Client>>,
+}
+
+impl AwsClients {
+    /// The HTTP client for health probes.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(reqwest::Client::new)
+    }
 }
 
 impl std::fmt::Debug for AwsClients {
@@ -108,6 +120,8 @@ impl AwsClients {
             secrets: regional!(aws_sdk_secretsmanager),
             arc: Arc::new(move |ep, t| arc_client(&arc_base, ep, t, &arc_clock)),
             clock,
+            seed: None,
+            http: Arc::default(),
         }
     }
 }

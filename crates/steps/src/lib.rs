@@ -15,4 +15,6 @@
 //! function.
 
 pub mod aws;
+pub mod health;
 pub mod lambda;
+pub mod routing;

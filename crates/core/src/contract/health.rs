@@ -22,6 +22,10 @@ pub struct VerifyHealthInput {
     /// Which checks to run (all by default).
     #[serde(default)]
     pub checks: HealthChecks,
+    /// A Region known to be impaired: nothing is asked of it (its canary alarms are
+    /// skipped, its ARC endpoint is tried last).
+    #[serde(default)]
+    pub impaired_region: Option<Region>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +64,12 @@ impl VerifyHealthInput {
                     "states.{}: the target Region must be On to be verified as serving",
                     self.target_region
                 )));
+            }
+        }
+        if let Some(r) = &self.impaired_region {
+            check_region(&self.plan, "impaired_region", r)?;
+            if r == &self.target_region {
+                return Err(StepError::bad_input("impaired_region: the target Region cannot be the impaired one"));
             }
         }
         if let Some(t) = &self.changed_at {
