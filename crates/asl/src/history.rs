@@ -1,0 +1,77 @@
+//! Execution history events, shaped like `GetExecutionHistory`'s.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One history event. `details` holds the type-specific object under its AWS name
+/// (`stateEnteredEventDetails`, `taskFailedEventDetails`, ...), with inputs and outputs as
+/// JSON strings as the API returns them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEvent {
+    pub id: u64,
+    pub previous_event_id: u64,
+    #[serde(serialize_with = "ser_time")]
+    pub timestamp: SystemTime,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(flatten)]
+    pub details: Map<String, Value>,
+}
+
+fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&failover_core::time_fmt::rfc3339(*t))
+}
+
+impl HistoryEvent {
+    /// The type-specific details object, whatever its key.
+    pub fn detail(&self) -> Option<&Map<String, Value>> {
+        self.details.values().next().and_then(Value::as_object)
+    }
+
+    /// The state this event is about, for state entered/exited and Map iteration events.
+    pub fn state_name(&self) -> Option<&str> {
+        self.detail()?.get("name")?.as_str()
+    }
+
+    /// A string field of the details (`error`, `cause`, `resource`, ...).
+    pub fn detail_str(&self, key: &str) -> Option<&str> {
+        self.detail()?.get(key)?.as_str()
+    }
+
+    /// A JSON-string field of the details (`input`, `output`, `parameters`) parsed back.
+    pub fn detail_json(&self, key: &str) -> Option<Value> {
+        serde_json::from_str(self.detail_str(key)?).ok()
+    }
+}
+
+/// The details key AWS uses for an event type.
+pub(crate) fn details_key(event_type: &str) -> Option<&'static str> {
+    Some(match event_type {
+        t if t.ends_with("StateEntered") => "stateEnteredEventDetails",
+        t if t.ends_with("StateExited") => "stateExitedEventDetails",
+        "ExecutionStarted" => "executionStartedEventDetails",
+        "ExecutionSucceeded" => "executionSucceededEventDetails",
+        "ExecutionFailed" => "executionFailedEventDetails",
+        "ExecutionAborted" => "executionAbortedEventDetails",
+        "ExecutionTimedOut" => "executionTimedOutEventDetails",
+        "TaskScheduled" => "taskScheduledEventDetails",
+        "TaskStarted" => "taskStartedEventDetails",
+        "TaskSubmitted" => "taskSubmittedEventDetails",
+        "TaskSucceeded" => "taskSucceededEventDetails",
+        "TaskFailed" => "taskFailedEventDetails",
+        "TaskTimedOut" => "taskTimedOutEventDetails",
+        "LambdaFunctionScheduled" => "lambdaFunctionScheduledEventDetails",
+        "LambdaFunctionSucceeded" => "lambdaFunctionSucceededEventDetails",
+        "LambdaFunctionFailed" => "lambdaFunctionFailedEventDetails",
+        "LambdaFunctionTimedOut" => "lambdaFunctionTimedOutEventDetails",
+        "MapStateStarted" => "mapStateStartedEventDetails",
+        "MapIterationStarted" => "mapIterationStartedEventDetails",
+        "MapIterationSucceeded" => "mapIterationSucceededEventDetails",
+        "MapIterationFailed" => "mapIterationFailedEventDetails",
+        "MapIterationAborted" => "mapIterationAbortedEventDetails",
+        _ => return None,
+    })
+}
