@@ -14,7 +14,9 @@
 //! Steps never sleep to wait for AWS (the state machine polls) and never call another
 //! function.
 
+pub mod aurora;
 pub mod aws;
 pub mod health;
 pub mod lambda;
 pub mod routing;
+pub mod snapshot;
