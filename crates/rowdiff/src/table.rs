@@ -1,0 +1,226 @@
+//! What the catalog says about a table, and the per-engine SQL pieces ([`Dialect`]) the
+//! bisection is built from.
+//!
+//! Soundness rests on two rules every dialect keeps:
+//! * the row hash covers exactly the canonical text (or typed value) that the leaf fetch
+//!   returns, so two rows hash alike exactly when the client compares them equal;
+//! * the leaf fetch orders rows by exactly the identity values it returns, in a byte or
+//!   integer order the client reproduces, so the merge can never misalign.
+
+use crate::model::DiffError;
+
+/// How the client decodes one key identity column, and so how it orders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyDecode {
+    Int,
+    UInt,
+    Bytes,
+    /// SQLite: the stored value, ordered as SQLite orders storage classes.
+    Lite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Column {
+    pub name: String,
+    /// The full type as the catalog prints it, with the collation: what must match.
+    pub type_name: String,
+    /// The short type name (`int8`, `varchar`, ...), lower case.
+    pub base: String,
+    pub nullable: bool,
+    pub collation: Option<String>,
+    /// PostgreSQL: the collation is nondeterministic.
+    pub nondeterministic: bool,
+    /// MySQL: the collation pads with spaces (trailing spaces do not count).
+    pub pad_space: bool,
+    pub unsigned: bool,
+}
+
+impl Column {
+    pub(crate) fn signature(&self) -> String {
+        match &self.collation {
+            Some(c) => format!("{} collate {c}", self.type_name),
+            None => self.type_name.clone(),
+        }
+    }
+}
+
+/// A table resolved against both catalogs.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub table: String,
+    /// Quoted table reference for SQL.
+    pub from: String,
+    /// The compared columns, key columns first.
+    pub cols: Vec<Column>,
+    pub nkey: usize,
+    pub time: Option<Column>,
+    /// The failover time as `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
+    pub after: Option<String>,
+    /// SQL predicate of the key range, already rendered; `TRUE`-like when absent.
+    pub range_sql: Option<String>,
+}
+
+impl Plan {
+    pub(crate) fn key(&self) -> &[Column] {
+        &self.cols[..self.nkey]
+    }
+    pub(crate) fn where_range(&self) -> String {
+        match &self.range_sql {
+            Some(r) => format!(" WHERE {r}"),
+            None => String::new(),
+        }
+    }
+}
+
+/// The SQL an engine contributes. Implemented by each engine module.
+pub(crate) trait Dialect: Sync {
+    fn quote(&self, ident: &str) -> String;
+    /// A table name (`t` or `schema.t`) as a quoted reference.
+    fn table_ref(&self, name: &str) -> String {
+        name.split('.').map(|p| self.quote(p)).collect::<Vec<_>>().join(".")
+    }
+    /// The key identity of a column and how the client decodes it. The fetch orders by it.
+    fn identity(&self, table: &str, c: &Column) -> Result<(String, KeyDecode), DiffError>;
+    /// An unsigned-able 64-bit (or 32-bit) hash of the key identity, for bucketing.
+    fn key_hash(&self, plan: &Plan) -> Result<String, DiffError>;
+    /// Bits the key hash offers.
+    fn key_hash_bits(&self) -> u32;
+    /// The 64-bit row hash over the compared columns' canonical values, NULL-aware.
+    fn row_hash(&self, plan: &Plan) -> String;
+    fn xor_agg(&self, expr: &str) -> String;
+    /// The canonical value of a column as the fetch returns it.
+    fn canon(&self, c: &Column) -> String;
+    /// A boolean-ish expression: the time column is later than the failover.
+    fn after(&self, c: &Column, utc: &str) -> String;
+    /// A literal of the column's type from its printed text, for key-range bounds.
+    fn literal(&self, table: &str, c: &Column, text: &str) -> Result<String, DiffError>;
+    /// The column as the quantile query prints it (round-trips through `literal`).
+    fn print(&self, c: &Column) -> String;
+}
+
+/// `lower <= key < upper` as SQL, lexicographic over the key columns.
+pub(crate) fn range_sql(
+    d: &dyn Dialect,
+    table: &str,
+    key: &[Column],
+    range: &crate::model::KeyRange,
+) -> Result<Option<String>, DiffError> {
+    let mut parts = Vec::new();
+    for (bound, strict_last, op) in [(&range.lower, false, ">"), (&range.upper, true, "<")] {
+        let Some(vals) = bound else { continue };
+        if vals.len() != key.len() {
+            return Err(DiffError::BadSpec {
+                table: table.into(),
+                message: format!("key range bound has {} values for {} key columns", vals.len(), key.len()),
+            });
+        }
+        let lits: Vec<String> =
+            key.iter().zip(vals).map(|(c, v)| d.literal(table, c, v)).collect::<Result<_, _>>()?;
+        let cols: Vec<String> = key.iter().map(|c| d.quote(&c.name)).collect();
+        let mut ors = Vec::new();
+        for i in 0..key.len() {
+            let mut ands: Vec<String> = (0..i).map(|j| format!("{} = {}", cols[j], lits[j])).collect();
+            let last = i + 1 == key.len();
+            let o = if last && !strict_last { format!("{op}=") } else { op.to_string() };
+            ands.push(format!("{} {o} {}", cols[i], lits[i]));
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        parts.push(format!("({})", ors.join(" OR ")));
+    }
+    Ok(if parts.is_empty() { None } else { Some(parts.join(" AND ")) })
+}
+
+/// Builds the grouped checksum query of one level.
+pub(crate) fn bucket_sql(d: &dyn Dialect, plan: &Plan, bits: u32, prev: Option<(u32, &[u64])>) -> Result<String, DiffError> {
+    let mask = (1u64 << bits) - 1;
+    let kh = d.key_hash(plan)?;
+    let rh = d.row_hash(plan);
+    let mut sql = format!(
+        "SELECT b, COUNT(*), {} FROM (SELECT ({kh}) & {mask} AS b, {rh} AS rh FROM {}{}) s",
+        d.xor_agg("rh"),
+        plan.from,
+        plan.where_range()
+    );
+    if let Some((pbits, list)) = prev {
+        let pmask = (1u64 << pbits) - 1;
+        sql.push_str(&format!(" WHERE (b & {pmask}) IN ({})", join_u64(list)));
+    }
+    sql.push_str(" GROUP BY b");
+    Ok(sql)
+}
+
+/// Builds the leaf fetch: identity columns, canonical values, the after flag, in identity order.
+pub(crate) fn fetch_sql(
+    d: &dyn Dialect,
+    plan: &Plan,
+    filter: Option<(u32, &[u64])>,
+    with_after: bool,
+) -> Result<(String, Vec<KeyDecode>), DiffError> {
+    let mut sel = Vec::new();
+    let mut dec = Vec::new();
+    for c in plan.key() {
+        let (e, k) = d.identity(&plan.table, c)?;
+        sel.push(e);
+        dec.push(k);
+    }
+    for c in &plan.cols {
+        sel.push(d.canon(c));
+    }
+    if with_after && let (Some(t), Some(a)) = (&plan.time, &plan.after) {
+        sel.push(d.after(t, a));
+    }
+    let mut conds = Vec::new();
+    if let Some(r) = &plan.range_sql {
+        conds.push(r.clone());
+    }
+    if let Some((bits, list)) = filter {
+        let mask = (1u64 << bits) - 1;
+        conds.push(format!("(({}) & {mask}) IN ({})", d.key_hash(plan)?, join_u64(list)));
+    }
+    let mut sql = format!("SELECT {} FROM {}", sel.join(", "), plan.from);
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    let order: Vec<String> = (1..=plan.nkey).map(|i| i.to_string()).collect();
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&order.join(", "));
+    Ok((sql, dec))
+}
+
+fn join_u64(list: &[u64]) -> String {
+    let mut s = String::with_capacity(list.len() * 6);
+    for (i, x) in list.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&x.to_string());
+    }
+    s
+}
+
+/// Parses an RFC 3339 time into the UTC text every engine compares with.
+pub(crate) fn utc_text(s: &str) -> Result<String, DiffError> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| DiffError::BadSource(format!("failover time {s:?} is not RFC 3339: {e}")))?;
+    let t = t.to_offset(time::UtcOffset::UTC);
+    Ok(format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    ))
+}
+
+pub(crate) fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push_str(&format!("{x:02X}"));
+    }
+    s
+}
