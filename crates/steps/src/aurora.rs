@@ -112,7 +112,11 @@ impl Topology {
         let members = g.global_cluster_members();
         Topology {
             status: g.status().unwrap_or("unknown").to_string(),
-            writer: members.iter().find(|m| m.is_writer() == Some(true)).and_then(|m| m.db_cluster_arn()).map(str::to_string),
+            writer: members
+                .iter()
+                .find(|m| m.is_writer() == Some(true))
+                .and_then(|m| m.db_cluster_arn())
+                .map(str::to_string),
             failover,
             engine_version: g.engine_version().map(str::to_string),
             members: members.iter().filter_map(|m| m.db_cluster_arn()).map(str::to_string).collect(),
@@ -235,13 +239,21 @@ impl<'a> Ctx<'a> {
             Mode::Planned => {
                 let source = self.check_source_available().await?;
                 self.check_switchover_topology(&topo, &target)?;
-                (format!("source cluster {}", source.db_cluster_identifier().unwrap_or("?")), source.engine_version().unwrap_or("").to_string())
+                (
+                    format!("source cluster {}", source.db_cluster_identifier().unwrap_or("?")),
+                    source.engine_version().unwrap_or("").to_string(),
+                )
             }
             // The old primary's Region may be gone: the global cluster's version, as the
             // target Region reports it, stands for the source.
-            Mode::Unplanned => (format!("global cluster {}", self.db.global_cluster), topo.engine_version.clone().unwrap_or_default()),
+            Mode::Unplanned => {
+                (format!("global cluster {}", self.db.global_cluster), topo.engine_version.clone().unwrap_or_default())
+            }
         };
-        if target_version.is_empty() || source_version.is_empty() || major_minor(&target_version) != major_minor(&source_version) {
+        if target_version.is_empty()
+            || source_version.is_empty()
+            || major_minor(&target_version) != major_minor(&source_version)
+        {
             return Err(StepError::new(
                 ErrorKind::PreconditionFailed,
                 format!(
@@ -304,7 +316,10 @@ impl<'a> Ctx<'a> {
                     .target_db_cluster_identifier(self.target_arn)
                     .send()
                     .await
-                    .map_err(|e| classify(&e).into_step_error(&format!("SwitchoverGlobalCluster in {}", self.input.target_region)))?;
+                    .map_err(|e| {
+                        classify(&e)
+                            .into_step_error(&format!("SwitchoverGlobalCluster in {}", self.input.target_region))
+                    })?;
                 "SwitchoverGlobalCluster"
             }
             Mode::Unplanned => {
@@ -315,7 +330,9 @@ impl<'a> Ctx<'a> {
                     .allow_data_loss(true)
                     .send()
                     .await
-                    .map_err(|e| classify(&e).into_step_error(&format!("FailoverGlobalCluster in {}", self.input.target_region)))?;
+                    .map_err(|e| {
+                        classify(&e).into_step_error(&format!("FailoverGlobalCluster in {}", self.input.target_region))
+                    })?;
                 "FailoverGlobalCluster"
             }
         };
@@ -341,7 +358,10 @@ impl<'a> Ctx<'a> {
         if status != "available" {
             return Err(StepError::new(
                 ErrorKind::SwitchoverRefused,
-                format!("source cluster {} is `{status}`, not available: a switchover needs every member available", cluster_id_of_arn(source_arn)),
+                format!(
+                    "source cluster {} is `{status}`, not available: a switchover needs every member available",
+                    cluster_id_of_arn(source_arn)
+                ),
             ));
         }
         Ok(source)
@@ -424,7 +444,12 @@ impl<'a> Ctx<'a> {
         )))
     }
 
-    async fn create_instance(&self, target: &DbCluster, capacity: &Capacity, name: &str) -> Result<Vec<String>, StepError> {
+    async fn create_instance(
+        &self,
+        target: &DbCluster,
+        capacity: &Capacity,
+        name: &str,
+    ) -> Result<Vec<String>, StepError> {
         let region = &self.input.target_region;
         let mut calls = Vec::new();
         if let Some(s) = &capacity.serverless
@@ -518,17 +543,17 @@ pub async fn read_lag(
     for (id, metric) in [("rpo", LAG_METRICS[0]), ("replication", LAG_METRICS[1])] {
         let Some(result) = out.metric_data_results().iter().find(|r| r.id() == Some(id)) else { continue };
         // Newest datapoint, whatever order the service used.
-        let newest = result
-            .timestamps()
-            .iter()
-            .zip(result.values())
-            .filter(|(_, v)| v.is_finite())
-            .max_by(|a, b| a.0.cmp(b.0));
+        let newest =
+            result.timestamps().iter().zip(result.values()).filter(|(_, v)| v.is_finite()).max_by(|a, b| a.0.cmp(b.0));
         if let Some((at, value)) = newest {
             let at = std::time::SystemTime::try_from(*at)
                 .map(failover_core::time_fmt::rfc3339)
                 .unwrap_or_else(|_| at.to_string());
-            return Ok(Some(LagObservation { metric: metric.to_string(), milliseconds: value.max(0.0).round() as u64, at }));
+            return Ok(Some(LagObservation {
+                metric: metric.to_string(),
+                milliseconds: value.max(0.0).round() as u64,
+                at,
+            }));
         }
     }
     Ok(None)
@@ -554,19 +579,31 @@ pub(crate) async fn describe_global_cluster(
 }
 
 /// `DescribeDBClusters` for one cluster.
-pub(crate) async fn describe_cluster(rds: &aws_sdk_rds::Client, id: &str, region: &str) -> Result<DbCluster, StepError> {
+pub(crate) async fn describe_cluster(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    region: &str,
+) -> Result<DbCluster, StepError> {
     find_cluster(rds, id, region)
         .await?
         .ok_or_else(|| StepError::not_found(format!("DescribeDBClusters in {region}: no cluster `{id}`")))
 }
 
 /// `DescribeDBClusters` for one cluster; `None` when it does not exist.
-pub(crate) async fn find_cluster(rds: &aws_sdk_rds::Client, id: &str, region: &str) -> Result<Option<DbCluster>, StepError> {
+pub(crate) async fn find_cluster(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<DbCluster>, StepError> {
     match rds.describe_db_clusters().db_cluster_identifier(id).send().await {
         Ok(out) => Ok(out.db_clusters().iter().find(|c| c.db_cluster_identifier() == Some(id)).cloned()),
         Err(e) => {
             let c = classify(&e);
-            if c.kind == ErrorKind::NotFound { Ok(None) } else { Err(c.into_step_error(&format!("DescribeDBClusters in {region}"))) }
+            if c.kind == ErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(c.into_step_error(&format!("DescribeDBClusters in {region}")))
+            }
         }
     }
 }
@@ -581,11 +618,19 @@ pub(crate) async fn find_instance(
         Ok(out) => Ok(out.db_instances().iter().find(|i| i.db_instance_identifier() == Some(id)).cloned()),
         Err(e) => {
             let c = classify(&e);
-            if c.kind == ErrorKind::NotFound { Ok(None) } else { Err(c.into_step_error(&format!("DescribeDBInstances in {region}"))) }
+            if c.kind == ErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(c.into_step_error(&format!("DescribeDBInstances in {region}")))
+            }
         }
     }
 }
 
-async fn describe_instance_status(rds: &aws_sdk_rds::Client, id: &str, region: &str) -> Result<Option<String>, StepError> {
+async fn describe_instance_status(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<String>, StepError> {
     Ok(find_instance(rds, id, region).await?.map(|i| i.db_instance_status().unwrap_or("unknown").to_string()))
 }

@@ -9,6 +9,8 @@
 //!   contract.
 //! * [`routing`]: ARC routing controls over the five cluster endpoints.
 //! * [`health`]: is the target Region serving (routing states, DNS, HTTP, canary alarms)?
+//! * [`aurora`]: Aurora global switchover and failover, and polling their progress.
+//! * [`snapshot`]: the old primary's snapshot found, copied, restored and cleaned up.
 //! * [`lambda`]: the glue every function's `main` uses.
 //!
 //! Steps never sleep to wait for AWS (the state machine polls) and never call another

@@ -100,7 +100,10 @@ fn info(s: &DbClusterSnapshot, region: &str) -> SnapshotInfo {
     }
 }
 
-fn is_code<E>(e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>, code: &str) -> bool
+fn is_code<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    code: &str,
+) -> bool
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -126,7 +129,8 @@ impl Ctx<'_> {
     }
 
     fn failover_started(&self) -> Result<SystemTime, StepError> {
-        parse_rfc3339(&self.input.failover_started_at).map_err(|e| StepError::bad_input(format!("failover_started_at: {e}")))
+        parse_rfc3339(&self.input.failover_started_at)
+            .map_err(|e| StepError::bad_input(format!("failover_started_at: {e}")))
     }
 
     async fn find(&self) -> Result<SnapshotRestoreOutput, StepError> {
@@ -149,12 +153,17 @@ impl Ctx<'_> {
         let Some(snapshot) = newest else {
             if let Some(why) = self.rejoined_without_snapshot(&rds, old_id).await? {
                 let exposure = match self.input.lag_at_failover_ms {
-                    Some(ms) => format!("the replication lag at the failover was {ms} ms: writes of about that long before it are lost and cannot be listed"),
+                    Some(ms) => format!(
+                        "the replication lag at the failover was {ms} ms: writes of about that long before it are lost and cannot be listed"
+                    ),
                     None => "the replication lag at the failover was not observed".to_string(),
                 };
                 return Err(StepError::new(
                     ErrorKind::SnapshotUnavailable,
-                    format!("no {prefix}* snapshot in {region} taken after {}, and {why}: it will not appear; {exposure}", self.input.failover_started_at),
+                    format!(
+                        "no {prefix}* snapshot in {region} taken after {}, and {why}: it will not appear; {exposure}",
+                        self.input.failover_started_at
+                    ),
                 ));
             }
             return Err(StepError::not_yet(format!(
@@ -181,7 +190,11 @@ impl Ctx<'_> {
     }
 
     /// Why the snapshot will never come, when the old cluster is back as a secondary.
-    async fn rejoined_without_snapshot(&self, rds: &aws_sdk_rds::Client, old_id: &str) -> Result<Option<String>, StepError> {
+    async fn rejoined_without_snapshot(
+        &self,
+        rds: &aws_sdk_rds::Client,
+        old_id: &str,
+    ) -> Result<Option<String>, StepError> {
         let region = &self.input.old_region;
         let g = match describe_global_cluster(rds, &self.db.global_cluster, region).await {
             Ok(g) => g,
@@ -206,7 +219,12 @@ impl Ctx<'_> {
         }
     }
 
-    async fn events(&self, rds: &aws_sdk_rds::Client, old_id: &str, since: SystemTime) -> Result<Vec<RdsEvent>, StepError> {
+    async fn events(
+        &self,
+        rds: &aws_sdk_rds::Client,
+        old_id: &str,
+        since: SystemTime,
+    ) -> Result<Vec<RdsEvent>, StepError> {
         let region = &self.input.old_region;
         let now = self.clients.clock.now();
         let mut all = Vec::new();
@@ -321,7 +339,10 @@ impl Ctx<'_> {
         let region = self.input.recovery_region()?;
         let rds = self.clients.rds.get(&region);
         let Some(copy) = find_snapshot(&rds, &self.names.copy, &region).await? else {
-            return Err(StepError::not_found(format!("snapshot copy {} does not exist in {region}: `copy` comes first", self.names.copy)));
+            return Err(StepError::not_found(format!(
+                "snapshot copy {} does not exist in {region}: `copy` comes first",
+                self.names.copy
+            )));
         };
         let copy_status = copy.status().unwrap_or("unknown");
         if copy_status != "available" {
@@ -342,7 +363,9 @@ impl Ctx<'_> {
                 .engine(self.db.engine.as_str())
                 .set_engine_version(copy.engine_version().map(str::to_string))
                 .set_db_subnet_group_name(network.db_subnet_group.clone())
-                .set_vpc_security_group_ids((!network.security_groups.is_empty()).then_some(network.security_groups.clone()))
+                .set_vpc_security_group_ids(
+                    (!network.security_groups.is_empty()).then_some(network.security_groups.clone()),
+                )
                 .set_serverless_v2_scaling_configuration(capacity.serverless.map(|s| {
                     aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
                         .min_capacity(s.min_acu)
@@ -357,7 +380,9 @@ impl Ctx<'_> {
             match res {
                 Ok(_) => calls += 1,
                 Err(e) if is_code(&e, "DBClusterAlreadyExistsFault") => {}
-                Err(e) => return Err(classify(&e).into_step_error(&format!("RestoreDBClusterFromSnapshot in {region}"))),
+                Err(e) => {
+                    return Err(classify(&e).into_step_error(&format!("RestoreDBClusterFromSnapshot in {region}")));
+                }
             }
         }
         if find_instance(&rds, &self.names.instance, &region).await?.is_none() {
@@ -402,10 +427,16 @@ impl Ctx<'_> {
         let region = self.input.recovery_region()?;
         let rds = self.clients.rds.get(&region);
         let Some(cluster) = find_cluster(&rds, &self.names.cluster, &region).await? else {
-            return Err(StepError::not_found(format!("recovery cluster {} does not exist in {region}: `restore` comes first", self.names.cluster)));
+            return Err(StepError::not_found(format!(
+                "recovery cluster {} does not exist in {region}: `restore` comes first",
+                self.names.cluster
+            )));
         };
         let Some(instance) = find_instance(&rds, &self.names.instance, &region).await? else {
-            return Err(StepError::not_found(format!("recovery instance {} does not exist in {region}: `restore` comes first", self.names.instance)));
+            return Err(StepError::not_found(format!(
+                "recovery instance {} does not exist in {region}: `restore` comes first",
+                self.names.instance
+            )));
         };
         let status = cluster.status().unwrap_or("unknown");
         let instance_status = instance.db_instance_status().unwrap_or("unknown");
@@ -539,12 +570,22 @@ async fn list_cluster_snapshots(
 }
 
 /// One cluster snapshot by identifier; `None` when it does not exist.
-async fn find_snapshot(rds: &aws_sdk_rds::Client, id: &str, region: &str) -> Result<Option<DbClusterSnapshot>, StepError> {
+async fn find_snapshot(
+    rds: &aws_sdk_rds::Client,
+    id: &str,
+    region: &str,
+) -> Result<Option<DbClusterSnapshot>, StepError> {
     match rds.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id).send().await {
-        Ok(out) => Ok(out.db_cluster_snapshots().iter().find(|s| s.db_cluster_snapshot_identifier() == Some(id)).cloned()),
+        Ok(out) => {
+            Ok(out.db_cluster_snapshots().iter().find(|s| s.db_cluster_snapshot_identifier() == Some(id)).cloned())
+        }
         Err(e) => {
             let c = classify(&e);
-            if c.kind == ErrorKind::NotFound { Ok(None) } else { Err(c.into_step_error(&format!("DescribeDBClusterSnapshots in {region}"))) }
+            if c.kind == ErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(c.into_step_error(&format!("DescribeDBClusterSnapshots in {region}")))
+            }
         }
     }
 }
