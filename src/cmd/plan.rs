@@ -12,16 +12,19 @@ pub enum PlanCommand {
     Check {
         /// The plan file (YAML).
         file: PathBuf,
+        /// Print the validated plan as JSON (what the state machine carries) instead of a summary.
+        #[arg(long)]
+        json: bool,
     },
 }
 
 pub fn run(cmd: PlanCommand) -> ExitCode {
     match cmd {
-        PlanCommand::Check { file } => check(&file),
+        PlanCommand::Check { file, json } => check(&file, json),
     }
 }
 
-fn check(file: &PathBuf) -> ExitCode {
+fn check(file: &PathBuf, json: bool) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -30,6 +33,10 @@ fn check(file: &PathBuf) -> ExitCode {
         }
     };
     match Plan::from_yaml(&text) {
+        Ok(plan) if json => {
+            println!("{}", serde_json::to_string_pretty(&plan).expect("a plan serialises"));
+            ExitCode::SUCCESS
+        }
         Ok(plan) => {
             println!("{}: valid", file.display());
             println!("{}", plan.summary());
