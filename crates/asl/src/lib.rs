@@ -13,7 +13,7 @@
 //!   heartbeats.
 //! * [`TaskDispatcher`]: what a Task calls. [`FaultInjector`] adds Lambda-level failures;
 //!   [`MockDispatcher`] answers from a Step Functions Local mock configuration ([`MockConfig`]).
-//! * [`substitute`]: `DefinitionSubstitutions`.
+//! * [`substitute()`]: fills `DefinitionSubstitutions`.
 //!
 //! This crate never reads the wall clock or the environment, and never talks to AWS.
 

@@ -1154,10 +1154,11 @@ fn clone_secs(s: &Seconds) -> Seconds {
 /// a Lambda ARN -> ("lambda", the ARN).
 fn resource_parts(resource: &str) -> (String, String) {
     let parts: Vec<&str> = resource.splitn(6, ':').collect();
-    if parts.len() == 6 && parts[2] == "states" {
-        if let Some((svc, api)) = parts[5].split_once(':') {
-            return (svc.to_string(), api.to_string());
-        }
+    if parts.len() == 6
+        && parts[2] == "states"
+        && let Some((svc, api)) = parts[5].split_once(':')
+    {
+        return (svc.to_string(), api.to_string());
     }
     (parts.get(2).copied().unwrap_or("").to_string(), resource.to_string())
 }
