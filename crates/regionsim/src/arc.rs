@@ -141,10 +141,11 @@ impl ArcModel {
         let seen = now.checked_sub(self.propagation).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut out: Vec<String> = Vec::new();
         for c in self.controls.values() {
-            if let Some(r) = &c.region {
-                if c.on_at(seen) && !out.contains(r) {
-                    out.push(r.clone());
-                }
+            if let Some(r) = &c.region
+                && c.on_at(seen)
+                && !out.contains(r)
+            {
+                out.push(r.clone());
             }
         }
         out
@@ -191,14 +192,14 @@ impl ArcService {
     fn call(&self, req: &Request) -> Result<Value, ApiError> {
         let sim =
             self.sim.upgrade().ok_or_else(|| ApiError::new(500, "InternalServerException", "simulator stopped"))?;
-        if let (Some(signed), Some(own)) = (req.region.as_deref(), req.listener.region.as_deref()) {
-            if signed != own {
-                return Err(ApiError::new(
-                    403,
-                    "InvalidSignatureException",
-                    format!("Credential should be scoped to a valid region, not '{signed}'. Expected '{own}'."),
-                ));
-            }
+        if let (Some(signed), Some(own)) = (req.region.as_deref(), req.listener.region.as_deref())
+            && signed != own
+        {
+            return Err(ApiError::new(
+                403,
+                "InvalidSignatureException",
+                format!("Credential should be scoped to a valid region, not '{signed}'. Expected '{own}'."),
+            ));
         }
         let target = req.header("x-amz-target").unwrap_or("");
         let op = target
@@ -248,10 +249,10 @@ impl ArcService {
                     })
                     .collect();
                 let mut out = json!({ "RoutingControls": items });
-                if skip + page.len() < all.len() {
-                    if let Some(last) = page.last() {
-                        out["NextToken"] = json!(last.arn);
-                    }
+                if skip + page.len() < all.len()
+                    && let Some(last) = page.last()
+                {
+                    out["NextToken"] = json!(last.arn);
                 }
                 Ok(out)
             }
@@ -323,5 +324,27 @@ impl HttpService for ArcService {
             _ => json!({}),
         };
         wire::json_error(CONTENT_TYPE, err, extra)
+    }
+}
+
+impl crate::Sim {
+    /// Makes the next `n` routing-control updates answer `ConflictException`.
+    pub fn inject_arc_conflicts(&self, n: u32) {
+        self.world().arc.pending_conflicts = n;
+    }
+
+    /// A routing control's current state (`None` for an unknown ARN).
+    pub fn routing_control_on(&self, arn: &str) -> Option<bool> {
+        self.world().arc.controls.get(arn).map(RoutingControl::is_on)
+    }
+
+    /// Adds an assertion safety rule: at least `min_on` of `controls` stay On.
+    pub fn add_assertion_rule(&self, arn: &str, name: &str, controls: &[&str], min_on: usize) {
+        self.world().arc.rules.push(AssertionRule {
+            arn: arn.to_string(),
+            name: name.to_string(),
+            controls: controls.iter().map(|c| c.to_string()).collect(),
+            min_on,
+        });
     }
 }

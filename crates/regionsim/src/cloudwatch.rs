@@ -83,7 +83,7 @@ pub fn alarm_state(
     let Some(h) = health else { return ("OK".into(), alarm.created) };
     let settled = h.since + delay <= now;
     let down_seen = if settled { !h.up } else { h.up };
-    let since = if settled { h.since + delay } else { alarm.created };
+    let since = if settled { (h.since + delay).max(alarm.created) } else { alarm.created };
     if down_seen { ("ALARM".into(), since) } else { ("OK".into(), since.max(alarm.created)) }
 }
 
@@ -333,6 +333,7 @@ impl CloudWatchService {
     }
 
     /// The value of a metric over one period ending at `end`, or `None` for no data.
+    #[allow(clippy::too_many_arguments)]
     fn value(
         &self,
         sim: &Sim,
@@ -444,11 +445,12 @@ impl CloudWatchService {
             t += step;
         }
         // The current, partial period: CloudWatch shows the latest point as it arrives.
-        if times.len() < max_points.min(1440) && t < end {
-            if let Some(v) = self.value(sim, region, namespace, name, dims, t, end, stat) {
-                times.push(t);
-                values.push(v);
-            }
+        if times.len() < max_points.min(1440)
+            && t < end
+            && let Some(v) = self.value(sim, region, namespace, name, dims, t, end, stat)
+        {
+            times.push(t);
+            values.push(v);
         }
         (times, values)
     }

@@ -173,10 +173,8 @@ pub fn operation_name(req: &Request) -> String {
         return req.path[i + "/operation/".len()..].trim_end_matches('/').to_string();
     }
     let form = req.header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    if form {
-        if let Some((_, v)) = url::form_urlencoded::parse(&req.body).find(|(k, _)| k == "Action") {
-            return v.into_owned();
-        }
+    if form && let Some((_, v)) = url::form_urlencoded::parse(&req.body).find(|(k, _)| k == "Action") {
+        return v.into_owned();
     }
     if let Some(v) = req.query_param("Action") {
         return v;

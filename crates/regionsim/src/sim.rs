@@ -75,7 +75,7 @@ pub struct RegionStatus {
     pub up: bool,
     /// How its endpoints fail while down.
     pub mode: DownMode,
-    /// When it last changed (sim clock).
+    /// When it last changed (sim clock); the Unix epoch if it never did.
     pub since: SystemTime,
 }
 
@@ -234,7 +234,7 @@ impl SimBuilder {
         let now = self.clock.now();
         let health = regions
             .iter()
-            .map(|r| (r.clone(), RegionStatus { up: true, mode: DownMode::Refuse, since: now }))
+            .map(|r| (r.clone(), RegionStatus { up: true, mode: DownMode::Refuse, since: SystemTime::UNIX_EPOCH }))
             .collect();
         let world = crate::world::World::from_plan(&plan, now, propagation, self.alarm_delay, self.lag);
         let (changes, _) = watch::channel(0u64);

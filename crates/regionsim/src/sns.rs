@@ -131,3 +131,10 @@ impl HttpService for SnsService {
         ApiError::new(400, "Throttling", "Rate exceeded")
     }
 }
+
+impl crate::Sim {
+    /// Every message published so far, oldest first.
+    pub fn sns_messages(&self) -> Vec<SnsMessage> {
+        self.world().sns.messages.clone()
+    }
+}
