@@ -396,16 +396,18 @@ impl<'a> Ctx<'a> {
     async fn ensure_instance(&self, target: &DbCluster) -> Result<(Option<String>, Vec<String>), StepError> {
         let region = &self.input.target_region;
         let ours = headless_instance_name(self.target_id(), &self.input.execution.name);
-        let mut ids: Vec<String> =
+        let ids: Vec<String> =
             target.db_cluster_members().iter().filter_map(|m| m.db_instance_identifier()).map(str::to_string).collect();
-        if !ids.contains(&ours) && self.db.headless.is_some() {
-            // Our instance may be too new to be listed as a member yet.
-            ids.push(ours.clone());
-        }
         let mut found = Vec::new();
         for id in &ids {
             if let Some(status) = describe_instance_status(&self.rds, id, region).await? {
                 found.push((id.clone(), status));
+            }
+        }
+        if !found.iter().any(|(_, s)| s == "available") && !ids.contains(&ours) && self.db.headless.is_some() {
+            // Ours may be too new to be listed as a member yet.
+            if let Some(status) = describe_instance_status(&self.rds, &ours, region).await? {
+                found.push((ours.clone(), status));
             }
         }
         let created = found.iter().any(|(id, _)| *id == ours).then(|| ours.clone());
