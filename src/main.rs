@@ -23,11 +23,15 @@ enum Command {
     /// Work with failover plans.
     #[command(subcommand)]
     Plan(cmd::plan::PlanCommand),
+    /// Run or check a States Language definition offline.
+    #[command(subcommand)]
+    Asl(cmd::asl::AslCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Plan(c) => cmd::plan::run(c),
+        Command::Asl(c) => cmd::asl::run(c),
     }
 }

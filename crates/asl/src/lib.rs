@@ -13,7 +13,8 @@
 //!   heartbeats.
 //! * [`TaskDispatcher`]: what a Task calls. [`FaultInjector`] adds Lambda-level failures;
 //!   [`MockDispatcher`] answers from a Step Functions Local mock configuration ([`MockConfig`]).
-//! * [`substitute()`]: fills `DefinitionSubstitutions`.
+//! * [`substitute()`]: fills `DefinitionSubstitutions`; [`run_offline`] runs one execution on
+//!   virtual time (`failover asl run`).
 //!
 //! This crate never reads the wall clock or the environment, and never talks to AWS.
 
@@ -24,6 +25,7 @@ pub mod error;
 mod history;
 mod intrinsics;
 mod mock;
+mod offline;
 mod path;
 mod runner;
 mod subst;
@@ -34,6 +36,7 @@ pub use dispatch::{FaultInjector, FaultRule, FnDispatcher, LambdaFault, TaskCont
 pub use error::{AslError, CallbackError, Problem};
 pub use history::HistoryEvent;
 pub use mock::{MockAnswer, MockConfig, MockDispatcher, MockedResponse};
+pub use offline::{MockSelection, OfflineRun, run_offline};
 pub use path::JsonPath;
 pub use runner::{
     ExecutionDescription, ExecutionHandle, ExecutionResult, HISTORY_LIMIT, Observer, PAYLOAD_LIMIT, Runner,

@@ -149,6 +149,13 @@ impl MockConfig {
     }
 }
 
+impl MockConfig {
+    /// A dispatcher that answers nothing (for definitions without Task states).
+    pub(crate) fn empty_dispatcher() -> MockDispatcher {
+        MockDispatcher { states: HashMap::new(), calls: Mutex::new(HashMap::new()) }
+    }
+}
+
 fn parse_response(name: &str, v: &Value) -> Result<MockedResponse, AslError> {
     let at = format!("MockedResponses.{name}");
     let m = v.as_object().ok_or_else(|| bad(format!("{at} must be an object")))?;

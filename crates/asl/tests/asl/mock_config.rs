@@ -1,6 +1,6 @@
 //! The Step Functions Local mock configuration.
 
-use failover_asl::{MockConfig, Runner};
+use failover_asl::{MockConfig, MockSelection, OfflineRun, Runner, run_offline};
 use serde_json::json;
 
 use crate::common::*;
@@ -107,4 +107,34 @@ async fn invocations_past_the_script_fail_loudly() {
     let (e, c) = failed(&r);
     assert_eq!(e, "States.Runtime");
     assert!(c.contains("invocation 1"), "{c}");
+}
+
+#[test]
+fn run_offline_with_substitutions_and_a_mock() {
+    let text = r#"{"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 86400, "Next": "LambdaState"},
+        "LambdaState": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "${Fn}", "Payload.$": "$"}, "OutputPath": "$.Payload", "End": true}}}"#;
+    let run = |mock: Option<MockSelection>, subs: &[(&str, &str)]| {
+        run_offline(OfflineRun {
+            definition_text: text.to_string(),
+            substitutions: subs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            input: json!({"a": 1}),
+            mock,
+            ..Default::default()
+        })
+    };
+    let mock = MockSelection {
+        config_text: r#"{"StateMachines": {"m": {"TestCases": {"T": {"LambdaState": "R"}}}},
+            "MockedResponses": {"R": {"0": {"Return": {"StatusCode": 200, "Payload": {"ok": 1}}}}}}"#
+            .into(),
+        state_machine: Some("other-name".into()),
+        test_case: "T".into(),
+    };
+    let wall = std::time::Instant::now();
+    let r = run(Some(mock.clone()), &[("Fn", "f")]).unwrap();
+    assert_eq!(ok(&r), &json!({"ok": 1}));
+    assert!(wall.elapsed() < std::time::Duration::from_secs(5), "a day of waiting is virtual");
+    assert!(run(Some(mock), &[]).unwrap_err().to_string().contains("${Fn}"));
+    assert!(run(None, &[("Fn", "f")]).unwrap_err().to_string().contains("LambdaState"));
 }
