@@ -1,0 +1,490 @@
+//! The simulated RDS behind the real aws-sdk-rds client over HTTP: every operation the
+//! functions use, success and modeled errors, in both Regions, on a paused virtual clock.
+//! The databases are SQLite here; tests/data_replication.rs covers PostgreSQL and MariaDB.
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::primitives::DateTime;
+use aws_sdk_rds::types::{Filter, GlobalCluster};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use failover_core::SharedClock;
+use regionsim::data::ClusterRef;
+use regionsim::rds::{Aurora, AuroraConfig};
+use regionsim::{DownMode, Sim, SimBuilder, service};
+
+const USE1: &str = "us-east-1";
+const USW2: &str = "us-west-2";
+const GLOBAL: &str = "retail-orders-global";
+const C_USE1: &str = "arn:aws:rds:us-east-1:111122223333:cluster:retail-orders-use1";
+const C_USW2: &str = "arn:aws:rds:us-west-2:111122223333:cluster:retail-orders-usw2";
+
+fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600) // 2026-01-01
+}
+
+async fn start() -> (Sim, SharedClock, std::sync::Arc<Aurora>) {
+    let clock = SharedClock::virtual_at(epoch());
+    let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
+    let mut cfg = AuroraConfig::from_plan(&sim.plan());
+    cfg.replication_lag = Duration::from_secs(2);
+    cfg.globals[0].workload.txns_per_second = 4.0;
+    let aurora = Aurora::install(&sim, cfg).expect("the RDS model starts");
+    (sim, clock, aurora)
+}
+
+fn rds(sim: &Sim, clock: &SharedClock, region: &str) -> aws_sdk_rds::Client {
+    let url = sim.endpoints().url(service::RDS).expect("rds endpoint").to_string();
+    let conf = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+        .endpoint_url(url)
+        .sleep_impl(clock.sdk_sleep())
+        .time_source(clock.sdk_time_source())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(5)).build())
+        .build();
+    aws_sdk_rds::Client::new(&conf)
+}
+
+fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> String {
+    match e.as_service_error() {
+        Some(s) => s.code().unwrap_or("<no code>").to_string(),
+        None => format!("<not a service error: {e:?}>"),
+    }
+}
+
+async fn global(client: &aws_sdk_rds::Client) -> GlobalCluster {
+    let out =
+        client.describe_global_clusters().global_cluster_identifier(GLOBAL).send().await.expect("describe global");
+    out.global_clusters().first().cloned().expect("one global cluster")
+}
+
+fn writer_arn(g: &GlobalCluster) -> String {
+    g.global_cluster_members()
+        .iter()
+        .find(|m| m.is_writer() == Some(true))
+        .and_then(|m| m.db_cluster_arn())
+        .unwrap_or("")
+        .into()
+}
+
+fn failover_status(g: &GlobalCluster) -> Option<String> {
+    g.failover_state().and_then(|f| f.status()).map(|s| s.as_str().to_string())
+}
+
+async fn advance(clock: &SharedClock, secs: u64) {
+    clock.sleep(Duration::from_secs(secs)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn describe_in_both_regions_and_not_found_errors() {
+    let (sim, clock, _aurora) = start().await;
+    for region in [USE1, USW2] {
+        let c = rds(&sim, &clock, region);
+        let g = global(&c).await;
+        assert_eq!(g.engine(), Some("aurora-postgresql"));
+        assert_eq!(g.status(), Some("available"));
+        assert_eq!(writer_arn(&g), C_USE1, "the global view is the same from {region}");
+        assert!(g.failover_state().is_none());
+        let secondary = g.global_cluster_members().iter().find(|m| m.is_writer() == Some(false)).unwrap();
+        assert_eq!(secondary.synchronization_status().map(|s| s.as_str()), Some("connected"));
+
+        let clusters = c.describe_db_clusters().send().await.unwrap();
+        assert_eq!(clusters.db_clusters().len(), 1, "a Region sees only its own clusters");
+        let cl = &clusters.db_clusters()[0];
+        assert_eq!(cl.db_cluster_arn(), Some(if region == USE1 { C_USE1 } else { C_USW2 }));
+        assert_eq!(cl.status(), Some("available"));
+        assert_eq!(cl.global_cluster_identifier(), Some(GLOBAL));
+        assert_eq!(cl.db_cluster_members().len(), 1);
+        assert_eq!(cl.db_cluster_members()[0].is_cluster_writer(), Some(region == USE1));
+        let by_arn = c.describe_db_clusters().db_cluster_identifier(cl.db_cluster_arn().unwrap()).send().await.unwrap();
+        assert_eq!(by_arn.db_clusters().len(), 1);
+
+        let inst = c
+            .describe_db_instances()
+            .filters(Filter::builder().name("db-cluster-id").values(cl.db_cluster_identifier().unwrap()).build())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(inst.db_instances().len(), 1);
+        assert_eq!(inst.db_instances()[0].db_instance_status(), Some("available"));
+        assert!(inst.db_instances()[0].endpoint().and_then(|e| e.address()).is_some());
+    }
+    let c = rds(&sim, &clock, USE1);
+    let e = c.describe_global_clusters().global_cluster_identifier("nope").send().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_global_cluster_not_found_fault()), "{e:?}");
+    let e = c.describe_db_clusters().db_cluster_identifier("retail-orders-usw2").send().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()), "other Region's cluster: {e:?}");
+    let e = c.describe_db_instances().db_instance_identifier("nope").send().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()));
+    let e = c.describe_db_cluster_snapshots().db_cluster_snapshot_identifier("nope").send().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_not_found_fault()));
+    let e = c.describe_events().source_identifier("retail-orders-use1").send().await.unwrap_err();
+    assert_eq!(code(e), "InvalidParameterCombination");
+}
+
+#[tokio::test(start_paused = true)]
+async fn switchover_pending_switching_over_done_and_refusals() {
+    let (sim, clock, aurora) = start().await;
+    let c2 = rds(&sim, &clock, USW2);
+    let e = c2
+        .switchover_global_cluster()
+        .global_cluster_identifier("nope")
+        .target_db_cluster_identifier(C_USW2)
+        .send()
+        .await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_global_cluster_not_found_fault()));
+    let e = c2
+        .switchover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier("arn:aws:rds:us-west-2:111122223333:cluster:nope")
+        .send()
+        .await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()));
+    let e = c2
+        .switchover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USE1)
+        .send()
+        .await;
+    assert!(
+        e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()),
+        "already primary"
+    );
+
+    advance(&clock, 30).await;
+    let out = c2
+        .switchover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USW2)
+        .send()
+        .await;
+    let g = out.expect("switchover starts").global_cluster().cloned().unwrap();
+    assert_eq!(failover_status(&g).as_deref(), Some("pending"));
+    let fs = g.failover_state().unwrap();
+    assert_eq!(
+        (fs.from_db_cluster_arn(), fs.to_db_cluster_arn(), fs.is_data_loss_allowed()),
+        (Some(C_USE1), Some(C_USW2), Some(false))
+    );
+
+    let e = c2
+        .switchover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USW2)
+        .send()
+        .await;
+    assert!(
+        e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()),
+        "in progress"
+    );
+    advance(&clock, 10).await;
+    let g = global(&c2).await;
+    assert_eq!(failover_status(&g).as_deref(), Some("switching-over"), "a status unknown to the SDK enum");
+    assert_eq!(g.status(), Some("switching-over"));
+    advance(&clock, 90).await;
+    let g = global(&c2).await;
+    assert!(g.failover_state().is_none(), "FailoverState is empty once done");
+    assert_eq!(writer_arn(&g), C_USW2);
+    assert!(aurora.ground_truth(GLOBAL).is_empty(), "a switchover loses nothing");
+    let (a, b) = aurora.with_data(|d| {
+        (
+            d.mirror(&ClusterRef::new(USE1, "retail-orders-use1")).cloned(),
+            d.mirror(&ClusterRef::new(USW2, "retail-orders-usw2")).cloned(),
+        )
+    });
+    assert!(a.unwrap()["orders"].len() <= b.unwrap()["orders"].len(), "the new writer has everything");
+    let ev = c2.describe_events().source_type(aws_sdk_rds::types::SourceType::DbCluster).send().await.unwrap();
+    let msgs: Vec<&str> = ev.events().iter().filter_map(|e| e.message()).collect();
+    assert!(msgs.iter().any(|m| m.contains("switchover") && m.contains("started")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("switchover") && m.contains("completed")), "{msgs:?}");
+
+    // Versions differing in the minor version refuse both modes.
+    aurora.set_engine_version(USE1, "retail-orders-use1", "16.2");
+    let c1 = rds(&sim, &clock, USE1);
+    let e = c1
+        .switchover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USE1)
+        .send()
+        .await;
+    let e = e.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()));
+    assert!(e.as_service_error().and_then(|s| s.message()).is_some_and(|m| m.contains("16.2")));
+    let e = c1
+        .failover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USE1)
+        .allow_data_loss(true)
+        .send()
+        .await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn region_outage_failover_recovery_snapshot_copy_restore_cleanup() {
+    let (sim, clock, aurora) = start().await;
+    let c1 = rds(&sim, &clock, USE1);
+    let c2 = rds(&sim, &clock, USW2);
+    advance(&clock, 120).await;
+
+    // The primary Region fails under write load.
+    sim.set_region_down(USE1, DownMode::Refuse);
+    let failed_at = clock.now();
+    assert!(c1.describe_db_clusters().send().await.is_err(), "a down Region's endpoint does not answer");
+    advance(&clock, 20).await;
+    let lag = aurora.replication_lag(USW2, "retail-orders-usw2").unwrap();
+    assert_eq!(lag, Duration::from_secs(22), "the lag grows from the failure");
+
+    // A switchover is refused (not every member is available); a failover proceeds.
+    let e = c2
+        .switchover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USW2)
+        .send()
+        .await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()));
+    let e = c2
+        .failover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USW2)
+        .allow_data_loss(true)
+        .switchover(true)
+        .send()
+        .await;
+    assert_eq!(code(e.unwrap_err()), "InvalidParameterCombination");
+    let started = clock.now();
+    let g = c2
+        .failover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USW2)
+        .allow_data_loss(true)
+        .send()
+        .await
+        .expect("failover starts")
+        .global_cluster()
+        .cloned()
+        .unwrap();
+    assert_eq!(g.failover_state().and_then(|f| f.is_data_loss_allowed()), Some(true));
+    advance(&clock, 10).await;
+    assert_eq!(failover_status(&global(&c2).await).as_deref(), Some("failing-over"));
+    advance(&clock, 50).await;
+    let g = global(&c2).await;
+    assert!(g.failover_state().is_none());
+    assert_eq!(writer_arn(&g), C_USW2);
+    let old = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).unwrap();
+    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("pending-resync"));
+
+    let truth = aurora.ground_truth(GLOBAL);
+    assert_eq!(truth.len(), 1);
+    assert!(truth[0].total_rows() > 0, "about 2 s of writes were lost");
+    assert_eq!(truth[0].region_failed_at, Some(failed_at));
+
+    // Fencing could not be confirmed on the unreachable old primary: recorded in us-west-2.
+    let ev = c2
+        .describe_events()
+        .source_type(aws_sdk_rds::types::SourceType::DbCluster)
+        .source_identifier("retail-orders-usw2")
+        .start_time(DateTime::from(started))
+        .send()
+        .await
+        .unwrap();
+    let msgs: Vec<&str> = ev.events().iter().filter_map(|e| e.message()).collect();
+    assert!(msgs.iter().any(|m| m.contains("timed out")), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.contains("failover") && m.contains("completed")), "{msgs:?}");
+
+    // No snapshot while the Region is down, nor in the first 5 minutes after it returns.
+    advance(&clock, 1800).await;
+    sim.set_region_up(USE1);
+    let recovered = clock.now();
+    let automated = || {
+        c1.describe_db_cluster_snapshots().db_cluster_identifier("retail-orders-use1").snapshot_type("automated").send()
+    };
+    assert!(automated().await.unwrap().db_cluster_snapshots().is_empty());
+    advance(&clock, 299).await;
+    assert!(automated().await.unwrap().db_cluster_snapshots().is_empty());
+    advance(&clock, 1).await;
+    let snaps = automated().await.unwrap();
+    let snap = snaps.db_cluster_snapshots()[0].clone();
+    let id = snap.db_cluster_snapshot_identifier().unwrap().to_string();
+    assert!(id.starts_with("rds:unplanned-global-failover-retail-orders-use1-"), "{id}");
+    assert_eq!((snap.status(), snap.snapshot_type()), (Some("available"), Some("automated")));
+    assert!(
+        snap.snapshot_create_time()
+            .is_some_and(|t| t.secs() as u64 >= recovered.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs())
+    );
+    let old = global(&c2).await;
+    let old = old.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).cloned().unwrap();
+    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("pending-resync"), "rejoins after the snapshot");
+    advance(&clock, 60).await;
+    let g = global(&c2).await;
+    let old = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).unwrap();
+    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("connected"), "rejoined as a secondary");
+
+    // Copy (5 min), restore (10 min), instance (8 min), in the old Region.
+    let copy = c1
+        .copy_db_cluster_snapshot()
+        .source_db_cluster_snapshot_identifier(snap.db_cluster_snapshot_arn().unwrap())
+        .target_db_cluster_snapshot_identifier("recovery-copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copy.db_cluster_snapshot().and_then(|s| s.status()), Some("copying"));
+    let e = c1
+        .copy_db_cluster_snapshot()
+        .source_db_cluster_snapshot_identifier(&id)
+        .target_db_cluster_snapshot_identifier("recovery-copy")
+        .send()
+        .await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_already_exists_fault()));
+    let e = c1
+        .copy_db_cluster_snapshot()
+        .source_db_cluster_snapshot_identifier("nope")
+        .target_db_cluster_snapshot_identifier("x")
+        .send()
+        .await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_not_found_fault()));
+    let restore = || {
+        c1.restore_db_cluster_from_snapshot()
+            .db_cluster_identifier("retail-orders-recovery")
+            .snapshot_identifier("recovery-copy")
+            .engine("aurora-postgresql")
+            .vpc_security_group_ids("sg-0123")
+            .db_subnet_group_name("recovery-subnets")
+            .send()
+    };
+    let e = restore().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_invalid_db_cluster_snapshot_state_fault()), "still copying");
+    advance(&clock, 300).await;
+    let manual = c1.describe_db_cluster_snapshots().snapshot_type("manual").send().await.unwrap();
+    assert_eq!(manual.db_cluster_snapshots()[0].status(), Some("available"));
+    let out = restore().await.unwrap();
+    assert_eq!(out.db_cluster().and_then(|c| c.status()), Some("creating"));
+    let e = restore().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_db_cluster_already_exists_fault()));
+    let create = || {
+        c1.create_db_instance()
+            .db_instance_identifier("retail-orders-recovery-1")
+            .db_cluster_identifier("retail-orders-recovery")
+            .db_instance_class("db.r6g.large")
+            .engine("aurora-postgresql")
+            .send()
+    };
+    let inst = create().await.unwrap();
+    assert_eq!(inst.db_instance().and_then(|i| i.db_instance_status()), Some("creating"));
+    assert!(create().await.unwrap_err().as_service_error().is_some_and(|s| s.is_db_instance_already_exists_fault()));
+    let e = c1
+        .create_db_instance()
+        .db_instance_identifier("x-1")
+        .db_cluster_identifier("nope")
+        .db_instance_class("db.r6g.large")
+        .engine("aurora-postgresql")
+        .send()
+        .await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()));
+    advance(&clock, 600).await;
+    let rc = c1.describe_db_clusters().db_cluster_identifier("retail-orders-recovery").send().await.unwrap();
+    let rc = &rc.db_clusters()[0];
+    assert_eq!(rc.status(), Some("available"));
+    assert!(rc.reader_endpoint().is_some_and(|e| e.starts_with("retail-orders-recovery.cluster-ro-")));
+    let ri = c1.describe_db_instances().db_instance_identifier("retail-orders-recovery-1").send().await.unwrap();
+    assert_eq!(ri.db_instances()[0].db_instance_status(), Some("available"));
+
+    // The recovery cluster's database holds the old primary's data as of the failure: the
+    // ground truth is exactly its difference with the new primary at the failover.
+    let loc = aurora.database(USE1, "retail-orders-recovery").expect("a database");
+    assert!(loc.url.starts_with("sqlite://"));
+    let (restored, snapshot) = aurora.with_data(|d| {
+        (
+            d.dump(&ClusterRef::new(USE1, "retail-orders-recovery")).unwrap(),
+            d.snapshot_tables(&format!("{USE1}/{id}")).unwrap(),
+        )
+    });
+    assert_eq!(restored, *snapshot);
+    for (table, t) in &truth[0].tables {
+        for k in &t.lost {
+            assert!(restored[table].contains_key(k), "lost row {k:?} of {table} is in the restored copy");
+        }
+    }
+
+    // Cleanup, twice.
+    let e =
+        c1.delete_db_cluster().db_cluster_identifier("retail-orders-recovery").skip_final_snapshot(true).send().await;
+    assert!(
+        e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_db_cluster_state_fault()),
+        "instances first"
+    );
+    c1.delete_db_instance()
+        .db_instance_identifier("retail-orders-recovery-1")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    let e = c1.delete_db_instance().db_instance_identifier("retail-orders-recovery-1").send().await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_db_instance_state_fault()));
+    let out = c1
+        .delete_db_cluster()
+        .db_cluster_identifier("retail-orders-recovery")
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.db_cluster().and_then(|c| c.status()), Some("deleting"));
+    assert!(aurora.database(USE1, "retail-orders-recovery").is_none());
+    advance(&clock, 60).await;
+    let e =
+        c1.delete_db_cluster().db_cluster_identifier("retail-orders-recovery").skip_final_snapshot(true).send().await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()));
+    let e = c1.delete_db_instance().db_instance_identifier("retail-orders-recovery-1").send().await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn headless_secondary_stalled_failover_and_snapshot_never_taken() {
+    let (sim, clock, aurora) = start().await;
+    let c2 = rds(&sim, &clock, USW2);
+    aurora.make_headless(USW2, "retail-orders-usw2");
+    let failover = || {
+        c2.failover_global_cluster()
+            .global_cluster_identifier(GLOBAL)
+            .target_db_cluster_identifier(C_USW2)
+            .allow_data_loss(true)
+            .send()
+    };
+    let e = failover().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_invalid_db_cluster_state_fault()), "no instance to promote");
+    c2.create_db_instance()
+        .db_instance_identifier("retail-orders-usw2-2")
+        .db_cluster_identifier("retail-orders-usw2")
+        .db_instance_class("db.serverless")
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .unwrap();
+    advance(&clock, 480).await;
+
+    aurora.set_failover_stalls(true);
+    aurora.set_snapshot_after_recovery(None);
+    sim.set_region_down(USE1, DownMode::Hang);
+    failover().await.expect("failover starts");
+    advance(&clock, 3600).await;
+    assert_eq!(failover_status(&global(&c2).await).as_deref(), Some("failing-over"), "stalled");
+    aurora.set_failover_stalls(false);
+    advance(&clock, 60).await;
+    assert!(global(&c2).await.failover_state().is_none());
+    sim.set_region_up(USE1);
+    advance(&clock, 3600).await;
+    let c1 = rds(&sim, &clock, USE1);
+    let snaps = c1.describe_db_cluster_snapshots().db_cluster_identifier("retail-orders-use1").send().await.unwrap();
+    assert!(snaps.db_cluster_snapshots().is_empty(), "the snapshot was never taken");
+    let g = global(&c2).await;
+    let old = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).unwrap();
+    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("connected"), "rejoined anyway");
+}
