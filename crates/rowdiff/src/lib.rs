@@ -491,9 +491,11 @@ async fn next_checked(
     last: &mut Option<Vec<KeyPart>>,
     table: &str,
     side: &'static str,
+    fetched: &mut u64,
 ) -> Result<Option<Fetched>, DiffError> {
     let r = rx.recv().await;
     if let Some(r) = &r {
+        *fetched += 1;
         if let Some(l) = last.as_ref()
             && r.key <= *l
         {
@@ -507,34 +509,34 @@ async fn next_checked(
 async fn merge(mut ro: mpsc::Receiver<Fetched>, mut rn: mpsc::Receiver<Fetched>, acc: &mut Acc) -> Result<(), DiffError> {
     let t = acc.diff.table.clone();
     let (mut lo, mut ln) = (None, None);
-    let mut a = next_checked(&mut ro, &mut lo, &t, "old").await?;
-    let mut b = next_checked(&mut rn, &mut ln, &t, "new").await?;
+    let mut a = next_checked(&mut ro, &mut lo, &t, "old", &mut acc.diff.stats.rows_fetched).await?;
+    let mut b = next_checked(&mut rn, &mut ln, &t, "new", &mut acc.diff.stats.rows_fetched).await?;
     loop {
         match (a.take(), b.take()) {
             (None, None) => return Ok(()),
             (Some(x), None) => {
                 acc.lost(x);
-                a = next_checked(&mut ro, &mut lo, &t, "old").await?;
+                a = next_checked(&mut ro, &mut lo, &t, "old", &mut acc.diff.stats.rows_fetched).await?;
             }
             (None, Some(y)) => {
                 acc.new_row(y);
-                b = next_checked(&mut rn, &mut ln, &t, "new").await?;
+                b = next_checked(&mut rn, &mut ln, &t, "new", &mut acc.diff.stats.rows_fetched).await?;
             }
             (Some(x), Some(y)) => match x.key.cmp(&y.key) {
                 Ordering::Less => {
                     acc.lost(x);
                     b = Some(y);
-                    a = next_checked(&mut ro, &mut lo, &t, "old").await?;
+                    a = next_checked(&mut ro, &mut lo, &t, "old", &mut acc.diff.stats.rows_fetched).await?;
                 }
                 Ordering::Greater => {
                     acc.new_row(y);
                     a = Some(x);
-                    b = next_checked(&mut rn, &mut ln, &t, "new").await?;
+                    b = next_checked(&mut rn, &mut ln, &t, "new", &mut acc.diff.stats.rows_fetched).await?;
                 }
                 Ordering::Equal => {
                     acc.both(x, y);
-                    a = next_checked(&mut ro, &mut lo, &t, "old").await?;
-                    b = next_checked(&mut rn, &mut ln, &t, "new").await?;
+                    a = next_checked(&mut ro, &mut lo, &t, "old", &mut acc.diff.stats.rows_fetched).await?;
+                    b = next_checked(&mut rn, &mut ln, &t, "new", &mut acc.diff.stats.rows_fetched).await?;
                 }
             },
         }

@@ -184,7 +184,7 @@ pub fn set(xs: &[&str]) -> BTreeSet<String> {
 
 /// Asserts the exact sets of lost, new and changed keys.
 pub fn assert_sets(d: &TableDiff, lost: &[&str], new: &[&str], changed: &[&str]) {
-    assert_eq!(keys(&d.lost), set(lost), "lost rows of {}: {d:#?}", d.table);
+    assert_eq!(keys(&d.lost), set(lost), "lost rows of {}", d.table);
     assert_eq!(keys(&d.new), set(new), "new rows of {}", d.table);
     assert_eq!(changed_keys(&d.changed), set(changed), "changed rows of {}", d.table);
     assert_eq!(d.counts.lost, lost.len() as u64);

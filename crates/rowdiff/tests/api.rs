@@ -1,0 +1,248 @@
+//! Errors that name the table and column, ignored columns, the time column, key ranges,
+//! source URLs and the report writers.
+
+mod common;
+
+use common::*;
+use rowdiff::{DiffError, DiffOptions, Engine, KeyRange, Source, SourceConfig, TableSpec};
+
+fn int(e: Engine) -> &'static str {
+    if e == Engine::Sqlite { "INTEGER" } else { "bigint" }
+}
+
+#[tokio::test]
+async fn errors_name_the_table_and_the_column() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "errs").await else { continue };
+        let i = int(e);
+        p.both(&[
+            &format!("CREATE TABLE nopk (a {i}, b {i})"),
+            &format!("CREATE TABLE wide (id {i} PRIMARY KEY, a {i})"),
+        ])
+        .await;
+        p.old(&format!("CREATE TABLE only_old (id {i} PRIMARY KEY)")).await;
+        p.old(&format!("CREATE TABLE typed (id {i} PRIMARY KEY, amount {i})")).await;
+        p.new_side(&format!("CREATE TABLE typed (id {i} PRIMARY KEY, amount varchar(10))")).await;
+        p.new_side(&format!("ALTER TABLE wide ADD COLUMN extra {i}")).await;
+        let o = DiffOptions::default();
+
+        let err = p.diff(&[TableSpec::new("only_old")], &o).await.unwrap_err();
+        assert!(matches!(&err, DiffError::TableMissing { table, side: "new" } if table == "only_old"), "{e:?}: {err}");
+        assert!(err.to_string().contains("only_old"));
+
+        let err = p.diff(&[TableSpec::new("nopk")], &o).await.unwrap_err();
+        assert!(matches!(&err, DiffError::NoPrimaryKey { table } if table == "nopk"), "{err}");
+        // Naming the key makes a table without a primary key comparable.
+        let d = p.diff(&[TableSpec::new("nopk").key(["a"])], &o).await.unwrap();
+        assert_eq!(d[0].counts.differences(), 0);
+
+        let err = p.diff(&[TableSpec::new("typed")], &o).await.unwrap_err();
+        match &err {
+            DiffError::ColumnTypeMismatch { table, column, .. } => assert_eq!((table.as_str(), column.as_str()), ("typed", "amount")),
+            other => panic!("{e:?}: {other}"),
+        }
+        assert!(err.to_string().contains("typed") && err.to_string().contains("amount"));
+
+        let err = p.diff(&[TableSpec::new("wide")], &o).await.unwrap_err();
+        assert!(matches!(&err, DiffError::ColumnMissing { table, column, side: "old" } if table == "wide" && column == "extra"), "{err}");
+        // Ignoring the column makes the tables comparable.
+        let d = p.diff(&[TableSpec::new("wide").ignore(["extra"])], &o).await.unwrap();
+        assert_eq!(d[0].columns, vec!["id".to_string(), "a".to_string()]);
+
+        let err = p.diff(&[TableSpec::new("wide").key(["id"]).ignore(["extra"]).time_column("nope")], &o).await.unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        p.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn engines_must_match_and_unreachable_databases_say_which_side() {
+    let lite = std::env::temp_dir().join(format!("rd_mismatch_{}.sqlite", std::process::id()));
+    rusqlite::Connection::open(&lite).unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+    let a = Source::connect(&SourceConfig::sqlite(&lite)).await.unwrap();
+    if let Some(p) = Pair::new(Engine::Postgres, "mismatch").await {
+        let b = Source::connect(&p.new).await.unwrap();
+        let err = rowdiff::diff_tables(&a, &b, &[], &DiffOptions::default()).await.err().unwrap();
+        assert!(matches!(err, DiffError::EngineMismatch { old: "sqlite", new: "postgres" }), "{err}");
+        drop(b);
+        p.drop().await;
+    }
+    let err = Source::connect(&SourceConfig::postgres("127.0.0.1", 1, "postgres", None, "x")).await.err().unwrap();
+    assert!(matches!(err, DiffError::Connect { .. }), "{err}");
+    let err = Source::connect(&SourceConfig::mysql("127.0.0.1", 1, "root", None, "x")).await.err().unwrap();
+    assert!(matches!(err, DiffError::Connect { .. }), "{err}");
+    std::fs::remove_file(lite).unwrap();
+}
+
+#[test]
+fn source_urls_and_parts() {
+    let c = SourceConfig::from_url("postgres://app:p%40ss@db.example:6432/orders?sslmode=require").unwrap();
+    assert_eq!((c.engine, c.host.as_str(), c.port, c.user.as_str()), (Engine::Postgres, "db.example", 6432, "app"));
+    assert_eq!((c.password.as_deref(), c.database.as_str(), c.tls.enabled), (Some("p@ss"), "orders", true));
+    assert!(!format!("{c:?}").contains("p@ss"), "the password never reaches Debug");
+    let c = SourceConfig::from_url("mysql://root@127.0.0.1/test").unwrap();
+    assert_eq!((c.engine, c.port, c.password.clone(), c.tls.enabled), (Engine::Mysql, 3306, None, false));
+    let c = SourceConfig::from_url("sqlite:///tmp/x.db").unwrap();
+    assert_eq!((c.engine, c.database.as_str()), (Engine::Sqlite, "/tmp/x.db"));
+    assert!(SourceConfig::from_url("oracle://x/y").is_err());
+    assert!(SourceConfig::from_url("postgres://h/").is_err());
+    assert!(SourceConfig::from_url("postgres://h/db?sslrootcert=/nonexistent/ca.pem").is_err());
+    let parts = SourceConfig::postgres("h", 5432, "u", Some("p"), "d").with_tls(rowdiff::TlsConfig::with_ca_pem(b"x".to_vec()));
+    assert!(parts.tls.enabled);
+}
+
+#[tokio::test]
+async fn tls_with_a_bad_ca_bundle_is_refused_before_connecting() {
+    let cfg = SourceConfig::postgres("127.0.0.1", 5432, "postgres", None, "test")
+        .with_tls(rowdiff::TlsConfig::with_ca_pem(b"not a certificate".to_vec()));
+    let err = Source::connect(&cfg).await.err().unwrap();
+    assert!(err.to_string().contains("CA bundle"), "{err}");
+}
+
+#[tokio::test]
+async fn ignored_columns_and_rows_written_after_the_failover() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "after").await else { continue };
+        let i = int(e);
+        let ts = match e {
+            Engine::Postgres => "timestamptz",
+            Engine::Mysql => "datetime(6)",
+            Engine::Sqlite => "TEXT",
+        };
+        p.both(&[&format!("CREATE TABLE o (id {i} PRIMARY KEY, status varchar(10), touched {i}, at {ts})")]).await;
+        p.both(&["INSERT INTO o VALUES (1, 'a', 1, '2024-05-01 09:00:00'), (2, 'a', 1, '2024-05-01 09:00:00'), (3, 'a', 1, '2024-05-01 09:00:00')"]).await;
+        p.old("INSERT INTO o VALUES (4, 'lost', 1, '2024-05-01 09:59:00')").await;
+        p.new_side("UPDATE o SET touched = 2").await;
+        p.new_side("UPDATE o SET status = 'b', at = '2024-05-01 10:30:00' WHERE id = 2").await;
+        p.new_side("UPDATE o SET status = 'c' WHERE id = 3").await;
+        p.new_side("INSERT INTO o VALUES (5, 'late', 1, '2024-05-01 10:05:00'), (6, 'early', 1, '2024-05-01 09:30:00')").await;
+        let opts = DiffOptions { after: Some("2024-05-01T10:00:00Z".into()), ..Default::default() };
+        let spec = TableSpec::new("o").ignore(["touched"]).time_column("at");
+        let d = p.diff(&[spec], &opts).await.unwrap().remove(0);
+        assert_sets(&d, &["4"], &["6"], &["3"]);
+        assert_eq!(keys(&d.new_after), set(&["5"]), "{e:?}");
+        assert_eq!(changed_keys(&d.changed_after), set(&["2"]), "{e:?}");
+        assert_eq!(d.counts.written_after, 2);
+        assert!(!d.columns.contains(&"touched".to_string()));
+        p.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn key_ranges_partition_the_diff() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "ranges").await else { continue };
+        let i = int(e);
+        let k = if e == Engine::Mysql { "varchar(20)" } else { "text" };
+        p.both(&[&format!("CREATE TABLE c (g {k} NOT NULL, n {i} NOT NULL, v {i}, PRIMARY KEY (g, n))")]).await;
+        let mut rows = Vec::new();
+        for g in ["alpha", "Beta", "gamma", "delta"] {
+            for n in 0..250 {
+                rows.push(format!("('{g}', {n}, {n})"));
+            }
+        }
+        p.both(&[&format!("INSERT INTO c VALUES {}", rows.join(", "))]).await;
+        p.new_side("DELETE FROM c WHERE n % 37 = 3").await;
+        p.new_side("UPDATE c SET v = -1 WHERE n % 53 = 7").await;
+        p.new_side("INSERT INTO c VALUES ('zeta', 1, 1), ('Beta', 1000, 1)").await;
+        let whole = p.diff1(TableSpec::new("c")).await;
+        assert!(whole.counts.lost > 0 && whole.counts.changed > 0 && whole.counts.new == 2);
+
+        let src = Source::connect(&p.old).await.unwrap();
+        let ranges = rowdiff::plan_ranges(&src, &TableSpec::new("c"), 7).await.unwrap();
+        drop(src);
+        assert_eq!(ranges.len(), 7, "{e:?}: {ranges:?}");
+        assert_eq!(ranges[0].lower, None);
+        assert_eq!(ranges[6].upper, None);
+        let specs: Vec<TableSpec> = ranges.iter().map(|r| TableSpec::new("c").range(r.clone())).collect();
+        let parts = p.diff(&specs, &DiffOptions::default()).await.unwrap();
+        let mut lost = Vec::new();
+        let (mut new, mut changed) = (0, 0);
+        for part in &parts {
+            lost.extend(part.lost.iter().map(|r| format!("{}/{}", r.values[0], r.values[1])));
+            new += part.counts.new;
+            changed += part.counts.changed;
+        }
+        lost.sort();
+        let mut want: Vec<String> = whole.lost.iter().map(|r| format!("{}/{}", r.values[0], r.values[1])).collect();
+        want.sort();
+        assert_eq!(lost, want, "{e:?}");
+        assert_eq!((new, changed), (whole.counts.new, whole.counts.changed), "{e:?}");
+        // A range with bounds given by hand.
+        let r = KeyRange { lower: Some(vec!["alpha".into(), "0".into()]), upper: Some(vec!["alpha".into(), "10".into()]) };
+        let d = p.diff(&[TableSpec::new("c").range(r)], &DiffOptions::default()).await.unwrap().remove(0);
+        assert_eq!(d.counts.old_rows, 10);
+        assert_eq!(keys(&d.lost), set(&["alpha"]));
+        assert_eq!(d.lost[0].values[1].to_string(), "3");
+        p.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn reports_keep_null_empty_and_text_null_apart() {
+    let Some(mut p) = Pair::new(Engine::Sqlite, "report").await else { return };
+    p.both(&["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES (9, 'same')"]).await;
+    p.old("INSERT INTO t VALUES (1, NULL), (2, ''), (3, '<null>'), (4, 'a \"quoted\", <b>')").await;
+    p.new_side("INSERT INTO t VALUES (1, 'x'), (5, 'new')").await;
+    let d = p.diff(&[TableSpec::new("t")], &DiffOptions::default()).await.unwrap();
+    let files = rowdiff::report::render_all(&d);
+    let get = |n: &str| String::from_utf8(files.iter().find(|f| f.0 == n).unwrap().1.clone()).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&get("summary.json")).unwrap();
+    assert_eq!(summary["tables"][0]["lost"], 3);
+    assert_eq!(summary["tables"][0]["new"], 1);
+    assert_eq!(summary["tables"][0]["changed"], 1);
+    assert_eq!(summary["identical"], false);
+    let lines: Vec<serde_json::Value> = get("differences.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5);
+    let lost_vals: Vec<&serde_json::Value> = lines.iter().filter(|l| l["kind"] == "lost").map(|l| &l["row"]["v"]).collect();
+    assert_eq!(lost_vals, vec![&serde_json::json!(""), &serde_json::json!("<null>"), &serde_json::json!("a \"quoted\", <b>")]);
+    let changed = lines.iter().find(|l| l["kind"] == "changed").unwrap();
+    assert_eq!(changed["old"]["v"], serde_json::Value::Null);
+    assert_eq!(changed["columns"], serde_json::json!(["v"]));
+    let csv = get("t.csv");
+    assert!(csv.contains("\"changed\",\"old\",\"v\",\"1\",\r\n"), "NULL is an unquoted empty field: {csv}");
+    assert!(csv.contains("\"lost\",\"old\",\"\",\"2\",\"\"\r\n"), "'' is a quoted empty field: {csv}");
+    assert!(csv.contains("\"a \"\"quoted\"\", <b>\""));
+    let html = get("report.html");
+    assert!(html.contains("a &quot;quoted&quot;, &lt;b&gt;") && !html.contains("<b>"));
+    assert!(html.contains("3</strong> lost row(s)"));
+    let dir = std::env::temp_dir().join(format!("rd_report_{}", std::process::id()));
+    let written = rowdiff::report::write_all(&dir, &d).unwrap();
+    assert_eq!(written.len(), 4);
+    assert_eq!(std::fs::read_to_string(dir.join("summary.json")).unwrap(), get("summary.json"));
+    std::fs::remove_dir_all(dir).unwrap();
+    p.drop().await;
+}
+
+#[tokio::test]
+async fn all_tables_with_a_primary_key_when_none_is_named() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "all").await else { continue };
+        let i = int(e);
+        p.both(&[
+            &format!("CREATE TABLE a (id {i} PRIMARY KEY)"),
+            &format!("CREATE TABLE b (id {i} PRIMARY KEY)"),
+            &format!("CREATE TABLE nokey (id {i})"),
+            "INSERT INTO a VALUES (1), (2)",
+        ])
+        .await;
+        p.old("INSERT INTO b VALUES (7)").await;
+        let d = p.diff(&[], &DiffOptions::default()).await.unwrap();
+        let names: Vec<&str> = d.iter().map(|t| t.table.as_str()).collect();
+        assert_eq!(names, vec!["a", "b"], "{e:?}");
+        assert_eq!(d[1].counts.lost, 1);
+        p.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn kept_rows_are_capped_but_counts_stay_exact() {
+    let Some(mut p) = Pair::new(Engine::Sqlite, "cap").await else { return };
+    p.both(&["CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)"]).await;
+    let rows: Vec<String> = (0..1000).map(|i| format!("({i}, {i})")).collect();
+    p.old(&format!("INSERT INTO t VALUES {}", rows.join(","))).await;
+    let opts = DiffOptions { max_rows_kept: 10, ..Default::default() };
+    let d = p.diff(&[TableSpec::new("t")], &opts).await.unwrap().remove(0);
+    assert_eq!((d.counts.lost, d.lost.len(), d.truncated), (1000, 10, true));
+    p.drop().await;
+}
