@@ -653,10 +653,11 @@ impl Validator {
             }
             for (i, a) in h.alarms.iter().enumerate() {
                 self.non_empty(&format!("{base}.alarms[{i}].name"), &a.name);
-                if let Some(r) = &a.region {
-                    if self.pair_ok && !pair.contains(&r.as_str()) {
-                        self.problem(format!("{base}.alarms[{i}].region"), format!("`{r}` is not one of the plan's Regions"));
-                    }
+                if let Some(r) = &a.region
+                    && self.pair_ok
+                    && !pair.contains(&r.as_str())
+                {
+                    self.problem(format!("{base}.alarms[{i}].region"), format!("`{r}` is not one of the plan's Regions"));
                 }
             }
             self.unique(&format!("{base}.alarms"), "alarm", h.alarms.iter().map(|a| a.name.as_str()));

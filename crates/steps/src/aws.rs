@@ -175,7 +175,7 @@ where
         SdkError::TimeoutError(_) => Classified {
             kind: ErrorKind::Transient,
             code: "timeout".into(),
-            message: "no answer before the timeout".into(),
+            message: "no answer in time".into(),
             status: None,
         },
         SdkError::DispatchFailure(d) => {
@@ -183,7 +183,7 @@ where
             Classified {
                 kind: ErrorKind::Transient,
                 code: code.into(),
-                message: format!("{:?}", d.as_connector_error().map(|c| c.to_string()).unwrap_or_default()),
+                message: d.as_connector_error().map(|c| c.to_string()).unwrap_or_else(|| "the request was not sent".into()),
                 status: None,
             }
         }

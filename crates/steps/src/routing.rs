@@ -90,7 +90,7 @@ pub async fn handle(input: RoutingControlInput, clients: &AwsClients) -> Result<
             Err(Failure::Fatal(e)) => return Err(e),
         }
     }
-    let detail: Vec<String> = failed.iter().map(|f| format!("{} ({}): {}: {}", f.url, f.region, f.kind, f.message)).collect();
+    let detail: Vec<String> = failed.iter().map(|f| format!("{} ({}): {}", f.url, f.region, f.message)).collect();
     Err(StepError::new(
         ErrorKind::EndpointsUnavailable,
         format!(

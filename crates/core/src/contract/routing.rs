@@ -41,10 +41,10 @@ impl RoutingControlInput {
                 return Err(StepError::bad_input(format!("states: the requested state of Region `{region}` is missing")));
             }
         }
-        if let Some(a) = &self.allow_all_off {
-            if a.reason.trim().is_empty() {
-                return Err(StepError::bad_input("allow_all_off.reason: a reason is required to switch every Region Off"));
-            }
+        if let Some(a) = &self.allow_all_off
+            && a.reason.trim().is_empty()
+        {
+            return Err(StepError::bad_input("allow_all_off.reason: a reason is required to switch every Region Off"));
         }
         let mut seen = BTreeSet::new();
         for (i, name) in self.override_safety_rules.iter().enumerate() {
