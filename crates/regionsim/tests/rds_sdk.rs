@@ -488,3 +488,50 @@ async fn headless_secondary_stalled_failover_and_snapshot_never_taken() {
     let old = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).unwrap();
     assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("connected"), "rejoined anyway");
 }
+
+#[tokio::test(start_paused = true)]
+async fn cloudwatch_reports_the_secondary_lag_from_the_rds_model() {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let (sim, clock, aurora) = start().await;
+    advance(&clock, 300).await;
+    let lag = |region: &str, cluster: &str| {
+        let url = sim.endpoints().url(service::CLOUDWATCH).unwrap().to_string();
+        let conf = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDTEST", "secret", None, None, "test",
+            )))
+            .endpoint_url(url)
+            .sleep_impl(clock.sdk_sleep())
+            .time_source(clock.sdk_time_source())
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let cw = aws_sdk_cloudwatch::Client::new(&conf);
+        let metric = Metric::builder()
+            .namespace("AWS/RDS")
+            .metric_name("AuroraGlobalDBRPOLag")
+            .dimensions(Dimension::builder().name("DBClusterIdentifier").value(cluster).build())
+            .build();
+        let q = MetricDataQuery::builder()
+            .id("lag")
+            .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Maximum").build())
+            .build();
+        let now = clock.now();
+        async move {
+            let out = cw
+                .get_metric_data()
+                .metric_data_queries(q)
+                .start_time(DateTime::from(now - Duration::from_secs(300)))
+                .end_time(DateTime::from(now))
+                .send()
+                .await
+                .expect("get metric data");
+            out.metric_data_results().first().and_then(|r| r.values().first().copied())
+        }
+    };
+    assert_eq!(lag(USW2, "retail-orders-usw2").await, Some(2000.0), "the secondary reports the replication lag");
+    assert_eq!(lag(USE1, "retail-orders-use1").await, None, "the writer reports none");
+    aurora.set_replication_lag(GLOBAL, Duration::from_secs(45)).unwrap();
+    assert_eq!(lag(USW2, "retail-orders-usw2").await, Some(45_000.0), "a lagging secondary");
+}
