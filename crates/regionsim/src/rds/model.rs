@@ -546,6 +546,7 @@ impl RdsModel {
         if c.role == Role::Detached { "pending-resync" } else { "connected" }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_event(
         &mut self,
         region: &str,
