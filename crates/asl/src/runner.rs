@@ -298,6 +298,7 @@ impl Runner {
         );
         let definition = definition.clone();
         tokio::spawn(async move {
+            let _guard = Unfinished(&engine);
             let clock = engine.rt.clock.clone();
             let run = engine.run_machine(&definition.root, input, started);
             let timed = async {
@@ -417,6 +418,18 @@ impl ExecutionHandle {
         &self.shared.name
     }
 
+    pub fn start_date(&self) -> SystemTime {
+        self.shared.start
+    }
+
+    pub fn state_machine_arn(&self) -> &str {
+        &self.shared.state_machine_arn
+    }
+
+    pub fn input(&self) -> &Value {
+        &self.shared.input
+    }
+
     pub fn status(&self) -> Status {
         self.shared.state.lock().unwrap().status
     }
@@ -507,6 +520,19 @@ impl ExecutionHandle {
             .upgrade()
             .map(|inner| Runner { inner })
             .ok_or_else(|| CallbackError::TaskDoesNotExist("the runner is gone".into()))
+    }
+}
+
+/// Ends an execution whose task stopped without finishing it (a panicking handler, a runtime
+/// shut down), so that `wait` never hangs.
+struct Unfinished<'a>(&'a Engine);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.0.ex.status() == Status::Running {
+            let why = if std::thread::panicking() { "a task handler panicked" } else { "the runtime stopped" };
+            self.0.finish(Ok(Some(Err(Failure::runtime(format!("The local runner stopped the execution: {why}."))))));
+        }
     }
 }
 

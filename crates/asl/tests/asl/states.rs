@@ -239,3 +239,75 @@ async fn history_is_observable_live() {
     assert_eq!(desc.status, Status::Succeeded);
     assert_eq!(desc.stop_date, Some(epoch() + Duration::from_secs(5)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_fails_the_execution_instead_of_hanging() {
+    let d = failover_asl::FnDispatcher(|_r: String, _p: serde_json::Value, _c: failover_asl::TaskContext| async move {
+        if true {
+            panic!("handler bug");
+        }
+        Ok::<_, failover_asl::TaskFailure>(json!(1))
+    });
+    let runner = Runner::new(d, clock());
+    let h =
+        runner.start(&def(json!({"StartAt": "T", "States": {"T": lambda_task("f", None)}})), json!({}), None).unwrap();
+    let r = h.wait().await;
+    let (e, c) = failed(&r);
+    assert_eq!(e, "States.Runtime");
+    assert!(c.contains("panicked"), "{c}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_parameters_and_map_max_concurrency_path() {
+    let c = clock();
+    let runner = Runner::new(echo(), c.clone());
+    let d = def(json!({"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Parameters": {"n.$": "$.n", "limit.$": "$.limit", "items.$": "$.items"}, "ResultPath": "$.branches", "Next": "M",
+              "Branches": [{"StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": "$.n", "End": true}}}]},
+        "M": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrencyPath": "$.limit",
+              "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5, "End": true}}},
+              "ResultPath": null, "End": true}
+    }}));
+    let r = runner.run(&d, json!({"n": 3, "limit": 1, "items": [1, 2, 3]})).await.unwrap();
+    assert_eq!(ok(&r)["branches"], json!([3]));
+    assert_eq!(c.now(), epoch() + Duration::from_secs(15), "one at a time");
+}
+
+#[tokio::test(start_paused = true)]
+async fn map_iteration_failure_is_caught_by_the_map() {
+    let r = run(
+        json!({"StartAt": "M", "States": {
+            "M": {"Type": "Map", "ItemProcessor": {"StartAt": "C", "States": {
+                    "C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericGreaterThan": 1, "Next": "Bad"}], "Default": "Ok"},
+                    "Bad": {"Type": "Fail", "Error": "TooBig", "Cause": "item over 1"},
+                    "Ok": {"Type": "Pass", "End": true}}},
+                  "Catch": [{"ErrorEquals": ["TooBig"], "ResultPath": "$", "Next": "Handled"}], "End": true},
+            "Handled": {"Type": "Pass", "End": true}
+        }}),
+        json!([0, 1, 2]),
+    )
+    .await;
+    assert_eq!(ok(&r), &json!({"Error": "TooBig", "Cause": "item over 1"}));
+    assert_eq!(count(&r, "MapIterationFailed"), 1);
+    assert_eq!(count(&r, "MapStateFailed"), 1);
+    assert_eq!(count(&r, "MapStateExited"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn describe_serializes_like_the_api() {
+    let runner = Runner::new(echo(), clock());
+    let d = def(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}));
+    let h = runner.start(&d, json!({"a": 1}), Some("n1")).unwrap();
+    h.wait().await;
+    let v = serde_json::to_value(h.describe()).unwrap();
+    assert_eq!(v["status"], json!("SUCCEEDED"));
+    assert_eq!(v["name"], json!("n1"));
+    assert_eq!(v["startDate"], json!("2026-01-01T00:00:00Z"));
+    assert_eq!(v["stateMachineArn"], json!("arn:aws:states:us-east-1:123456789012:stateMachine:StateMachine"));
+    assert_eq!(runner.executions().len(), 1);
+    assert!(runner.execution(h.arn()).is_some());
+    let ev = serde_json::to_value(&h.history()[1]).unwrap();
+    assert_eq!(ev["type"], json!("PassStateEntered"));
+    assert_eq!(ev["stateEnteredEventDetails"]["name"], json!("P"));
+    assert_eq!(ev["stateEnteredEventDetails"]["input"], json!("{\"a\":1}"));
+}
