@@ -26,6 +26,8 @@ enum Command {
     /// Run or check a States Language definition offline.
     #[command(subcommand)]
     Asl(cmd::asl::AslCommand),
+    /// Run a simulated Region pair on 127.0.0.1 for other processes.
+    Sim(cmd::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +35,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Plan(c) => cmd::plan::run(c),
         Command::Asl(c) => cmd::asl::run(c),
+        Command::Sim(a) => cmd::sim::run(a),
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod asl;
 pub mod plan;
+pub mod sim;

@@ -60,6 +60,7 @@
 
 pub mod arc;
 pub mod cloudwatch;
+pub mod control;
 pub mod data;
 pub mod dns;
 pub mod rds;
@@ -74,8 +75,8 @@ pub mod world;
 
 pub use server::{ApiError, HttpService, Listener, Request, Response, ResponseFuture};
 pub use sim::{
-    CallRecord, DownMode, EndpointFault, Endpoints, LagQuery, LagSource, RegionStatus, Sim, SimBuilder, WeakSim,
-    service,
+    CallRecord, DownMode, EndpointFault, Endpoints, HealthTransition, LagQuery, LagSource, RegionStatus, Sim,
+    SimBuilder, WeakSim, service,
 };
 
 /// The plan a simulator uses when none is given (the retail store, us-east-1 and

@@ -79,6 +79,14 @@ pub struct RegionStatus {
     pub since: SystemTime,
 }
 
+/// A Region going down or coming back, as recorded by [`Sim::health_transitions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthTransition {
+    pub at: SystemTime,
+    pub region: String,
+    pub up: bool,
+}
+
 /// One API call as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallRecord {
@@ -245,6 +253,7 @@ impl SimBuilder {
             changes,
             control: Mutex::new(Control {
                 health,
+                transitions: Vec::new(),
                 endpoint_faults: BTreeMap::new(),
                 throttle: BTreeMap::new(),
                 latency: BTreeMap::new(),
@@ -255,6 +264,7 @@ impl SimBuilder {
             handlers: RwLock::new(BTreeMap::new()),
             extensions: Mutex::new(HashMap::new()),
             lag_source: RwLock::new(None),
+            control_hooks: Mutex::new(BTreeMap::new()),
             endpoints: OnceLock::new(),
         });
         let sim = Sim(inner);
@@ -287,6 +297,7 @@ impl SimBuilder {
 
 struct Control {
     health: BTreeMap<String, RegionStatus>,
+    transitions: Vec<HealthTransition>,
     endpoint_faults: BTreeMap<(String, usize), EndpointFault>,
     throttle: BTreeMap<String, f64>,
     latency: BTreeMap<String, Duration>,
@@ -304,6 +315,7 @@ struct Inner {
     handlers: RwLock<BTreeMap<String, Arc<dyn HttpService>>>,
     extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     lag_source: RwLock<Option<LagSource>>,
+    control_hooks: Mutex<BTreeMap<String, crate::control::ControlHook>>,
     endpoints: OnceLock<Endpoints>,
 }
 
@@ -449,8 +461,12 @@ impl Sim {
         {
             let mut c = lock(&self.0.control);
             let entry = c.health.entry(region.to_string()).or_insert(RegionStatus { up: true, mode, since: now });
-            if entry.up || entry.mode != mode {
-                *entry = RegionStatus { up: false, mode, since: now };
+            let was_up = entry.up;
+            if was_up || entry.mode != mode {
+                *entry = RegionStatus { up: false, mode, since: if was_up { now } else { entry.since } };
+            }
+            if was_up {
+                c.transitions.push(HealthTransition { at: now, region: region.to_string(), up: false });
             }
         }
         tracing::info!(region, ?mode, "region down");
@@ -469,10 +485,32 @@ impl Sim {
             });
             if !entry.up {
                 *entry = RegionStatus { up: true, mode: entry.mode, since: now };
+                c.transitions.push(HealthTransition { at: now, region: region.to_string(), up: true });
             }
         }
         tracing::info!(region, "region up");
         self.changed();
+    }
+
+    /// Every Region transition so far, oldest first (a Region may go down and come back
+    /// between two looks at [`Sim::region_status`]).
+    pub fn health_transitions(&self) -> Vec<HealthTransition> {
+        lock(&self.0.control).transitions.clone()
+    }
+
+    /// Registers a control-API hook served at `POST /x/{name}` (e.g. the RDS model's
+    /// `stall`).
+    pub fn register_control(&self, name: &str, hook: crate::control::ControlHook) {
+        lock(&self.0.control_hooks).insert(name.to_string(), hook);
+    }
+
+    pub fn control_hook(&self, name: &str) -> Option<crate::control::ControlHook> {
+        lock(&self.0.control_hooks).get(name).cloned()
+    }
+
+    /// The fault on ARC endpoint `index`, if any.
+    pub fn arc_endpoint_fault(&self, index: usize) -> Option<EndpointFault> {
+        lock(&self.0.control).endpoint_faults.get(&(service::ARC.to_string(), index)).copied()
     }
 
     /// Sets or clears (`None`) a fault on endpoint `index` of `service` (ARC: 0..5).
