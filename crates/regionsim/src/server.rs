@@ -319,6 +319,14 @@ async fn respond(weak: crate::sim::WeakSim, info: &Listener, req: http::Request<
 }
 
 async fn dispatch(sim: &Sim, req: Request) -> Verdict {
+    let Some(handler) = sim.service_handler(&req.listener.service) else {
+        let body = format!("no simulated service is registered for `{}`", req.listener.service);
+        return Verdict::Answer(Response::new(501, "text/plain", body));
+    };
+    // Logged before the fault gate: a call that hangs or is dropped was still attempted.
+    let operation = handler.operation(&req);
+    let mutating = handler.is_mutating(&operation);
+    let seq = sim.record_call_start(&req, &operation, mutating);
     // A Regional endpoint lives in its own Region whatever the client signed for.
     let health_region = req.listener.region.clone().or_else(|| req.region.clone());
     match sim.gate(&req.listener, health_region.as_deref()) {
@@ -326,13 +334,6 @@ async fn dispatch(sim: &Sim, req: Request) -> Verdict {
         Gate::Refuse => return Verdict::Drop,
         Gate::Hang => return Verdict::Hang,
     }
-    let Some(handler) = sim.service_handler(&req.listener.service) else {
-        let body = format!("no simulated service is registered for `{}`", req.listener.service);
-        return Verdict::Answer(Response::new(501, "text/plain", body));
-    };
-    let operation = handler.operation(&req);
-    let mutating = handler.is_mutating(&operation);
-    let seq = sim.record_call_start(&req, &operation, mutating);
 
     let fault = sim.endpoint_fault(&req.listener);
     let latency = sim.extra_latency(&req.listener.service);

@@ -99,7 +99,8 @@ pub struct CallRecord {
     /// The endpoint index (which of the five ARC endpoints).
     pub endpoint: usize,
     pub mutating: bool,
-    /// The HTTP status answered; `None` while in flight or when the call hung.
+    /// The HTTP status answered; `None` while in flight, or when the call hung or its
+    /// connection was dropped by a fault.
     pub status: Option<u16>,
 }
 

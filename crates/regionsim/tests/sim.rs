@@ -707,3 +707,91 @@ async fn the_plan_points_at_the_simulator_and_round_trips() {
     let vars = sim.endpoints().env_vars();
     assert!(vars.iter().any(|(k, v)| k == "AWS_ENDPOINT_URL_SNS" && v.starts_with("http://127.0.0.1:")));
 }
+
+// ----- the control API and the call log -----
+
+async fn raw_request(addr: &std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let json = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(json).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_control_api_drives_faults_over_http() {
+    let (sim, clock) = start().await;
+    let ctl = regionsim::control::start(&sim, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+
+    let (status, state) = raw_request(&ctl, "POST", "/arc/endpoints", r#"{"dead": 2, "kind": "hang"}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(state["arc_endpoints"][1]["fault"], "hang");
+    assert_eq!(state["arc_endpoints"][2]["fault"], serde_json::Value::Null);
+    assert_eq!(sim.arc_endpoint_fault(0), Some(EndpointFault::Hang));
+
+    let (status, _) = raw_request(&ctl, "POST", "/regions/us-west-2/down", r#"{"mode": "refuse"}"#).await;
+    assert_eq!(status, 200);
+    assert!(!sim.region_up(USW2));
+    raw_request(&ctl, "POST", "/regions/us-west-2/up", "").await;
+    assert!(sim.region_up(USW2));
+    let t = sim.health_transitions();
+    assert_eq!(t.iter().map(|t| (t.region.as_str(), t.up)).collect::<Vec<_>>(), [(USW2, false), (USW2, true)]);
+
+    raw_request(&ctl, "POST", "/latency", r#"{"service": "sns", "ms": 250}"#).await;
+    raw_request(&ctl, "POST", "/throttle", r#"{"service": "secretsmanager", "rate": 1}"#).await;
+    let before = clock.now();
+    sns(&sim, &clock, USE1).publish().topic_arn(TOPIC_USE1).message("m").send().await.unwrap();
+    assert_eq!(clock.now().duration_since(before).unwrap(), Duration::from_millis(250));
+    let err = secrets(&sim, &clock, USE1).get_secret_value().secret_id("x").send().await.unwrap_err();
+    assert_eq!(aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&err), Some("ThrottlingException"));
+
+    let (status, _) = raw_request(
+        &ctl,
+        "POST",
+        "/alarms",
+        r#"{"region": "us-west-2", "name": "retail-canary-watching-use1", "state": "ALARM"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.alarm_state(USW2, "retail-canary-watching-use1").as_deref(), Some("ALARM"));
+
+    sim.register_control(
+        "stall",
+        std::sync::Arc::new(|v: &serde_json::Value| Ok(serde_json::json!({ "got": v["stall"] }))),
+    );
+    let (status, out) = raw_request(&ctl, "POST", "/x/stall", r#"{"stall": true}"#).await;
+    assert_eq!((status, out), (200, serde_json::json!({ "got": true })));
+
+    let (status, err) = raw_request(&ctl, "POST", "/regions/eu-west-1/down", "").await;
+    assert_eq!(status, 404);
+    assert!(err["error"].as_str().unwrap().contains("eu-west-1"));
+    let (status, _) = raw_request(&ctl, "POST", "/arc/endpoints/1", r#"{"fault": "sideways"}"#).await;
+    assert_eq!(status, 400, "a bad fault kind is refused");
+
+    let (_, state) = raw_request(&ctl, "GET", "/state", "").await;
+    assert_eq!(state["api_calls"]["sns"]["Publish"], 1);
+    assert_eq!(state["dns"]["values"][0], "192.0.2.10");
+    let (_, msgs) = raw_request(&ctl, "GET", "/sns/messages", "").await;
+    assert_eq!(msgs[0]["topic_arn"], TOPIC_USE1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hung_calls_are_logged_without_a_status() {
+    let (sim, clock) = start().await;
+    sim.kill_arc_endpoints(1, EndpointFault::Hang);
+    let _ =
+        arc_client(&sim, &clock, 0).get_routing_control_state().routing_control_arn(RC_USE1).send().await.unwrap_err();
+    let _ = state(&arc_client(&sim, &clock, 1), RC_USE1).await;
+    let calls = sim.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!((calls[0].endpoint, calls[0].status), (0, None));
+    assert_eq!((calls[1].endpoint, calls[1].status), (1, Some(200)));
+    assert_eq!(calls[1].region.as_deref(), Some(USW2));
+}
