@@ -305,6 +305,14 @@ impl HttpService for ArcService {
         Box::pin(async move { resp })
     }
 
+    fn internal_error(&self) -> ApiError {
+        ApiError::new(500, "InternalServerException", "simulated internal server error")
+    }
+
+    fn throttling_error(&self) -> ApiError {
+        ApiError::new(429, "ThrottlingException", "Rate exceeded")
+    }
+
     fn error_response(&self, req: &Request, err: &ApiError) -> Response {
         let extra = match err.code.as_str() {
             "ResourceNotFoundException" | "ConflictException" => {

@@ -158,6 +158,11 @@ pub trait HttpService: Send + Sync + 'static {
     /// Renders an error in this service's wire format.
     fn error_response(&self, req: &Request, err: &ApiError) -> Response;
 
+    /// The error this service answers for an injected 5xx fault.
+    fn internal_error(&self) -> ApiError {
+        ApiError::new(500, "InternalFailure", "simulated server error")
+    }
+
     /// The error this service answers when the simulator throttles a call.
     fn throttling_error(&self) -> ApiError {
         ApiError::new(400, "ThrottlingException", "Rate exceeded")
@@ -341,9 +346,7 @@ async fn dispatch(sim: &Sim, req: Request) -> Verdict {
         sim.clock().sleep(latency).await;
     }
     let response = match fault {
-        Some(EndpointFault::ServerError) => {
-            handler.error_response(&req, &ApiError::new(500, "InternalFailure", "simulated server error"))
-        }
+        Some(EndpointFault::ServerError) => handler.error_response(&req, &handler.internal_error()),
         Some(EndpointFault::Unavailable) => handler.error_response(
             &req,
             &ApiError::new(503, "EndpointTemporarilyUnavailableException", "the endpoint is temporarily unavailable"),

@@ -236,6 +236,7 @@ async fn arc_endpoint_faults_refuse_hang_5xx_and_unavailable() {
     let err =
         arc_client(&sim, &clock, 2).get_routing_control_state().routing_control_arn(RC_USE1).send().await.unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+    assert!(matches!(err.into_service_error(), GetRoutingControlStateError::InternalServerException(_)));
 
     let err =
         arc_client(&sim, &clock, 3).get_routing_control_state().routing_control_arn(RC_USE1).send().await.unwrap_err();
