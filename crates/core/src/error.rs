@@ -59,13 +59,16 @@ pub enum ErrorKind {
     /// The old primary's snapshot will never appear: the lost rows cannot be known.
     #[serde(rename = "Failover.SnapshotUnavailable")]
     SnapshotUnavailable,
+    /// An approver rejected the request (sent as a task failure by the approval path).
+    #[serde(rename = "Failover.ApprovalRejected")]
+    ApprovalRejected,
     /// A bug or an answer that makes no sense; never retried.
     #[serde(rename = "Failover.Internal")]
     Internal,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::NotYet,
         ErrorKind::NotHealthyYet,
         ErrorKind::Transient,
@@ -80,6 +83,7 @@ impl ErrorKind {
         ErrorKind::AccessDenied,
         ErrorKind::QuotaExceeded,
         ErrorKind::SnapshotUnavailable,
+        ErrorKind::ApprovalRejected,
         ErrorKind::Internal,
     ];
 
@@ -100,6 +104,7 @@ impl ErrorKind {
             ErrorKind::AccessDenied => "Failover.AccessDenied",
             ErrorKind::QuotaExceeded => "Failover.QuotaExceeded",
             ErrorKind::SnapshotUnavailable => "Failover.SnapshotUnavailable",
+            ErrorKind::ApprovalRejected => "Failover.ApprovalRejected",
             ErrorKind::Internal => "Failover.Internal",
         }
     }

@@ -104,7 +104,7 @@ pub async fn handle(input: RoutingControlInput, clients: &AwsClients) -> Result<
 /// Every control of the plan with the state requested for its Region.
 pub fn desired_controls(input: &RoutingControlInput) -> Vec<ControlState> {
     let mut out = Vec::new();
-    for (region, state) in &input.states {
+    for (region, state) in &input.expanded_states() {
         for arn in input.plan.arc.routing_controls.get(region).into_iter().flatten() {
             out.push(ControlState { arn: arn.clone(), region: region.clone(), state: *state });
         }
@@ -120,7 +120,8 @@ pub fn endpoint_order(input: &RoutingControlInput, seed: Option<u64>) -> Vec<Clu
         Some(s) => eps.shuffle(&mut rand::rngs::StdRng::seed_from_u64(s)),
         None => eps.shuffle(&mut rand::rng()),
     }
-    let off = |ep: &ClusterEndpoint| input.states.get(&ep.region) == Some(&RoutingState::Off);
+    let states = input.expanded_states();
+    let off = |ep: &ClusterEndpoint| states.get(&ep.region) == Some(&RoutingState::Off);
     eps.sort_by_key(off);
     eps
 }

@@ -42,7 +42,7 @@ fn to_west(plan: &Plan) -> RoutingControlInput {
     let mut states = BTreeMap::new();
     states.insert("us-east-1".to_string(), RoutingState::Off);
     states.insert("us-west-2".to_string(), RoutingState::On);
-    RoutingControlInput { plan: plan.clone(), states, allow_all_off: None, override_safety_rules: vec![] }
+    RoutingControlInput { plan: plan.clone(), states, target_region: None, allow_all_off: None, override_safety_rules: vec![] }
 }
 
 #[tokio::test(start_paused = true)]

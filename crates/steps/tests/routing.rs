@@ -16,7 +16,7 @@ fn to_west(plan: &Plan) -> RoutingControlInput {
     let mut states = BTreeMap::new();
     states.insert("us-east-1".to_string(), RoutingState::Off);
     states.insert("us-west-2".to_string(), RoutingState::On);
-    RoutingControlInput { plan: plan.clone(), states, allow_all_off: None, override_safety_rules: vec![] }
+    RoutingControlInput { plan: plan.clone(), states, target_region: None, allow_all_off: None, override_safety_rules: vec![] }
 }
 
 const ALL_HEALTHY: [Behaviour; 5] = [Behaviour::Healthy; 5];
@@ -249,4 +249,29 @@ fn endpoint_order_is_shuffled_with_the_switched_off_region_last() {
         firsts.insert(order[0].url.clone());
     }
     assert!(firsts.len() >= 3, "the first endpoint varies with the shuffle: {firsts:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_region_is_shorthand_for_target_on_other_off() {
+    let plan = plan();
+    let fake = FakeArc::new(&plan, "us-east-1");
+    let clients = fake.clients(&plan, &ALL_HEALTHY);
+    let input = RoutingControlInput {
+        plan: plan.clone(),
+        states: BTreeMap::new(),
+        target_region: Some("us-west-2".into()),
+        allow_all_off: None,
+        override_safety_rules: vec![],
+    };
+    let out = routing::handle(input.clone(), &clients).await.unwrap();
+    assert!(out.changed);
+    for c in &out.controls {
+        let want = if c.region == "us-west-2" { RoutingState::On } else { RoutingState::Off };
+        assert_eq!(c.state, want);
+    }
+    let mut both = input;
+    both.states.insert("us-east-1".into(), RoutingState::On);
+    both.states.insert("us-west-2".into(), RoutingState::On);
+    let err = both.validate().unwrap_err();
+    assert!(err.message.starts_with("target_region: give either"), "{}", err.message);
 }

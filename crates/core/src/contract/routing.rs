@@ -13,7 +13,13 @@ use crate::plan::{Plan, Region};
 pub struct RoutingControlInput {
     pub plan: Plan,
     /// The requested state of each Region's routing controls; both Regions must be named.
+    /// Either this or `target_region`.
+    #[serde(default)]
     pub states: RegionStates,
+    /// Shorthand for `states`: this Region On, the other Off (what a failover asks, and what
+    /// a state machine can say without building an object keyed by Region names).
+    #[serde(default)]
+    pub target_region: Option<Region>,
     /// Allows a change that leaves no Region On. Needs a reason, which is logged and
     /// returned.
     #[serde(default)]
@@ -33,11 +39,21 @@ impl RoutingControlInput {
     /// Semantic checks; every problem names its field.
     pub fn validate(&self) -> Result<(), StepError> {
         validate_plan(&self.plan)?;
-        for region in self.states.keys() {
+        if let Some(target) = &self.target_region {
+            check_region(&self.plan, "target_region", target)?;
+            let expanded = self.expanded_states();
+            if !self.states.is_empty() && self.states != expanded {
+                return Err(StepError::bad_input(
+                    "target_region: give either states or target_region, not two different requests",
+                ));
+            }
+        }
+        let states = self.expanded_states();
+        for region in states.keys() {
             check_region(&self.plan, &format!("states.{region}"), region)?;
         }
         for region in [&self.plan.regions.primary, &self.plan.regions.secondary] {
-            if !self.states.contains_key(region) {
+            if !states.contains_key(region) {
                 return Err(StepError::bad_input(format!("states: the requested state of Region `{region}` is missing")));
             }
         }
@@ -62,9 +78,24 @@ impl RoutingControlInput {
         Ok(())
     }
 
+    /// The requested states, with `target_region` expanded.
+    pub fn expanded_states(&self) -> RegionStates {
+        match &self.target_region {
+            Some(target) if self.plan.has_region(target) => {
+                let mut s = RegionStates::new();
+                s.insert(target.clone(), RoutingState::On);
+                if let Some(other) = self.plan.other_region(target) {
+                    s.insert(other.to_string(), RoutingState::Off);
+                }
+                s
+            }
+            _ => self.states.clone(),
+        }
+    }
+
     /// The Regions that would be On after the change.
-    pub fn regions_on(&self) -> Vec<&Region> {
-        self.states.iter().filter(|(_, s)| **s == RoutingState::On).map(|(r, _)| r).collect()
+    pub fn regions_on(&self) -> Vec<Region> {
+        self.expanded_states().into_iter().filter(|(_, s)| *s == RoutingState::On).map(|(r, _)| r).collect()
     }
 }
 
