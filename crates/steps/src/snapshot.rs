@@ -259,13 +259,13 @@ impl Ctx<'_> {
                 break;
             }
         }
-        all.sort_by(|a, b| b.0.cmp(&a.0));
+        all.sort_by_key(|e| std::cmp::Reverse(e.0));
         // Fencing events are what the report needs most: they survive the cap first.
         let (fencing, other): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, e)| e.fencing);
         let mut kept: Vec<_> = fencing.into_iter().take(MAX_EVENTS).collect();
         let room = MAX_EVENTS - kept.len();
         kept.extend(other.into_iter().take(room));
-        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        kept.sort_by_key(|e| std::cmp::Reverse(e.0));
         Ok(kept.into_iter().map(|(_, e)| e).collect())
     }
 

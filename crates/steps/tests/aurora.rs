@@ -636,3 +636,20 @@ async fn bad_input_names_the_field_and_calls_nothing() {
     .unwrap_err();
     assert!(e.message.starts_with("mode: unknown variant `sideways`"), "{e}");
 }
+
+#[test]
+fn the_sample_events_are_valid_inputs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("aurora-failover.") && name.ends_with(".json") {
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let i: AuroraFailoverInput = failover_core::contract::parse_input(v).unwrap();
+            i.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "{n} aurora-failover events");
+}

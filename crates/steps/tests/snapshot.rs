@@ -511,3 +511,21 @@ async fn bad_input_names_the_field_and_calls_nothing() {
     assert!(e.message.starts_with("old_region:"), "{e}");
     assert!(mocks.nothing_asked());
 }
+
+#[test]
+fn the_sample_events_are_valid_inputs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut actions = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("snapshot-restore.") && name.ends_with(".json") {
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let i: SnapshotRestoreInput = failover_core::contract::parse_input(v).unwrap();
+            i.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+            actions.push(i.action.as_str());
+        }
+    }
+    actions.sort();
+    assert_eq!(actions, ["check", "cleanup", "copy", "find", "restore"]);
+}
