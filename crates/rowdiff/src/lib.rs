@@ -113,8 +113,8 @@ pub(crate) struct Fetched {
 /// At most this many buckets per level, so a level's checksums stay small in memory and
 /// on the wire.
 const MAX_BITS_PER_LEVEL: u32 = 16;
-/// Descend once more when the differing buckets would still make the fetch this large.
-const FETCH_DESCEND_ROWS: u64 = 50_000;
+/// Catalog row estimates below this are replaced by an exact count.
+const EXACT_COUNT_BELOW: u64 = 100_000;
 
 /// Compares `tables` between `old` (the restored old primary) and `new` (a reader of the new
 /// primary). An empty `tables` means every table with a primary key. Each side runs in one
@@ -322,10 +322,21 @@ async fn diff_one(
 
     let mut stats = Stats::default();
     let (eo, en) = tokio::join!(db::estimate(o, t), db::estimate(n, t));
-    let est = eo.map_err(|e| e.on("old"))?.max(en.map_err(|e| e.on("new"))?).max(1);
+    let mut est = eo.map_err(|e| e.on("old"))?.max(en.map_err(|e| e.on("new"))?);
+    // Catalog estimates are missing for never-analysed tables and say nothing about a
+    // range; a wrong guess costs a whole level, an exact count of a small slice is cheap.
+    if est < EXACT_COUNT_BELOW || plan.range_sql.is_some() {
+        let sql = format!("SELECT COUNT(*) FROM {}{}", plan.from, plan.where_range());
+        let (a, b) = tokio::join!(db::text_rows(o, t, &sql), db::text_rows(n, t, &sql));
+        let count = |r: Vec<Vec<Option<String>>>| -> u64 {
+            r.first().and_then(|x| x.first().cloned().flatten()).and_then(|s| s.parse().ok()).unwrap_or(0)
+        };
+        est = count(a.map_err(|e| e.on("old"))?).max(count(b.map_err(|e| e.on("new"))?));
+    }
+    let est = est.max(1);
     let leaf = opts.leaf_rows.max(1);
     let max_bits = d.key_hash_bits();
-    let mut bits = ceil_log2(est.div_ceil(leaf)).min(MAX_BITS_PER_LEVEL);
+    let mut bits = opts.first_level_bits.unwrap_or_else(|| ceil_log2(est.div_ceil(leaf))).min(MAX_BITS_PER_LEVEL);
     let mut prev: Option<(u32, Vec<u64>)> = None;
     let mut counts = Counts::default();
     let mut first = true;
@@ -377,12 +388,13 @@ async fn diff_one(
         }
         // Descending costs one more pass over the buckets' rows; it pays only when the
         // differences are sparse among many rows.
-        let dense = differing.len() * 4 > total_nonempty;
-        if fetch_rows <= FETCH_DESCEND_ROWS.max(leaf * differing.len() as u64 * 2) || dense || bits >= max_bits {
+        let dense = differing.len() * 4 > total_nonempty && total_nonempty >= 64;
+        if fetch_rows <= opts.descend_above_rows.max(leaf * differing.len() as u64 * 2) || dense || bits >= max_bits {
             break (differing, total_nonempty);
         }
         let max_count = fetch_rows / differing.len() as u64;
-        let extra = ceil_log2(max_count.div_ceil(leaf)).clamp(1, 8);
+        let room = MAX_BITS_PER_LEVEL.saturating_sub(ceil_log2(differing.len() as u64)).max(1);
+        let extra = ceil_log2(max_count.div_ceil(leaf)).clamp(1, room);
         prev = Some((bits, differing));
         bits = (bits + extra).min(max_bits);
     };

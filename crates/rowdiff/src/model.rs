@@ -70,11 +70,16 @@ pub struct DiffOptions {
     /// Rows kept per kind (lost, new, changed, after) and table; beyond it rows are counted
     /// but not kept, so memory stays bounded even when every row differs.
     pub max_rows_kept: usize,
+    /// Descend one more level while the differing buckets hold more rows than this (and
+    /// the differences are sparse); below it, their rows are fetched.
+    pub descend_above_rows: u64,
+    /// Bucket bits of the first level; `None` derives them from the table's size.
+    pub first_level_bits: Option<u32>,
 }
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { after: None, leaf_rows: 128, max_rows_kept: 100_000 }
+        DiffOptions { after: None, leaf_rows: 128, max_rows_kept: 100_000, descend_above_rows: 50_000, first_level_bits: None }
     }
 }
 

@@ -370,3 +370,22 @@ async fn gaps_in_the_key_range() {
         p.drop().await;
     }
 }
+
+#[tokio::test]
+async fn sparse_differences_descend_through_levels() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "deep").await else { continue };
+        let ids: Vec<i64> = (1..=20_000).collect();
+        let new: Vec<i64> = ids.iter().copied().filter(|i| *i != 777 && *i != 15_001).chain([25_000]).collect();
+        orders_table(&mut p, &ids, &new).await;
+        p.new_side("UPDATE o SET status = 'x' WHERE id = 4242").await;
+        // Four buckets at first, as if the catalog had underestimated the table.
+        let opts = rowdiff::DiffOptions { leaf_rows: 64, descend_above_rows: 0, first_level_bits: Some(2), ..Default::default() };
+        let d = p.diff(&[TableSpec::new("o")], &opts).await.unwrap().remove(0);
+        assert_sets(&d, &["777", "15001"], &["25000"], &["4242"]);
+        assert!(d.stats.levels >= 2, "{e:?}: {:?}", d.stats);
+        // Only the differing leaves' rows crossed the wire.
+        assert!(d.stats.rows_fetched < 8 * 64, "{e:?}: {:?}", d.stats);
+        p.drop().await;
+    }
+}
