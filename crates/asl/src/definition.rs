@@ -180,6 +180,22 @@ impl Definition {
         }
         let machine = parse_machine(&cx, &mut top, "");
         top.finish(&cx, "the top level of a definition");
+        if let Some(root) = &machine {
+            // Step Functions requires unique names across branches and processors too, and
+            // mocks and histories identify states by name alone.
+            let mut seen = HashSet::new();
+            let mut dups = Vec::new();
+            root.walk(&mut |s| {
+                if !seen.insert(s.name.clone()) {
+                    dups.push(s.name.clone());
+                }
+            });
+            dups.sort();
+            dups.dedup();
+            for d in dups {
+                cx.bad(format!("States.{d}"), "a state name must be unique in the whole definition, branches included");
+            }
+        }
         let problems = cx.problems.into_inner();
         match machine {
             Some(root) if problems.is_empty() => {

@@ -54,6 +54,13 @@ impl TaskFailure {
     }
 }
 
+impl From<failover_core::StepError> for TaskFailure {
+    /// A handler's error as Lambda reports it: its stable kind is the `errorType`.
+    fn from(e: failover_core::StepError) -> Self {
+        Self::function_error(e.kind.as_str(), e.message)
+    }
+}
+
 /// The caller's side of a Task: runs a function (or a whole integration) and answers.
 ///
 /// For `lambda:invoke` and Lambda ARN resources, `invoke` receives the function name or ARN

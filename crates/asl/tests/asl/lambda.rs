@@ -158,3 +158,16 @@ async fn every_task_once() {
     assert_eq!(count(&r, "TaskFailed"), 2);
     assert_eq!(count(&r, "TaskSucceeded"), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn step_errors_map_to_their_stable_names() {
+    let d = FnDispatcher(|_r: String, _p: Value, _c: TaskContext| async move {
+        Err::<Value, TaskFailure>(failover_core::StepError::not_yet("writer still in us-east-1").into())
+    });
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "check"},
+              "Retry": [{"ErrorEquals": ["Failover.NotYet"], "IntervalSeconds": 30, "MaxAttempts": 2}], "End": true}}});
+    let r = run_with(d, def, json!({})).await;
+    assert_eq!(failed(&r).0, "Failover.NotYet");
+    assert_eq!(count(&r, "TaskScheduled"), 3);
+}

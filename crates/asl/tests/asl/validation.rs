@@ -196,3 +196,12 @@ fn substitution_then_parse() {
     let err = substitute(text, &Default::default()).unwrap_err();
     assert!(err.to_string().contains("${PreflightArn}"));
 }
+
+#[test]
+fn state_names_are_unique_across_branches() {
+    assert_refused(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "Next": "X", "Branches": [
+            {"StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}}]}, "X": {"Type": "Succeed"}}}),
+        "States.X: a state name must be unique",
+    );
+}
