@@ -1120,7 +1120,7 @@ impl Engine {
             let started = *th;
             // Boxed one by one: a lazily mapped iterator of borrowing futures trips the
             // higher-ranked lifetime check of the boxed machine future.
-            let mut iterations: Vec<BoxFuture<'_, Result<Value, Failure>>> = Vec::with_capacity(items.len());
+            let mut iterations: Vec<BoxFuture<'_, Result<(usize, Value), Failure>>> = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let input = &input;
                 iterations.push(
@@ -1134,7 +1134,7 @@ impl Engine {
                         match self.run_machine(processor, it_input, id).await {
                             Ok((v, last)) => {
                                 self.record(last, "MapIterationSucceeded", json!({"name": s.name, "index": i}))?;
-                                Ok(v)
+                                Ok((i, v))
                             }
                             Err(f) => {
                                 let _ = self.record(id, "MapIterationFailed", json!({"name": s.name, "index": i}));
@@ -1145,10 +1145,14 @@ impl Engine {
                     .boxed(),
                 );
             }
-            let res: Result<Vec<Value>, Failure> =
-                futures::stream::iter(iterations).buffered(limit).try_collect().await;
+            // Unordered, so that a slow iteration does not hold back the start of the next ones:
+            // MaxConcurrency bounds the iterations running, not a window over the items.
+            let res: Result<Vec<(usize, Value)>, Failure> =
+                futures::stream::iter(iterations).buffer_unordered(limit).try_collect().await;
             match res {
-                Ok(outs) => {
+                Ok(mut outs) => {
+                    outs.sort_by_key(|(i, _)| *i);
+                    let outs: Vec<Value> = outs.into_iter().map(|(_, v)| v).collect();
                     *th = self.record(*th, "MapStateSucceeded", Value::Null)?;
                     let ctx = self.context(&s.name, entered, 0, None, None);
                     return self.finish_io(&s.io, raw, Value::Array(outs), &ctx);

@@ -311,3 +311,16 @@ async fn describe_serializes_like_the_api() {
     assert_eq!(ev["stateEnteredEventDetails"]["name"], json!("P"));
     assert_eq!(ev["stateEnteredEventDetails"]["input"], json!("{\"a\":1}"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn max_concurrency_bounds_running_iterations_not_a_window() {
+    // Item 0 waits 100 s, the others 10 s each: with two slots, items 1..=4 run one after the
+    // other in the second slot while item 0 runs, so the Map ends at 100 s, not later.
+    let c = clock();
+    let runner = Runner::new(echo(), c.clone());
+    let d = def(json!({"StartAt": "M", "States": {"M": {"Type": "Map", "MaxConcurrency": 2,
+        "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$", "End": true}}}, "End": true}}}));
+    let r = runner.run(&d, json!([100, 10, 10, 10, 10])).await.unwrap();
+    assert_eq!(ok(&r), &json!([100, 10, 10, 10, 10]));
+    assert_eq!(c.now(), epoch() + Duration::from_secs(100));
+}
