@@ -28,6 +28,8 @@ enum Command {
     Asl(cmd::asl::AslCommand),
     /// Run a simulated Region pair on 127.0.0.1 for other processes.
     Sim(cmd::sim::SimArgs),
+    /// Compare tables between the old and the new primary: the missing-transaction report.
+    Diff(cmd::diff::DiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +38,6 @@ fn main() -> ExitCode {
         Command::Plan(c) => cmd::plan::run(c),
         Command::Asl(c) => cmd::asl::run(c),
         Command::Sim(a) => cmd::sim::run(a),
+        Command::Diff(a) => cmd::diff::run(a),
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
 pub mod asl;
+pub mod diff;
 pub mod plan;
 pub mod sim;
