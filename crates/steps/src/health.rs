@@ -36,24 +36,7 @@ const DNS_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn handle(input: VerifyHealthInput, clients: &AwsClients) -> Result<VerifyHealthOutput, StepError> {
     input.validate()?;
-    let desired = input.desired_states();
-    let mut checks = Vec::new();
-    let mut ttl = None;
-
-    if input.checks.routing {
-        checks.extend(check_routing(&input, &desired, clients).await?);
-    }
-    if input.checks.dns {
-        let (verdicts, answered_ttl) = check_dns(&input.plan, &desired, clients).await;
-        ttl = answered_ttl;
-        checks.extend(verdicts);
-    }
-    if input.checks.http {
-        checks.extend(check_http(&input, clients).await);
-    }
-    if input.checks.alarms {
-        checks.extend(check_alarms(&input, clients).await?);
-    }
+    let (checks, ttl) = run_checks(&input, clients).await?;
 
     let now = clients.clock.now();
     let failing: Vec<String> = checks
@@ -81,6 +64,33 @@ pub async fn handle(input: VerifyHealthInput, clients: &AwsClients) -> Result<Ve
     })
 }
 
+/// Runs the checks `input.checks` selects and returns every verdict without judging them,
+/// with the TTL the name servers answered. Preflight reuses it for the target's HTTP probes
+/// and canary alarms.
+pub(crate) async fn run_checks(
+    input: &VerifyHealthInput,
+    clients: &AwsClients,
+) -> Result<(Vec<CheckVerdict>, Option<u32>), StepError> {
+    let desired = input.desired_states();
+    let mut checks = Vec::new();
+    let mut ttl = None;
+    if input.checks.routing {
+        checks.extend(check_routing(input, &desired, clients).await?);
+    }
+    if input.checks.dns {
+        let (verdicts, answered_ttl) = check_dns(&input.plan, &desired, clients).await;
+        ttl = answered_ttl;
+        checks.extend(verdicts);
+    }
+    if input.checks.http {
+        checks.extend(check_http(input, clients).await);
+    }
+    if input.checks.alarms {
+        checks.extend(check_alarms(input, clients).await?);
+    }
+    Ok((checks, ttl))
+}
+
 fn verdict(kind: &str, subject: &str, v: Verdict, detail: impl Into<String>) -> CheckVerdict {
     CheckVerdict { kind: kind.into(), subject: subject.into(), verdict: v, detail: detail.into() }
 }
@@ -93,61 +103,30 @@ async fn check_routing(
     clients: &AwsClients,
 ) -> Result<Vec<CheckVerdict>, StepError> {
     let arc = &input.plan.arc;
-    let mut eps: Vec<ClusterEndpoint> = arc.cluster_endpoints.clone();
-    match clients.seed {
-        Some(s) => eps.shuffle(&mut rand::rngs::StdRng::seed_from_u64(s.wrapping_add(1))),
-        None => eps.shuffle(&mut rand::rng()),
-    }
-    eps.sort_by_key(|e| input.impaired_region.as_deref() == Some(e.region.as_str()));
-
+    let eps = endpoint_order(&input.plan, input.impaired_region.as_deref(), clients.seed);
     let controls: Vec<(&String, RoutingState)> = desired
         .iter()
         .flat_map(|(region, state)| arc.routing_controls.get(region).into_iter().flatten().map(move |c| (c, *state)))
         .collect();
+    let arns: Vec<&str> = controls.iter().map(|(arn, _)| arn.as_str()).collect();
+    let read = read_controls(&input.plan, eps, &arns, 2, clients).await?;
     let mut verdicts = Vec::new();
-    let mut answered = 0;
-    let mut failures = Vec::new();
-    for ep in eps {
-        if answered == 2 {
-            break;
-        }
-        let client = (clients.arc)(&ep, &arc.timeouts);
-        let mut these = Vec::new();
-        let mut ok = true;
-        for (arn, want) in &controls {
-            match client.get_routing_control_state().routing_control_arn(*arn).send().await {
-                Ok(o) => {
-                    let got = o.routing_control_state();
-                    let matches = matches!(
-                        (got, want),
-                        (RoutingControlState::On, RoutingState::On) | (RoutingControlState::Off, RoutingState::Off)
-                    );
-                    these.push(verdict(
-                        "routing",
-                        arn,
-                        if matches { Verdict::Pass } else { Verdict::Fail },
-                        format!("{} reads {} (want {})", ep.url, got.as_str(), want.as_str()),
-                    ));
-                }
-                Err(e) => {
-                    let c = classify(&e);
-                    if c.kind == ErrorKind::NotFound {
-                        return Err(StepError::not_found(format!("routing control {arn} does not exist: {}", c.message)));
-                    }
-                    if c.kind == ErrorKind::AccessDenied {
-                        return Err(c.into_step_error(&format!("GetRoutingControlState ({arn}) at {}", ep.url)));
-                    }
-                    failures.push(format!("{}: {}", ep.url, c.code));
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok {
-            answered += 1;
-            verdicts.extend(these);
+    for reading in &read.readings {
+        for ((arn, want), got) in controls.iter().zip(&reading.states) {
+            let matches = matches!(
+                (got, want),
+                (RoutingControlState::On, RoutingState::On) | (RoutingControlState::Off, RoutingState::Off)
+            );
+            verdicts.push(verdict(
+                "routing",
+                arn,
+                if matches { Verdict::Pass } else { Verdict::Fail },
+                format!("{} reads {} (want {})", reading.endpoint.url, got.as_str(), want.as_str()),
+            ));
         }
     }
+    let answered = read.readings.len();
+    let failures = read.failures;
     if answered < 2 {
         verdicts.push(verdict(
             "routing",
@@ -157,6 +136,73 @@ async fn check_routing(
         ));
     }
     Ok(verdicts)
+}
+
+/// The ARC endpoints in the order they are read: shuffled, the impaired Region's last.
+pub(crate) fn endpoint_order(plan: &Plan, impaired: Option<&str>, seed: Option<u64>) -> Vec<ClusterEndpoint> {
+    let mut eps: Vec<ClusterEndpoint> = plan.arc.cluster_endpoints.clone();
+    match seed {
+        Some(s) => eps.shuffle(&mut rand::rngs::StdRng::seed_from_u64(s.wrapping_add(1))),
+        None => eps.shuffle(&mut rand::rng()),
+    }
+    eps.sort_by_key(|e| impaired == Some(e.region.as_str()));
+    eps
+}
+
+/// One endpoint's reading of every control asked for, in the order asked.
+pub(crate) struct ControlsReading {
+    pub endpoint: ClusterEndpoint,
+    pub states: Vec<RoutingControlState>,
+}
+
+pub(crate) struct ControlsRead {
+    /// Up to `want` complete readings, from different endpoints.
+    pub readings: Vec<ControlsReading>,
+    /// `url: code` of each endpoint that failed.
+    pub failures: Vec<String>,
+}
+
+/// Reads every control in `arns` from the endpoints in `order` until `want` endpoints have
+/// answered in full. A control that does not exist, or access denied, stops the reading.
+pub(crate) async fn read_controls(
+    plan: &Plan,
+    order: Vec<ClusterEndpoint>,
+    arns: &[&str],
+    want: usize,
+    clients: &AwsClients,
+) -> Result<ControlsRead, StepError> {
+    let mut readings = Vec::new();
+    let mut failures = Vec::new();
+    for ep in order {
+        if readings.len() == want {
+            break;
+        }
+        let client = (clients.arc)(&ep, &plan.arc.timeouts);
+        let mut states = Vec::with_capacity(arns.len());
+        for arn in arns {
+            match client.get_routing_control_state().routing_control_arn(*arn).send().await {
+                Ok(o) => states.push(o.routing_control_state().clone()),
+                Err(e) => {
+                    let c = classify(&e);
+                    if c.kind == ErrorKind::NotFound {
+                        return Err(StepError::not_found(format!(
+                            "routing control {arn} does not exist: {}",
+                            c.message
+                        )));
+                    }
+                    if c.kind == ErrorKind::AccessDenied {
+                        return Err(c.into_step_error(&format!("GetRoutingControlState ({arn}) at {}", ep.url)));
+                    }
+                    failures.push(format!("{}: {}", ep.url, c.code));
+                    break;
+                }
+            }
+        }
+        if states.len() == arns.len() {
+            readings.push(ControlsReading { endpoint: ep, states });
+        }
+    }
+    Ok(ControlsRead { readings, failures })
 }
 
 /// Normalises a DNS answer or an expected value for comparison.
@@ -277,7 +323,12 @@ async fn check_http(input: &VerifyHealthInput, clients: &AwsClients) -> Vec<Chec
                 if status != c.expected_status {
                     verdict("http", &c.url, Verdict::Fail, format!("status {status}, want {}", c.expected_status))
                 } else if took > limit {
-                    verdict("http", &c.url, Verdict::Fail, format!("took {} ms, limit {} ms", took.as_millis(), c.max_latency_ms))
+                    verdict(
+                        "http",
+                        &c.url,
+                        Verdict::Fail,
+                        format!("took {} ms, limit {} ms", took.as_millis(), c.max_latency_ms),
+                    )
                 } else {
                     verdict("http", &c.url, Verdict::Pass, format!("status {status} in {} ms", took.as_millis()))
                 }
@@ -305,7 +356,8 @@ async fn check_alarms(input: &VerifyHealthInput, clients: &AwsClients) -> Result
             continue;
         }
         let cw = clients.cloudwatch.get(&region);
-        let res = cw.describe_alarms().set_alarm_names(Some(names.iter().map(|s| s.to_string()).collect())).send().await;
+        let res =
+            cw.describe_alarms().set_alarm_names(Some(names.iter().map(|s| s.to_string()).collect())).send().await;
         let resp = match res {
             Ok(r) => r,
             Err(e) => {
@@ -314,7 +366,12 @@ async fn check_alarms(input: &VerifyHealthInput, clients: &AwsClients) -> Result
                     return Err(c.into_step_error(&format!("DescribeAlarms in {region}")));
                 }
                 for n in names {
-                    out.push(verdict("alarm", n, Verdict::Fail, format!("DescribeAlarms in {region} failed: {}", c.code)));
+                    out.push(verdict(
+                        "alarm",
+                        n,
+                        Verdict::Fail,
+                        format!("DescribeAlarms in {region} failed: {}", c.code),
+                    ));
                 }
                 continue;
             }

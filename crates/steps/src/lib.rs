@@ -11,6 +11,8 @@
 //! * [`health`]: is the target Region serving (routing states, DNS, HTTP, canary alarms)?
 //! * [`aurora`]: Aurora global switchover and failover, and polling their progress.
 //! * [`snapshot`]: the old primary's snapshot found, copied, restored and cleaned up.
+//! * [`preflight`]: is the pair ready to fail over (a verdict per check, and overall)?
+//! * [`notify`]: a phase or an outcome published to the running Region's SNS topic.
 //! * [`lambda`]: the glue every function's `main` uses.
 //!
 //! Steps never sleep to wait for AWS (the state machine polls) and never call another
@@ -20,5 +22,7 @@ pub mod aurora;
 pub mod aws;
 pub mod health;
 pub mod lambda;
+pub mod notify;
+pub mod preflight;
 pub mod routing;
 pub mod snapshot;

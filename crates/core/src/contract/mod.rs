@@ -124,6 +124,8 @@ pub fn round_trip_input(function: &str, value: serde_json::Value) -> Result<serd
         "verify-health" => rt::<health::VerifyHealthInput>(value),
         "aurora-failover" => rt::<aurora::AuroraFailoverInput>(value),
         "snapshot-restore" => rt::<snapshot::SnapshotRestoreInput>(value),
+        "preflight" => rt::<preflight::PreflightInput>(value),
+        "notify" => rt::<notify::NotifyInput>(value),
         // Each function adds its arm here when its input type exists.
         other => Err(StepError::bad_input(format!("no input type is known for function `{other}`"))),
     }

@@ -1,0 +1,24 @@
+//! Lambda entry point of `preflight`: glue only (see failover_steps::preflight).
+
+use failover_core::SharedClock;
+use failover_steps::aws::AwsClients;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    failover_steps::lambda::init_tracing();
+    // Credentials resolve lazily on the first call: nothing heavy before the first event.
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let clients = AwsClients::from_sdk_config(config, SharedClock::system());
+    let clients = &clients;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        failover_steps::lambda::dispatch(event.payload, |input| {
+            // The readiness metric is an embedded-metric-format line on stdout, which
+            // CloudWatch Logs turns into the `Failover/Ready` metric.
+            failover_steps::preflight::handle_with_metric(input, clients, |line| println!("{line}"))
+        })
+        .await
+    }))
+    .await
+}
