@@ -346,6 +346,21 @@ impl crate::Sim {
         self.world().arc.controls.get(arn).map(RoutingControl::is_on)
     }
 
+    /// Sets a routing control directly (test and drill set-up), bypassing safety rules.
+    pub fn set_routing_control(&self, arn: &str, on: bool) -> bool {
+        let now = self.clock().now();
+        let mut world = self.world();
+        match world.arc.controls.get_mut(arn) {
+            Some(c) => {
+                if c.is_on() != on {
+                    c.history.push((now, on));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds an assertion safety rule: at least `min_on` of `controls` stay On.
     pub fn add_assertion_rule(&self, arn: &str, name: &str, controls: &[&str], min_on: usize) {
         self.world().arc.rules.push(AssertionRule {

@@ -204,8 +204,9 @@ pub fn sigv4_region(headers: &HeaderMap, query: &str) -> Option<String> {
 /// What the server does with one request after the fault checks.
 enum Verdict {
     Answer(Response),
-    /// Never answer; the connection stays open (a hanging endpoint).
-    Hang,
+    /// Never answer while the fault lasts; the connection stays open (a hanging
+    /// endpoint). Carries the Region whose health was checked.
+    Hang(Option<String>),
     /// Close the connection without a response.
     Drop,
 }
@@ -274,20 +275,38 @@ async fn connection(weak: crate::sim::WeakSim, info: Listener, stream: tokio::ne
         let weak = weak.clone();
         let info = info.clone();
         async move {
-            match respond(weak, &info, req).await {
+            match respond(weak.clone(), &info, req).await {
                 Verdict::Answer(r) => {
                     let mut out = http::Response::new(Full::new(r.body));
                     *out.status_mut() = r.status;
                     *out.headers_mut() = r.headers;
                     Ok::<_, DropConnection>(out)
                 }
-                Verdict::Hang => std::future::pending().await,
+                Verdict::Hang(region) => {
+                    hang_until_cleared(&weak, &info, region.as_deref()).await;
+                    Err(DropConnection)
+                }
                 Verdict::Drop => Err(DropConnection),
             }
         }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+}
+
+/// Never answers while the endpoint's fault or its Region's outage lasts; once they clear,
+/// the connection is closed (a real hung request is not answered later either), so hung
+/// connections do not pile up in a long-running simulator.
+async fn hang_until_cleared(weak: &crate::sim::WeakSim, info: &Listener, region: Option<&str>) {
+    loop {
+        let Some(sim) = weak.upgrade() else { return std::future::pending().await };
+        let mut changes = sim.subscribe_changes();
+        let still = sim.gate(info, region) == Gate::Hang;
+        drop(sim);
+        if !still || changes.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Returned to hyper to close a connection without answering.
@@ -337,7 +356,7 @@ async fn dispatch(sim: &Sim, req: Request) -> Verdict {
     match sim.gate(&req.listener, health_region.as_deref()) {
         Gate::Open => {}
         Gate::Refuse => return Verdict::Drop,
-        Gate::Hang => return Verdict::Hang,
+        Gate::Hang => return Verdict::Hang(health_region),
     }
 
     let fault = sim.endpoint_fault(&req.listener);

@@ -683,6 +683,17 @@ async fn s3_errors_no_such_key_no_such_bucket_not_found_wrong_region() {
         aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&err),
         Some("AuthorizationHeaderMalformed")
     );
+    // Without force_path_style the SDK still addresses an IP endpoint path-style.
+    let plain = aws_sdk_s3::Client::new(&config(&clock, USE1, &url(&sim, service::S3)));
+    plain
+        .put_object()
+        .bucket(BUCKET_USE1)
+        .key("a b/c")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sim.s3_keys(BUCKET_USE1), ["a b/c"]);
     sim.set_throttle_rate(service::S3, 1.0);
     let err = c.get_object().bucket(BUCKET_USE1).key("missing").send().await.unwrap_err();
     assert_eq!(aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&err), Some("SlowDown"));
@@ -795,4 +806,23 @@ async fn hung_calls_are_logged_without_a_status() {
     assert_eq!((calls[0].endpoint, calls[0].status), (0, None));
     assert_eq!((calls[1].endpoint, calls[1].status), (1, Some(200)));
     assert_eq!(calls[1].region.as_deref(), Some(USW2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_connection_is_closed_unanswered_once_the_fault_clears() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (sim, clock) = start().await;
+    sim.set_endpoint_fault(service::ARC, 2, Some(EndpointFault::Hang));
+    let addr = sim.endpoints().arc[2].0.trim_start_matches("http://").trim_end_matches("/v1").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"POST /v1/ HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}").await.unwrap();
+    let mut buf = Vec::new();
+    let read = clock.timeout(Duration::from_secs(3600), s.read_to_end(&mut buf)).await;
+    assert!(read.is_err(), "no answer for an hour while the endpoint hangs");
+    sim.set_endpoint_fault(service::ARC, 2, None);
+    let n = clock.timeout(Duration::from_secs(1), s.read_to_end(&mut buf)).await.expect("closed promptly");
+    assert_eq!(n.unwrap_or(0), 0, "closed without an answer");
+    assert!(buf.is_empty());
+    assert!(sim.set_routing_control(RC_USW2, true));
+    assert_eq!(state(&arc_client(&sim, &clock, 2), RC_USW2).await, "On");
 }
