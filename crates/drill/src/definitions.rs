@@ -1,0 +1,77 @@
+//! The state machine definitions, embedded, and their substitutions.
+
+use std::collections::BTreeMap;
+
+use failover_asl::{AslError, Definition, substitute};
+
+/// `statemachine/failover.asl.json`, as deployed.
+pub const FAILOVER: &str = include_str!("../../../statemachine/failover.asl.json");
+/// `statemachine/recovery.asl.json`, as deployed.
+pub const RECOVERY: &str = include_str!("../../../statemachine/recovery.asl.json");
+
+/// The account the simulated stack lives in.
+pub const ACCOUNT: &str = "111122223333";
+
+/// The functions the definitions call, by their placeholder.
+pub const FUNCTION_PLACEHOLDERS: &[(&str, &str)] = &[
+    ("PreflightFunctionArn", "preflight"),
+    ("RoutingControlFunctionArn", "routing-control"),
+    ("VerifyHealthFunctionArn", "verify-health"),
+    ("AuroraFailoverFunctionArn", "aurora-failover"),
+    ("SnapshotRestoreFunctionArn", "snapshot-restore"),
+    ("DiffReportFunctionArn", "diff-report"),
+    ("NotifyFunctionArn", "notify"),
+];
+
+/// The ARN a function has in the simulated stack of `region`.
+pub fn function_arn(region: &str, function: &str) -> String {
+    format!("arn:aws:lambda:{region}:{ACCOUNT}:function:failover-{function}")
+}
+
+/// The ARN of a state machine (`failover` or `recovery`) in the stack of `region`.
+pub fn state_machine_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:states:{region}:{ACCOUNT}:stateMachine:failover-{name}")
+}
+
+/// The function name behind a function ARN or name (`failover-notify` -> `notify`).
+pub fn function_of(arn_or_name: &str) -> &str {
+    let name = arn_or_name.rsplit(':').next().unwrap_or(arn_or_name);
+    name.strip_prefix("failover-").unwrap_or(name)
+}
+
+/// What the SAM template's `DefinitionSubstitutions` give the stack of `region`.
+pub fn substitutions(region: &str) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    for (placeholder, function) in FUNCTION_PLACEHOLDERS {
+        s.insert(placeholder.to_string(), function_arn(region, function));
+    }
+    s.insert("RecoveryStateMachineArn".into(), state_machine_arn(region, "recovery"));
+    s.insert("Region".into(), region.to_string());
+    s
+}
+
+/// Both definitions for the stack of `region`, substituted and parsed (anything the local
+/// runner does not support is refused here, before an execution starts).
+pub fn load(region: &str) -> Result<(Definition, Definition), AslError> {
+    let subs = substitutions(region);
+    let failover = Definition::parse(&substitute(FAILOVER, &subs)?)?;
+    let recovery = Definition::parse(&substitute(RECOVERY, &subs)?)?;
+    Ok((failover, recovery))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_definitions_parse_with_every_placeholder_filled() {
+        let (f, r) = load("us-west-2").unwrap_or_else(|e| panic!("{e}"));
+        let _ = (f, r);
+    }
+
+    #[test]
+    fn function_names_come_back_from_arns() {
+        assert_eq!(function_of(&function_arn("us-west-2", "routing-control")), "routing-control");
+        assert_eq!(function_of("failover-notify"), "notify");
+    }
+}

@@ -1,0 +1,7 @@
+//! failover-drill: the deployed state machines, run offline with the real handlers.
+//!
+//! * [`definitions`]: the failover and recovery definitions as deployed
+//!   (`statemachine/*.asl.json`, embedded), with their `${Placeholders}` filled the way the
+//!   SAM template's `DefinitionSubstitutions` fill them.
+
+pub mod definitions;
