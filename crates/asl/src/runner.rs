@@ -514,6 +514,18 @@ impl ExecutionHandle {
         }
     }
 
+    /// Waits until a callback task of this execution waits on a token, and returns it; `None`
+    /// once the execution has ended. How a drill or a test plays the approver.
+    pub async fn wait_for_task_token(&self) -> Option<String> {
+        let mut events = self.subscribe();
+        loop {
+            if let Some(t) = self.open_task_tokens().into_iter().next() {
+                return Some(t);
+            }
+            events.recv().await?;
+        }
+    }
+
     fn runner(&self) -> Result<Runner, CallbackError> {
         self.shared
             .runner

@@ -38,15 +38,8 @@ fn notifier() -> (impl failover_asl::TaskDispatcher, Arc<Mutex<Option<String>>>)
     (d, tok)
 }
 
-async fn until_token(runner: &Runner, h: &failover_asl::ExecutionHandle) -> String {
-    for _ in 0..100 {
-        if let Some(t) = h.open_task_tokens().into_iter().next() {
-            let _ = runner;
-            return t;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("no task token appeared");
+async fn until_token(_runner: &Runner, h: &failover_asl::ExecutionHandle) -> String {
+    h.wait_for_task_token().await.expect("a task token")
 }
 
 #[tokio::test(start_paused = true)]
@@ -130,4 +123,18 @@ async fn a_callback_sent_during_the_invocation_is_kept() {
     *runner_slot.lock().unwrap() = Some(runner.clone());
     let r = runner.run(&def(approval(None, 60)), json!({})).await.unwrap();
     assert_eq!(ok(&r)["decision"], json!("auto"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_token_for_an_execution_without_callbacks() {
+    let runner = Runner::new(crate::common::echo(), clock());
+    let h = runner
+        .start(
+            &def(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 5, "End": true}}})),
+            json!({}),
+            None,
+        )
+        .unwrap();
+    assert_eq!(h.wait_for_task_token().await, None);
+    assert_eq!(h.status(), Status::Succeeded);
 }
