@@ -282,9 +282,15 @@ impl Ctx<'_> {
         }
 
         // Read the source again: a system snapshot may have expired since `find`, and its
-        // encryption decides the KMS key of the copy.
+        // encryption decides the KMS key of the copy. It is listed with its cluster's
+        // snapshots rather than looked up by identifier, which for an automated (`rds:`)
+        // snapshot would also need its snapshot type.
         let old_rds = self.clients.rds.get(&source.region);
-        let Some(src) = find_snapshot(&old_rds, &source.identifier, &source.region).await? else {
+        let old_id = cluster_id_of_arn(self.old_cluster_arn());
+        let listed = list_cluster_snapshots(&old_rds, old_id, &source.region).await?;
+        let Some(src) =
+            listed.into_iter().find(|s| s.db_cluster_snapshot_identifier() == Some(source.identifier.as_str()))
+        else {
             return Err(StepError::new(
                 ErrorKind::SnapshotUnavailable,
                 format!(

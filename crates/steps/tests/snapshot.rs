@@ -207,8 +207,7 @@ async fn copy_in_the_old_region_and_again_when_it_exists() {
     let n = names("catalog", EXEC);
     let mut copy_input = input(SnapshotAction::Copy);
     copy_input.snapshot = Some(found());
-    let source =
-        snapshot_by_id(&found().identifier, false, vec![snapshot(&found().identifier, PRIMARY, 3_600, "available")]);
+    let source = list_snapshots(vec![vec![snapshot(&found().identifier, PRIMARY, 3_600, "available")]]);
     let copy_lookup = snapshot_by_id(&n.copy, true, vec![snapshot(&n.copy, PRIMARY, 4_000, "copying")]);
     let key = p.database("catalog").unwrap().recovery.kms_keys[PRIMARY].clone();
     let copy = copy_rule(&found().identifier, &n.copy, Some(&key));
@@ -233,8 +232,7 @@ async fn cross_region_copy_runs_in_the_destination_with_its_key() {
     copy_input.plan.databases[0].recovery.restore_in = RestoreIn::Target;
     copy_input.snapshot = Some(found());
     let n = names("catalog", EXEC);
-    let source =
-        snapshot_by_id(&found().identifier, false, vec![snapshot(&found().identifier, PRIMARY, 3_600, "available")]);
+    let source = list_snapshots(vec![vec![snapshot(&found().identifier, PRIMARY, 3_600, "available")]]);
     let copy_lookup = snapshot_by_id(&n.copy, true, vec![snapshot(&n.copy, SECONDARY, 4_000, "copying")]);
     let key = copy_input.plan.databases[0].recovery.kms_keys[SECONDARY].clone();
     assert!(key.contains("us-west-2"));
@@ -265,7 +263,7 @@ async fn an_expired_source_snapshot_is_snapshot_unavailable() {
     let mut copy_input = input(SnapshotAction::Copy);
     copy_input.snapshot = Some(found());
     let n = names("catalog", EXEC);
-    let source = snapshot_by_id(&found().identifier, true, vec![]);
+    let source = list_snapshots(vec![vec![snapshot(&system_id("2026-12-01-10-00"), PRIMARY, -86_400, "available")]]);
     let copy_lookup = snapshot_by_id(&n.copy, true, vec![]);
     let mocks = Mocks::new().rds(PRIMARY, &[&source, &copy_lookup]);
     let e = handle(copy_input, &mocks.clients()).await.unwrap_err();
