@@ -630,11 +630,14 @@ pub struct GroundTruth {
     pub old_primary: ClusterRef,
     pub new_primary: ClusterRef,
     /// When the old primary's Region went down, if it did before the failover.
+    #[serde(serialize_with = "ser_opt_time")]
     pub region_failed_at: Option<SystemTime>,
+    #[serde(serialize_with = "ser_time")]
     pub failover_started_at: SystemTime,
     /// Committed on the old primary, never applied on the new one.
     pub unreplicated_transactions: usize,
     /// The commit time of the oldest and newest unreplicated transaction.
+    #[serde(serialize_with = "ser_opt_window")]
     pub unreplicated_window: Option<(SystemTime, SystemTime)>,
     pub tables: BTreeMap<String, TableTruth>,
 }
@@ -644,6 +647,22 @@ impl GroundTruth {
     pub fn total_rows(&self) -> usize {
         self.tables.values().map(|t| t.lost.len() + t.changed.len() + t.deleted.len()).sum()
     }
+}
+
+fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&failover_core::time_fmt::rfc3339(*t))
+}
+
+fn ser_opt_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => ser_time(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_opt_window<S: serde::Serializer>(w: &Option<(SystemTime, SystemTime)>, s: S) -> Result<S::Ok, S::Error> {
+    let w = w.map(|(a, b)| [failover_core::time_fmt::rfc3339(a), failover_core::time_fmt::rfc3339(b)]);
+    w.serialize(s)
 }
 
 fn compare(defs: &[TableDef], old: &Tables, new: &Tables) -> BTreeMap<String, TableTruth> {

@@ -167,6 +167,10 @@ fn unplanned_failover_round_trip(backend: Backend) {
     store.drop_cluster(&recovery);
     assert!(store.location(&recovery).is_none());
     assert_eq!(store.ground_truth("orders-global").len(), 1);
+    let json = serde_json::to_value(&truth).unwrap();
+    let failed_at = json["region_failed_at"].as_str().unwrap();
+    assert_eq!(failover_core::time_fmt::parse_rfc3339(failed_at), Ok(t(60.3)), "{failed_at}");
+    assert!(json["tables"]["orders"]["key_columns"] == serde_json::json!(["id"]));
 }
 
 #[test]

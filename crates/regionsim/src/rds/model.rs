@@ -631,6 +631,13 @@ impl RdsModel {
                 ),
             ));
         }
+        if tc.role == Role::Detached {
+            return Err(err(
+                400,
+                "InvalidDBClusterStateFault",
+                format!("DB cluster {} is waiting to be resynchronized (pending-resync).", target.cluster),
+            ));
+        }
         if self.cluster_status(tc, now) != "available" {
             return Err(err(
                 400,
@@ -1341,6 +1348,12 @@ mod tests {
         assert_eq!(m.synchronization_status(&m.clusters[&old]), "pending-resync");
         assert!(m.snapshots_in("us-east-1", t(5000)).is_empty(), "no snapshot before the Region recovers");
 
+        let back = "arn:aws:rds:us-east-1:123456789012:cluster:orders-use1";
+        assert_eq!(
+            m.failover("orders-global", back, t(100)).unwrap_err().code,
+            "InvalidDBClusterStateFault",
+            "stale data"
+        );
         let fx = m.region_recovered("us-east-1", t(1800));
         assert!(matches!(&fx[..], [Effect::CaptureSnapshot { at, .. }] if *at == t(1800)));
         assert!(m.snapshots_in("us-east-1", t(2099)).is_empty(), "the snapshot takes 5 minutes to appear");
