@@ -952,7 +952,7 @@ impl Engine {
             retry_count,
             entered_time: entered,
         };
-        let work = self.invoke(t, params, tctx, rx, heartbeat);
+        let work = self.invoke(t, params, tctx, rx, heartbeat, th);
         let res = match timeout {
             Some(secs) => match self.rt.clock.timeout(Duration::from_secs(secs), work).await {
                 Ok(r) => r,
@@ -1010,6 +1010,7 @@ impl Engine {
         ctx: TaskContext,
         rx: Option<mpsc::UnboundedReceiver<Callback>>,
         heartbeat: Option<u64>,
+        th: &mut u64,
     ) -> Result<Value, Failure> {
         let d = &self.rt.dispatcher;
         let to_failure = |e: crate::dispatch::TaskFailure| Failure::new(e.error, e.cause);
@@ -1035,8 +1036,8 @@ impl Engine {
         let Some(mut rx) = rx else {
             return Ok(response);
         };
-        self.record(
-            self.last_id(),
+        *th = self.record(
+            *th,
             "TaskSubmitted",
             json!({"resourceType": resource_parts(&t.resource).0, "resource": resource_parts(&t.resource).1, "output": response.to_string(), "outputDetails": {"truncated": false}}),
         )?;

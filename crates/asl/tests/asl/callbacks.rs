@@ -56,6 +56,10 @@ async fn success_resumes_with_the_callback_output() {
     let r = h.wait().await;
     assert_eq!(ok(&r), &json!({"plan": "p", "decision": {"approved": true}}));
     assert!(types(&r).contains(&"TaskSubmitted"));
+    assert!(
+        r.history.iter().all(|e| e.previous_event_id == e.id - 1),
+        "a linear run chains every event to the one before"
+    );
     let submitted = r.history.iter().find(|e| e.event_type == "TaskSubmitted").unwrap();
     assert_eq!(submitted.detail_json("output").unwrap()["Payload"], json!({"MessageId": "m-1"}));
     assert_eq!(submitted.detail_str("resource"), Some("invoke.waitForTaskToken"));
