@@ -653,3 +653,62 @@ fn the_sample_events_are_valid_inputs() {
     }
     assert!(n >= 4, "{n} aurora-failover events");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_serverless_headless_target_gets_its_capacity_range_before_the_instance() {
+    let p = plan();
+    let t_id = cluster_id(&p, "catalog", SECONDARY);
+    let target_arn = member_arn(&p, "catalog", SECONDARY);
+    let mut i = input("catalog", SECONDARY, Mode::Unplanned, AuroraAction::Start);
+    i.plan.databases[0].headless = Some(failover_core::plan::Capacity {
+        instance_class: "db.serverless".into(),
+        serverless: Some(failover_core::plan::ServerlessCapacity { min_acu: 1.0, max_acu: 4.0 }),
+    });
+    let ours = headless_instance_name(&t_id, &i.execution.name);
+    let describe = describe_global(vec![Global::of(&p, "catalog", PRIMARY, MYSQL)]);
+    let headless = describe_cluster(cluster(&t_id, &target_arn, "available", MYSQL, &[]));
+    let absent = {
+        let id = ours.clone();
+        mock!(aws_sdk_rds::Client::describe_db_instances)
+            .match_requests(move |r| r.db_instance_identifier() == Some(id.as_str()))
+            .then_error(|| DescribeDBInstancesError::generic(meta("DBInstanceNotFound", "not found")))
+    };
+    let modify = {
+        let id = t_id.clone();
+        mock!(aws_sdk_rds::Client::modify_db_cluster)
+            .match_requests(move |r| {
+                let s = r.serverless_v2_scaling_configuration();
+                r.db_cluster_identifier() == Some(id.as_str())
+                    && s.and_then(|s| s.min_capacity()) == Some(1.0)
+                    && s.and_then(|s| s.max_capacity()) == Some(4.0)
+            })
+            .then_output(|| aws_sdk_rds::operation::modify_db_cluster::ModifyDbClusterOutput::builder().build())
+    };
+    let create = mock!(aws_sdk_rds::Client::create_db_instance)
+        .match_requests(|r| r.db_instance_class() == Some("db.serverless"))
+        .then_output(|| CreateDbInstanceOutput::builder().build());
+    let cw = lag(&[(-30, 10.0)], &[]);
+    let mocks =
+        Mocks::new().rds(SECONDARY, &[&describe, &headless, &absent, &modify, &create]).cloudwatch(SECONDARY, &[&cw]);
+    let e = handle(i, &mocks.clients()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotYet, "{e}");
+    assert!(e.message.contains("ModifyDBCluster, CreateDBInstance"), "{e}");
+    assert_eq!((modify.num_calls(), create.num_calls()), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_waits_for_the_global_cluster_to_be_available_after_the_writer_moved() {
+    let p = plan();
+    let describe = describe_global(vec![
+        Global::of(&p, "orders", SECONDARY, PG).status("modifying"),
+        Global::of(&p, "orders", SECONDARY, PG),
+    ]);
+    let mocks = Mocks::new().rds(SECONDARY, &[&describe]);
+    let clients = mocks.clients();
+    let check = || input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Check);
+    let e = handle(check(), &clients).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotYet);
+    assert!(e.message.contains("status modifying, failover none"), "{e}");
+    assert_eq!(handle(check(), &clients).await.unwrap().outcome, AuroraOutcome::Completed);
+    assert_eq!(describe.num_calls(), 2, "one DescribeGlobalClusters per check");
+}
