@@ -568,3 +568,102 @@ async fn cloudwatch_reports_the_secondary_lag_from_the_rds_model() {
     aurora.set_replication_lag(GLOBAL, Duration::from_secs(45)).unwrap();
     assert_eq!(lag(USW2, "retail-orders-usw2").await, Some(45_000.0), "a lagging secondary");
 }
+
+#[tokio::test(start_paused = true)]
+async fn healthy_failover_fences_the_old_primary_and_a_cross_region_copy_restores_in_the_target() {
+    let (sim, clock, aurora) = start().await;
+    let c1 = rds(&sim, &clock, USE1);
+    let c2 = rds(&sim, &clock, USW2);
+    advance(&clock, 60).await;
+    let started = clock.now();
+    c2.failover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(C_USW2)
+        .allow_data_loss(true)
+        .send()
+        .await
+        .expect("a failover with data loss while both Regions are up");
+    // The old primary is reachable: the fencing event is recorded on it, in its Region.
+    let ev = c1
+        .describe_events()
+        .source_type(aws_sdk_rds::types::SourceType::DbCluster)
+        .source_identifier(C_USE1)
+        .start_time(DateTime::from(started))
+        .send()
+        .await
+        .unwrap();
+    assert!(ev.events().iter().any(|e| e.message().is_some_and(|m| m.contains("were stopped"))), "{:?}", ev.events());
+    advance(&clock, 60).await;
+    assert_eq!(writer_arn(&global(&c1).await), C_USW2);
+    let truth = aurora.ground_truth(GLOBAL);
+    assert_eq!(truth.len(), 1);
+    assert_eq!(truth[0].region_failed_at, None, "no Region failed");
+
+    // The old primary is rebuilt at once; its snapshot appears 5 minutes after the failover.
+    advance(&clock, 300).await;
+    let snaps = c1.describe_db_cluster_snapshots().snapshot_type("automated").send().await.unwrap();
+    let arn = snaps.db_cluster_snapshots()[0].db_cluster_snapshot_arn().unwrap().to_string();
+    assert!(
+        arn.starts_with("arn:aws:rds:us-east-1:111122223333:cluster-snapshot:rds:unplanned-global-failover-"),
+        "{arn}"
+    );
+
+    // Copied across to the target Region (the call runs in the destination), restored there.
+    let copy = c2
+        .copy_db_cluster_snapshot()
+        .source_db_cluster_snapshot_identifier(&arn)
+        .target_db_cluster_snapshot_identifier("orders-recovery-copy")
+        .kms_key_id("arn:aws:kms:us-west-2:111122223333:key/recovery")
+        .send()
+        .await
+        .unwrap();
+    let copy = copy.db_cluster_snapshot().unwrap();
+    assert_eq!(copy.source_db_cluster_snapshot_arn(), Some(arn.as_str()));
+    assert_eq!(copy.kms_key_id(), Some("arn:aws:kms:us-west-2:111122223333:key/recovery"));
+    assert!(copy.db_cluster_snapshot_arn().unwrap().starts_with("arn:aws:rds:us-west-2:"));
+    assert!(
+        c1.describe_db_cluster_snapshots()
+            .snapshot_type("manual")
+            .send()
+            .await
+            .unwrap()
+            .db_cluster_snapshots()
+            .is_empty()
+    );
+    advance(&clock, 300).await;
+    c2.restore_db_cluster_from_snapshot()
+        .db_cluster_identifier("orders-recovery")
+        .snapshot_identifier("orders-recovery-copy")
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .unwrap();
+    c2.create_db_instance()
+        .db_instance_identifier("orders-recovery-1")
+        .db_cluster_identifier("orders-recovery")
+        .db_instance_class("db.r6g.large")
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .unwrap();
+    advance(&clock, 600).await;
+    let ri = c2.describe_db_instances().db_instance_identifier("orders-recovery-1").send().await.unwrap();
+    assert_eq!(ri.db_instances()[0].db_instance_status(), Some("available"));
+    let restored = aurora.with_data(|d| d.dump(&ClusterRef::new(USW2, "orders-recovery")).unwrap());
+    for (table, t) in &truth[0].tables {
+        for k in t.lost.iter().chain(&t.changed) {
+            assert!(restored[table].contains_key(k), "{table} {k:?} is in the restored copy");
+        }
+    }
+    assert!(aurora.database(USW2, "orders-recovery").is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_calls_answer_the_query_protocol_throttling_error() {
+    let (sim, clock, _aurora) = start().await;
+    sim.set_throttle_rate(service::RDS, 1.0);
+    let e = rds(&sim, &clock, USW2).describe_global_clusters().send().await.unwrap_err();
+    assert_eq!(code(e), "Throttling");
+    sim.set_throttle_rate(service::RDS, 0.0);
+    assert!(rds(&sim, &clock, USW2).describe_global_clusters().send().await.is_ok());
+}
