@@ -38,7 +38,7 @@
 //! the cluster. The diff engine reads through it in read-only transactions only; the new
 //! primary is still read through its reader endpoint with the plan's own credentials.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_rds::types::{DbClusterSnapshot, SourceType};
 use aws_smithy_types::DateTime;
@@ -54,6 +54,9 @@ use failover_core::{ErrorKind, StepError};
 use crate::aurora::{describe_global_cluster, find_cluster, find_instance};
 use crate::aws::{AwsClients, classify};
 
+/// How long `find` waits for the old Region before answering `Transient`.
+pub const FIND_BOUND: Duration = Duration::from_secs(25);
+
 /// The prefix of the snapshot Aurora attempts of the old primary after an unplanned
 /// global failover.
 pub fn system_snapshot_prefix(old_cluster_id: &str) -> String {
@@ -65,7 +68,18 @@ pub async fn handle(input: SnapshotRestoreInput, clients: &AwsClients) -> Result
     input.validate()?;
     let ctx = Ctx { db: input.global_database()?, names: input.names(), input: &input, clients };
     match input.action {
-        SnapshotAction::Find => ctx.find().await,
+        SnapshotAction::Find => {
+            // The old Region may still be down and may hang rather than refuse: give up in
+            // time for the state machine to poll again, well inside the Lambda timeout.
+            let region = &input.old_region;
+            match clients.clock.timeout(FIND_BOUND, ctx.find()).await {
+                Ok(out) => out,
+                Err(_) => Err(StepError::transient(format!(
+                    "{region} did not answer within {} s; it may still be down",
+                    FIND_BOUND.as_secs()
+                ))),
+            }
+        }
         SnapshotAction::Copy => ctx.copy().await,
         SnapshotAction::Restore => ctx.restore().await,
         SnapshotAction::Check => ctx.check().await,

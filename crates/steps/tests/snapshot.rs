@@ -527,3 +527,46 @@ fn the_sample_events_are_valid_inputs() {
     actions.sort();
     assert_eq!(actions, ["check", "cleanup", "copy", "find", "restore"]);
 }
+
+/// An HTTP client whose requests never get an answer: a Region that hangs.
+#[derive(Debug)]
+struct Hang;
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for Hang {
+    fn call(
+        &self,
+        _request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(std::future::pending())
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for Hang {
+    fn http_connector(
+        &self,
+        _settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(Hang)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn find_gives_up_on_a_hanging_old_region_in_bounded_time() {
+    let mut clients = Mocks::new().clients();
+    let sleep = clients.clock.sdk_sleep();
+    clients.rds = std::sync::Arc::new(failover_steps::aws::Regional::from_fn(move |region| {
+        let conf = aws_sdk_rds::Config::builder()
+            .with_test_defaults_v2()
+            .region(aws_sdk_rds::config::Region::new(region.to_string()))
+            .http_client(Hang)
+            .sleep_impl(sleep.clone())
+            .build();
+        aws_sdk_rds::Client::from_conf(conf)
+    }));
+    let before = clients.clock.now();
+    let e = handle(input(SnapshotAction::Find), &clients).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    assert!(e.message.contains("us-east-1 did not answer within 25 s"), "{e}");
+    assert_eq!(clients.clock.now().duration_since(before).unwrap(), failover_steps::snapshot::FIND_BOUND);
+}
