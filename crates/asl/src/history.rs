@@ -41,6 +41,20 @@ impl HistoryEvent {
         self.detail()?.get(key)?.as_str()
     }
 
+    /// The event as the Step Functions JSON 1.0 protocol carries it (`GetExecutionHistory`):
+    /// the timestamp in epoch seconds.
+    pub fn to_api_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), self.id.into());
+        m.insert("previousEventId".into(), self.previous_event_id.into());
+        m.insert("timestamp".into(), epoch_seconds(self.timestamp).into());
+        m.insert("type".into(), self.event_type.clone().into());
+        for (k, v) in &self.details {
+            m.insert(k.clone(), v.clone());
+        }
+        Value::Object(m)
+    }
+
     /// A JSON-string field of the details (`input`, `output`, `parameters`) parsed back.
     pub fn detail_json(&self, key: &str) -> Option<Value> {
         serde_json::from_str(self.detail_str(key)?).ok()
@@ -74,4 +88,10 @@ pub(crate) fn details_key(event_type: &str) -> Option<&'static str> {
         "MapIterationAborted" => "mapIterationAbortedEventDetails",
         _ => return None,
     })
+}
+
+/// Seconds since the epoch with millisecond precision, as the AWS JSON protocols encode times.
+pub(crate) fn epoch_seconds(t: SystemTime) -> f64 {
+    let ms = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    ms as f64 / 1000.0
 }

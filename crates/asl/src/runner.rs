@@ -105,6 +105,35 @@ pub struct ExecutionDescription {
     pub cause: Option<String>,
 }
 
+impl ExecutionDescription {
+    /// The `DescribeExecution` response as the JSON 1.0 protocol carries it: times in epoch
+    /// seconds, input and output as JSON strings, absent fields left out.
+    pub fn to_api_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("executionArn".into(), self.execution_arn.clone().into());
+        m.insert("stateMachineArn".into(), self.state_machine_arn.clone().into());
+        m.insert("name".into(), self.name.clone().into());
+        m.insert("status".into(), json!(self.status));
+        m.insert("startDate".into(), crate::history::epoch_seconds(self.start_date).into());
+        if let Some(t) = self.stop_date {
+            m.insert("stopDate".into(), crate::history::epoch_seconds(t).into());
+        }
+        m.insert("input".into(), self.input.to_string().into());
+        m.insert("inputDetails".into(), json!({"included": true}));
+        if let Some(o) = &self.output {
+            m.insert("output".into(), o.to_string().into());
+            m.insert("outputDetails".into(), json!({"included": true}));
+        }
+        if let Some(e) = &self.error {
+            m.insert("error".into(), e.clone().into());
+        }
+        if let Some(c) = &self.cause {
+            m.insert("cause".into(), c.clone().into());
+        }
+        Value::Object(m)
+    }
+}
+
 fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&failover_core::time_fmt::rfc3339(*t))
 }

@@ -324,3 +324,22 @@ async fn max_concurrency_bounds_running_iterations_not_a_window() {
     assert_eq!(ok(&r), &json!([100, 10, 10, 10, 10]));
     assert_eq!(c.now(), epoch() + Duration::from_secs(100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn api_json_shapes() {
+    let runner = Runner::new(echo(), clock());
+    let d = def(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 2, "End": true}}}));
+    let h = runner.start(&d, json!({"a": 1}), Some("api")).unwrap();
+    h.wait().await;
+    let v = h.describe().to_api_json();
+    assert_eq!(v["startDate"], json!(1_767_225_600.0));
+    assert_eq!(v["stopDate"], json!(1_767_225_602.0));
+    assert_eq!(v["input"], json!("{\"a\":1}"));
+    assert_eq!(v["output"], json!("{\"a\":1}"));
+    assert_eq!(v["status"], json!("SUCCEEDED"));
+    assert!(v.get("error").is_none());
+    let e = h.history()[2].to_api_json();
+    assert_eq!(e["type"], json!("WaitStateExited"));
+    assert_eq!(e["timestamp"], json!(1_767_225_602.0));
+    assert_eq!(e["stateExitedEventDetails"]["name"], json!("W"));
+}
