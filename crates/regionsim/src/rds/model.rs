@@ -729,7 +729,9 @@ impl RdsModel {
         if self.down.contains_key(&from.region) {
             self.cluster_event(
                 &key,
-                format!("The attempt to stop writes on the old primary DB cluster {from_arn} timed out."),
+                format!(
+                    "Write fencing of the old primary DB cluster {from_arn} timed out: its writes could not be stopped."
+                ),
                 &["global-failover"],
                 now,
             );
