@@ -13,6 +13,8 @@
 //! * [`snapshot`]: the old primary's snapshot found, copied, restored and cleaned up.
 //! * [`preflight`]: is the pair ready to fail over (a verdict per check, and overall)?
 //! * [`notify`]: a phase or an outcome published to the running Region's SNS topic.
+//! * [`diff_report`]: the missing-transaction report (rowdiff between the recovery cluster
+//!   and a reader of the new primary), written to S3.
 //! * [`lambda`]: the glue every function's `main` uses.
 //!
 //! Steps never sleep to wait for AWS (the state machine polls) and never call another
@@ -20,6 +22,7 @@
 
 pub mod aurora;
 pub mod aws;
+pub mod diff_report;
 pub mod health;
 pub mod lambda;
 pub mod notify;

@@ -124,6 +124,7 @@ pub fn round_trip_input(function: &str, value: serde_json::Value) -> Result<serd
         "verify-health" => rt::<health::VerifyHealthInput>(value),
         "aurora-failover" => rt::<aurora::AuroraFailoverInput>(value),
         "snapshot-restore" => rt::<snapshot::SnapshotRestoreInput>(value),
+        "diff-report" => rt::<diff_report::DiffReportInput>(value),
         "preflight" => rt::<preflight::PreflightInput>(value),
         "notify" => rt::<notify::NotifyInput>(value),
         // Each function adds its arm here when its input type exists.

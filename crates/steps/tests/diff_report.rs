@@ -1,0 +1,780 @@
+//! diff-report over aws-smithy-mocks S3 and Secrets Manager clients and real SQLite
+//! databases (rowdiff's SQLite source; PostgreSQL and MariaDB are tested in rowdiff), and
+//! once over HTTP against regionsim's S3 and Secrets Manager.
+//!
+//! The S3 mock is a small in-memory bucket: PutObject stores the body and the encryption
+//! headers, GetObject serves what was stored or NoSuchKey, so idempotency is observable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::types::error::NoSuchKey;
+use aws_sdk_secretsmanager::operation::get_secret_value::{GetSecretValueError, GetSecretValueOutput};
+use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
+use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::error::ErrorMetadata;
+use failover_core::contract::ExecutionRef;
+use failover_core::contract::diff_report::{DiffAction, DiffReportInput, DiffReportOutput, RangePart, TableCounts};
+use failover_core::contract::snapshot::RecoveryCluster;
+use failover_core::{ErrorKind, Plan, SharedClock, StepError};
+use failover_steps::aws::{AwsClients, Regional};
+use failover_steps::diff_report::{AwsConnector, Connector, DbCredentials, DbTarget, Resolve, Side, handle};
+use futures::future::BoxFuture;
+use rowdiff::{Source, SourceConfig};
+
+const PLAN: &str = include_str!("../../../examples/retail-store.plan.yaml");
+const OLD: &str = "us-east-1";
+const NEW: &str = "us-west-2";
+const EXEC: &str = "recovery-2027-01-15-0800";
+const BUCKET: &str = "failover-retail-store-reports-111122223333-us-west-2";
+const PREFIX: &str = "reports/retail-store/recovery-2027-01-15-0800/orders/";
+const RECOVERY_SECRET: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!cluster-0123-AbCdEf";
+const NEW_SECRET: &str = "arn:aws:secretsmanager:us-west-2:111122223333:secret:retail/orders/report-StUvWx";
+const FAILOVER_AT: &str = "2027-01-15T07:50:00Z";
+const BEFORE: &str = "2027-01-15 07:00:00";
+const AFTER: &str = "2027-01-15 08:10:00";
+
+fn t0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+fn plan() -> Plan {
+    Plan::from_yaml(PLAN).expect("the example plan is valid")
+}
+
+fn recovery() -> RecoveryCluster {
+    RecoveryCluster {
+        cluster: "failover-orders-recovery-2027-01-15-0800".into(),
+        instance: "failover-orders-recovery-2027-01-15-0800-1".into(),
+        region: OLD.into(),
+        status: "available".into(),
+        instance_status: "available".into(),
+        endpoint: Some("failover-orders-recovery-2027-01-15-0800.cluster-abc.us-east-1.rds.amazonaws.com".into()),
+        port: Some(5432),
+        engine: Some("aurora-postgresql".into()),
+        engine_version: Some("16.4".into()),
+        master_username: Some("postgres".into()),
+        master_user_secret_arn: Some(RECOVERY_SECRET.into()),
+    }
+}
+
+fn input(plan: Plan) -> DiffReportInput {
+    DiffReportInput {
+        plan,
+        database: "orders".into(),
+        old_region: OLD.into(),
+        new_region: NEW.into(),
+        action: DiffAction::Diff,
+        recovery: recovery(),
+        execution: ExecutionRef { name: EXEC.into(), started_at: "2027-01-15T08:00:00Z".into() },
+        failover_started_at: FAILOVER_AT.into(),
+        tables: None,
+        key_range: None,
+        parts_per_table: None,
+        parts: vec![],
+    }
+}
+
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+// ----- the databases -----
+
+/// Two SQLite files: the old primary as restored, and the new primary's reader.
+struct Dbs {
+    _dir: tempfile::TempDir,
+    old: PathBuf,
+    new: PathBuf,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, amount TEXT, status TEXT, \
+     created_at TEXT NOT NULL, updated_at TEXT)",
+    "CREATE TABLE order_items (order_id INTEGER NOT NULL, product_id INTEGER NOT NULL, qty INTEGER NOT NULL, \
+     created_at TEXT NOT NULL, PRIMARY KEY (order_id, product_id))",
+];
+
+fn exec(path: &Path, sql: &[String]) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    for s in sql {
+        c.execute_batch(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+/// The lost orders (deleted on the new side) and the other edits the report must find.
+const LOST_ORDERS: [i64; 5] = [3, 17, 42, 77, 99];
+const CHANGED_ORDERS: [i64; 4] = [5, 20, 60, 100];
+/// Only `updated_at` (an ignored column) differs.
+const TOUCHED_ORDERS: [i64; 2] = [8, 9];
+const NEW_ORDERS: [i64; 3] = [201, 202, 203];
+const AFTER_ORDERS: [i64; 6] = [301, 302, 303, 304, 305, 306];
+
+fn dbs() -> Dbs {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.sqlite");
+    let new = dir.path().join("new.sqlite");
+    let mut both: Vec<String> = SCHEMA.iter().map(|s| s.to_string()).collect();
+    for id in 1..=100i64 {
+        both.push(format!(
+            "INSERT INTO orders VALUES ({id}, {}, '{}.50', 'placed', '{BEFORE}', '{BEFORE}')",
+            id % 7,
+            id * 3
+        ));
+    }
+    for o in 1..=25i64 {
+        for p in [1i64, 2] {
+            both.push(format!("INSERT INTO order_items VALUES ({o}, {p}, {}, '{BEFORE}')", o + p));
+        }
+    }
+    exec(&old, &both);
+    exec(&new, &both);
+    let mut edits = Vec::new();
+    for id in LOST_ORDERS {
+        edits.push(format!("DELETE FROM orders WHERE id = {id}"));
+    }
+    for id in CHANGED_ORDERS {
+        edits.push(format!("UPDATE orders SET amount = '0.01' WHERE id = {id}"));
+    }
+    for id in TOUCHED_ORDERS {
+        edits.push(format!("UPDATE orders SET updated_at = '{AFTER}' WHERE id = {id}"));
+    }
+    for id in NEW_ORDERS {
+        edits.push(format!("INSERT INTO orders VALUES ({id}, 1, '9.99', 'placed', '{BEFORE}', NULL)"));
+    }
+    for id in AFTER_ORDERS {
+        edits.push(format!("INSERT INTO orders VALUES ({id}, 2, '1.00', 'placed', '{AFTER}', NULL)"));
+    }
+    // order_items: two lost, one changed, one written after the failover.
+    edits.push("DELETE FROM order_items WHERE order_id = 4 AND product_id = 2".into());
+    edits.push("DELETE FROM order_items WHERE order_id = 11 AND product_id = 1".into());
+    edits.push("UPDATE order_items SET qty = 99 WHERE order_id = 7 AND product_id = 1".into());
+    edits.push(format!("INSERT INTO order_items VALUES (301, 1, 1, '{AFTER}')"));
+    exec(&new, &edits);
+    Dbs { _dir: dir, old, new }
+}
+
+/// Opens the SQLite files whatever the target, recording the targets asked for.
+struct SqliteConnector {
+    old: PathBuf,
+    new: PathBuf,
+    seen: Mutex<Vec<DbTarget>>,
+}
+
+impl SqliteConnector {
+    fn new(d: &Dbs) -> Self {
+        SqliteConnector { old: d.old.clone(), new: d.new.clone(), seen: Mutex::default() }
+    }
+    fn seen(&self) -> Vec<DbTarget> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Connector for SqliteConnector {
+    fn source(&self, target: DbTarget) -> BoxFuture<'_, Result<Source, StepError>> {
+        Box::pin(async move {
+            let path = if target.side == Side::Old { &self.old } else { &self.new };
+            self.seen.lock().unwrap().push(target);
+            SourceConfig::sqlite(path).connect().await.map_err(|e| StepError::internal(e.to_string()))
+        })
+    }
+}
+
+// ----- S3 and Secrets Manager mocks -----
+
+#[derive(Debug, Clone)]
+struct Stored {
+    body: Vec<u8>,
+    sse: Option<ServerSideEncryption>,
+    kms: Option<String>,
+    content_type: Option<String>,
+}
+
+/// An in-memory bucket behind mocked S3 clients, one per Region.
+#[derive(Clone, Default)]
+struct FakeS3 {
+    objects: Arc<Mutex<BTreeMap<(String, String), Stored>>>,
+    /// Keys in the order they were written.
+    puts: Arc<Mutex<Vec<String>>>,
+    gets: Arc<Mutex<Vec<String>>>,
+    regions: Arc<Mutex<Vec<String>>>,
+    deny_get: bool,
+    deny_put: bool,
+}
+
+impl FakeS3 {
+    fn rules(&self) -> Vec<Rule> {
+        let objects = self.objects.clone();
+        let puts = self.puts.clone();
+        let deny_put = self.deny_put;
+        let put = mock!(aws_sdk_s3::Client::put_object).then_compute_response(move |r| {
+            if deny_put {
+                return MockResponse::Error(PutObjectError::generic(meta("AccessDenied", "Access Denied")));
+            }
+            let key = (r.bucket().unwrap().to_string(), r.key().unwrap().to_string());
+            puts.lock().unwrap().push(key.1.clone());
+            let body = r.body().bytes().expect("an in-memory body").to_vec();
+            objects.lock().unwrap().insert(
+                key,
+                Stored {
+                    body,
+                    sse: r.server_side_encryption().cloned(),
+                    kms: r.ssekms_key_id().map(str::to_string),
+                    content_type: r.content_type().map(str::to_string),
+                },
+            );
+            MockResponse::Output(PutObjectOutput::builder().build())
+        });
+        let objects = self.objects.clone();
+        let gets = self.gets.clone();
+        let deny_get = self.deny_get;
+        let get = mock!(aws_sdk_s3::Client::get_object).then_compute_response(move |r| {
+            if deny_get {
+                return MockResponse::Error(GetObjectError::generic(meta("AccessDenied", "Access Denied")));
+            }
+            let key = (r.bucket().unwrap().to_string(), r.key().unwrap().to_string());
+            gets.lock().unwrap().push(key.1.clone());
+            match objects.lock().unwrap().get(&key) {
+                Some(o) => {
+                    MockResponse::Output(GetObjectOutput::builder().body(ByteStream::from(o.body.clone())).build())
+                }
+                None => MockResponse::Error(GetObjectError::NoSuchKey(
+                    NoSuchKey::builder()
+                        .message("The specified key does not exist.")
+                        .meta(meta("NoSuchKey", "no"))
+                        .build(),
+                )),
+            }
+        });
+        vec![put, get]
+    }
+
+    fn object(&self, key: &str) -> Option<Stored> {
+        self.objects.lock().unwrap().get(&(BUCKET.to_string(), key.to_string())).cloned()
+    }
+
+    fn summary(&self, prefix: &str) -> DiffReportOutput {
+        serde_json::from_slice(&self.object(&format!("{prefix}summary.json")).expect("summary written").body).unwrap()
+    }
+
+    fn puts(&self) -> Vec<String> {
+        self.puts.lock().unwrap().clone()
+    }
+}
+
+/// Secrets per Region: `(arn, value)`; any other secret is ResourceNotFoundException.
+fn secret_rules(secrets: Vec<(&'static str, String)>) -> Vec<Rule> {
+    let get = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_compute_response(move |r| {
+        let id = r.secret_id().unwrap_or_default();
+        match secrets.iter().find(|(arn, _)| *arn == id) {
+            Some((arn, v)) => {
+                MockResponse::Output(GetSecretValueOutput::builder().arn(*arn).secret_string(v.clone()).build())
+            }
+            None => MockResponse::Error(GetSecretValueError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("Secrets Manager can't find the specified secret.")
+                    .meta(meta("ResourceNotFoundException", "Secrets Manager can't find the specified secret."))
+                    .build(),
+            )),
+        }
+    });
+    vec![get]
+}
+
+struct Env {
+    clients: AwsClients,
+    s3: FakeS3,
+    secrets_asked: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+fn env_with(s3: FakeS3, secrets: Vec<(&'static str, String)>) -> Env {
+    let clock = SharedClock::virtual_at(t0());
+    let mut clients = AwsClients::from_sdk_config(aws_config::SdkConfig::builder().build(), clock);
+    let fake = s3.clone();
+    clients.s3 = Arc::new(Regional::from_fn(move |region| {
+        fake.regions.lock().unwrap().push(region.to_string());
+        let rules = fake.rules();
+        let region = region.to_string();
+        mock_client!(aws_sdk_s3, RuleMode::MatchAny, rules.iter(), move |c: aws_sdk_s3::config::Builder| c
+            .region(aws_sdk_s3::config::Region::new(region.clone())))
+    }));
+    let asked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let asked2 = asked.clone();
+    clients.secrets = Arc::new(Regional::from_fn(move |region| {
+        let rules = secret_rules(secrets.clone());
+        let region = region.to_string();
+        let asked = asked2.clone();
+        mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            rules.iter(),
+            move |c: aws_sdk_secretsmanager::config::Builder| {
+                asked.lock().unwrap().push(("client".into(), region.clone()));
+                c.region(aws_sdk_secretsmanager::config::Region::new(region.clone()))
+            }
+        )
+    }));
+    Env { clients, s3, secrets_asked: asked }
+}
+
+fn env() -> Env {
+    env_with(FakeS3::default(), vec![])
+}
+
+fn counts(out: &DiffReportOutput, table: &str) -> (u64, u64, u64, u64) {
+    let c: &TableCounts =
+        out.tables.iter().find(|c| c.table == table).unwrap_or_else(|| panic!("no {table}: {out:#?}"));
+    (c.lost, c.new, c.changed, c.after_failover)
+}
+
+fn lost_ids(jsonl: &[u8], table: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = String::from_utf8_lossy(jsonl)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["table"] == table && v["kind"] == "lost")
+        .map(|v| v["key"]["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+// ----- the tests -----
+
+#[tokio::test(start_paused = true)]
+async fn the_report_has_exact_counts_encrypted_files_and_is_not_recomputed() {
+    let d = dbs();
+    let e = env();
+    let conn = SqliteConnector::new(&d);
+    let out = handle(input(plan()), &e.clients, &conn).await.expect("the report is written");
+
+    assert_eq!(counts(&out, "orders"), (5, 3, 4, 6), "lost, new, changed, after: {out:#?}");
+    assert_eq!(counts(&out, "order_items"), (2, 0, 1, 1));
+    assert_eq!((out.totals.lost, out.totals.new, out.totals.changed, out.totals.after_failover), (7, 3, 5, 7));
+    assert!(!out.identical && !out.reused);
+    let orders = out.tables.iter().find(|c| c.table == "orders").unwrap();
+    assert_eq!((orders.old_rows, orders.new_rows), (100, 104));
+
+    // What was compared: the recovery cluster and the new primary's reader, each with its secret.
+    let seen = conn.seen();
+    assert_eq!(seen.len(), 2);
+    let old = seen.iter().find(|t| t.side == Side::Old).unwrap();
+    let new = seen.iter().find(|t| t.side == Side::New).unwrap();
+    assert_eq!(old.host, recovery().endpoint.unwrap());
+    assert_eq!((old.region.as_str(), old.port, old.secret_arn.as_str()), (OLD, 5432, RECOVERY_SECRET));
+    assert_eq!(new.host, "retail-orders-usw2.cluster-ro-mnopqrstuvwx.us-west-2.rds.amazonaws.com");
+    assert_eq!((new.region.as_str(), new.port, new.secret_arn.as_str()), (NEW, 5432, NEW_SECRET));
+    assert_eq!(new.cluster, "retail-orders-usw2");
+    assert_eq!((old.database.as_str(), new.database.as_str()), ("orders", "orders"));
+
+    // Every file under the prefix in the new primary's Region's bucket, the summary last,
+    // every one with SSE-KMS.
+    let expected: Vec<String> = ["differences.jsonl", "orders.csv", "order_items.csv", "report.html", "summary.json"]
+        .iter()
+        .map(|f| format!("{PREFIX}{f}"))
+        .collect();
+    assert_eq!(e.s3.puts(), expected);
+    assert!(e.s3.regions.lock().unwrap().iter().all(|r| r == NEW), "S3 is called in the new primary's Region only");
+    for k in &expected {
+        let o = e.s3.object(k).unwrap();
+        assert_eq!(o.sse, Some(ServerSideEncryption::AwsKms), "{k}");
+        assert_eq!(o.kms, None, "the plan names no KMS key for orders: the bucket's SSE-KMS default");
+    }
+    assert_eq!(e.s3.object(&expected[4]).unwrap().content_type.as_deref(), Some("application/json"));
+    let loc = out.report.as_ref().unwrap();
+    assert_eq!((loc.bucket.as_str(), loc.region.as_str(), loc.prefix.as_str()), (BUCKET, NEW, PREFIX));
+    assert_eq!(loc.summary, expected[4]);
+    assert_eq!(loc.html, expected[3]);
+    assert_eq!(loc.jsonl.as_deref(), Some(expected[0].as_str()));
+    let csv: Vec<(&str, &str)> = loc.csv.iter().map(|c| (c.table.as_str(), c.key.as_str())).collect();
+    assert_eq!(csv, vec![("orders", expected[1].as_str()), ("order_items", expected[2].as_str())]);
+    assert_eq!(loc.encryption, "aws:kms");
+
+    // The files hold the rows: the lost orders in full, in JSONL, CSV and HTML.
+    let jsonl = e.s3.object(&expected[0]).unwrap().body;
+    assert_eq!(lost_ids(&jsonl, "orders"), LOST_ORDERS.to_vec());
+    let csv = String::from_utf8(e.s3.object(&expected[1]).unwrap().body).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.starts_with("\"lost\"")).count(), 5);
+    assert!(!csv.contains("updated_at"), "the ignored column is left out: {}", csv.lines().next().unwrap());
+    let html = String::from_utf8(e.s3.object(&expected[3]).unwrap().body).unwrap();
+    assert!(html.contains("Missing-transaction report: orders (recovery-2027-01-15-0800)"));
+    assert!(html.contains("<strong>7</strong> lost row(s)"));
+    let mut stored = e.s3.summary(PREFIX);
+    assert_eq!(stored, out, "summary.json is the output");
+    assert!(!String::from_utf8_lossy(&serde_json::to_vec(&stored).unwrap()).contains("password"));
+
+    // Invoked again (a Retry or a redrive): the summary is returned, nothing is recomputed.
+    let again = handle(input(plan()), &e.clients, &conn).await.unwrap();
+    assert!(again.reused);
+    stored.reused = true;
+    assert_eq!(again, stored);
+    assert_eq!(conn.seen().len(), 2, "no new connection");
+    assert_eq!(e.s3.puts().len(), 5, "nothing rewritten");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_plans_kms_key_for_the_region_encrypts_the_files() {
+    let d = dbs();
+    let e = env();
+    let mut p = plan();
+    let key = "arn:aws:kms:us-west-2:111122223333:key/66666666-7777-8888-9999-000000000000";
+    p.databases[1].recovery.kms_keys.insert(NEW.into(), key.into());
+    let out = handle(input(p), &e.clients, &SqliteConnector::new(&d)).await.unwrap();
+    assert_eq!(out.report.as_ref().unwrap().kms_key_id.as_deref(), Some(key));
+    for k in e.s3.puts() {
+        let o = e.s3.object(&k).unwrap();
+        assert_eq!((o.sse, o.kms.as_deref()), (Some(ServerSideEncryption::AwsKms), Some(key)), "{k}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn access_denied_on_the_bucket_is_access_denied_before_any_database_is_read() {
+    let d = dbs();
+    let e = env_with(FakeS3 { deny_get: true, ..Default::default() }, vec![]);
+    let conn = SqliteConnector::new(&d);
+    let err = handle(input(plan()), &e.clients, &conn).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AccessDenied, "{err}");
+    assert!(err.message.contains(BUCKET) && err.message.contains("AccessDenied"), "{err}");
+    assert!(conn.seen().is_empty());
+
+    let e = env_with(FakeS3 { deny_put: true, ..Default::default() }, vec![]);
+    let err = handle(input(plan()), &e.clients, &conn).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AccessDenied, "{err}");
+    assert!(err.message.contains("PutObject"), "{err}");
+    assert!(e.s3.object(&format!("{PREFIX}summary.json")).is_none());
+}
+
+fn creds_json(user: &str) -> String {
+    serde_json::json!({"username": user, "password": "pa55-w0rd-never-logged", "engine": "postgres"}).to_string()
+}
+
+/// Reads the secrets through Secrets Manager like production, then opens the SQLite files.
+fn sqlite_resolver(d: &Dbs, seen: Arc<Mutex<Vec<(Side, String)>>>) -> Resolve {
+    let (old, new) = (d.old.clone(), d.new.clone());
+    Arc::new(move |t: &DbTarget, c: DbCredentials| {
+        seen.lock().unwrap().push((t.side, c.username.clone()));
+        Ok(SourceConfig::sqlite(if t.side == Side::Old { &old } else { &new }))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_secret_is_not_found() {
+    let d = dbs();
+    let e = env_with(FakeS3::default(), vec![(NEW_SECRET, creds_json("report"))]);
+    let seen = Arc::default();
+    let conn = AwsConnector::with_resolver(e.clients.clone(), sqlite_resolver(&d, seen), Duration::from_secs(5));
+    let err = handle(input(plan()), &e.clients, &conn).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(err.message.contains(RECOVERY_SECRET) && err.message.contains("ResourceNotFoundException"), "{err}");
+    assert!(e.s3.puts().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn secrets_are_read_in_their_own_region_and_the_password_stays_out_of_logs() {
+    let d = dbs();
+    let e = env_with(
+        FakeS3::default(),
+        vec![(RECOVERY_SECRET, creds_json("postgres")), (NEW_SECRET, creds_json("report"))],
+    );
+    let seen: Arc<Mutex<Vec<(Side, String)>>> = Arc::default();
+    let conn =
+        AwsConnector::with_resolver(e.clients.clone(), sqlite_resolver(&d, seen.clone()), Duration::from_secs(5));
+    let out = handle(input(plan()), &e.clients, &conn).await.unwrap();
+    assert_eq!(out.totals.lost, 7);
+    let mut users = seen.lock().unwrap().clone();
+    users.sort_by_key(|(s, _)| *s == Side::New);
+    assert_eq!(users, vec![(Side::Old, "postgres".to_string()), (Side::New, "report".to_string())]);
+    let mut regions: Vec<String> = e.secrets_asked.lock().unwrap().iter().map(|(_, r)| r.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    assert_eq!(regions, vec![OLD.to_string(), NEW.to_string()], "each secret in its own Region");
+
+    let c = DbCredentials { username: "u".into(), password: "pa55-w0rd-never-logged".into() };
+    assert!(!format!("{c:?}").contains("pa55"));
+    // A secret that is not the expected JSON is named without quoting its value.
+    let e = env_with(FakeS3::default(), vec![(RECOVERY_SECRET, "\"pa55-w0rd\"".into()), (NEW_SECRET, creds_json("r"))]);
+    let conn =
+        AwsConnector::with_resolver(e.clients.clone(), sqlite_resolver(&d, Arc::default()), Duration::from_secs(5));
+    let err = handle(input(plan()), &e.clients, &conn).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadInput, "{err}");
+    assert!(err.message.contains(RECOVERY_SECRET) && !err.message.contains("pa55"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_writer_endpoint_is_refused_before_anything_is_called() {
+    let d = dbs();
+    let e = env();
+    let conn = SqliteConnector::new(&d);
+    let mut p = plan();
+    p.databases[1]
+        .report
+        .as_mut()
+        .unwrap()
+        .reader_endpoints
+        .insert(NEW.into(), "retail-orders-usw2.cluster-mnopqrstuvwx.us-west-2.rds.amazonaws.com".into());
+    let err = handle(input(p), &e.clients, &conn).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadInput, "{err}");
+    assert!(err.message.contains("reader_endpoints.us-west-2") && err.message.contains("writer"), "{err}");
+    assert!(conn.seen().is_empty());
+    assert!(e.s3.regions.lock().unwrap().is_empty(), "no S3 client was even built");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_input_names_the_field() {
+    let d = dbs();
+    let e = env();
+    let conn = SqliteConnector::new(&d);
+    type Edit = Box<dyn Fn(&mut DiffReportInput)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (Box::new(|i| i.new_region = OLD.into()), "new_region"),
+        (Box::new(|i| i.database = "nope".into()), "database"),
+        (Box::new(|i| i.tables = Some(vec!["carts".into()])), "tables[0]"),
+        (Box::new(|i| i.tables = Some(vec![])), "tables"),
+        (Box::new(|i| i.recovery.engine = Some("aurora-mysql".into())), "recovery.engine"),
+        (Box::new(|i| i.recovery.endpoint = None), "recovery.endpoint"),
+        (Box::new(|i| i.failover_started_at = "yesterday".into()), "failover_started_at"),
+        (
+            Box::new(|i| {
+                i.key_range = Some(RangePart {
+                    table: "order_items".into(),
+                    index: 0,
+                    count: 2,
+                    lower: Some(vec!["1".into()]),
+                    upper: None,
+                })
+            }),
+            "key_range.lower",
+        ),
+        (Box::new(|i| i.action = DiffAction::PlanRanges), "parts_per_table"),
+        (
+            Box::new(|i| {
+                i.action = DiffAction::PlanRanges;
+                i.parts_per_table = Some(10_000);
+            }),
+            "parts_per_table",
+        ),
+        (Box::new(|i| i.action = DiffAction::Merge), "parts"),
+    ];
+    for (edit, field) in cases {
+        let mut i = input(plan());
+        edit(&mut i);
+        let err = handle(i, &e.clients, &conn).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadInput, "{field}: {err}");
+        assert!(err.message.starts_with(&format!("{field}:")), "{field}: {err}");
+    }
+    assert!(conn.seen().is_empty());
+    assert!(e.s3.puts().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_schema_that_differs_from_the_plan_is_a_precondition_naming_table_and_column() {
+    let d = dbs();
+    exec(&d.new, &["ALTER TABLE order_items ADD COLUMN gift INTEGER".to_string()]);
+    let e = env();
+    let err = handle(input(plan()), &e.clients, &SqliteConnector::new(&d)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PreconditionFailed, "{err}");
+    assert!(err.message.contains("order_items") && err.message.contains("gift"), "{err}");
+    assert!(e.s3.puts().is_empty(), "nothing written");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subset_of_tables_has_its_own_prefix() {
+    let d = dbs();
+    let e = env();
+    let mut i = input(plan());
+    i.tables = Some(vec!["order_items".into()]);
+    let out = handle(i, &e.clients, &SqliteConnector::new(&d)).await.unwrap();
+    assert_eq!(out.tables.len(), 1);
+    assert_eq!(counts(&out, "order_items"), (2, 0, 1, 1));
+    let prefix = &out.report.as_ref().unwrap().prefix;
+    assert!(prefix.starts_with(&format!("{PREFIX}tables-")) && prefix.ends_with('/'), "{prefix}");
+    assert!(e.s3.object(&format!("{PREFIX}summary.json")).is_none(), "never passes for the whole database's report");
+}
+
+#[tokio::test(start_paused = true)]
+async fn plan_ranges_fan_out_and_merge_add_up_to_the_whole() {
+    let d = dbs();
+    let e = env();
+    let conn = SqliteConnector::new(&d);
+
+    let mut i = input(plan());
+    i.action = DiffAction::PlanRanges;
+    i.parts_per_table = Some(4);
+    let planned = handle(i, &e.clients, &conn).await.unwrap();
+    assert!(e.s3.puts().is_empty(), "plan-ranges writes nothing");
+    assert!(conn.seen().iter().all(|t| t.side == Side::Old), "ranges come from the recovery cluster only");
+    let parts = planned.parts.clone();
+    let of = |t: &str| parts.iter().filter(|p| p.table == t).count();
+    assert_eq!((of("orders"), of("order_items")), (4, 4));
+    let orders: Vec<&RangePart> = parts.iter().filter(|p| p.table == "orders").collect();
+    assert_eq!(orders[0].lower, None);
+    assert_eq!(orders[3].upper, None);
+    for w in orders.windows(2) {
+        assert_eq!(w[0].upper, w[1].lower, "contiguous ranges");
+    }
+    // Composite keys: one value per key column.
+    assert!(parts.iter().filter(|p| p.table == "order_items").all(|p| p.upper.as_ref().is_none_or(|u| u.len() == 2)));
+    // The output round-trips through JSON, as it will through the state machine.
+    let json = serde_json::to_value(&planned).unwrap();
+    assert_eq!(serde_json::from_value::<DiffReportOutput>(json).unwrap(), planned);
+
+    // The Map: one diff per part.
+    let mut sum = BTreeMap::<String, (u64, u64, u64, u64)>::new();
+    for p in &parts {
+        let mut i = input(plan());
+        i.key_range = Some(p.clone());
+        let out = handle(i, &e.clients, &conn).await.unwrap();
+        let prefix = format!("{PREFIX}parts/{}/{:04}-of-{:04}/", p.table, p.index, p.count);
+        assert_eq!(out.report.as_ref().unwrap().prefix, prefix);
+        assert_eq!(out.part.as_ref(), Some(p));
+        let c = counts(&out, &p.table);
+        let s = sum.entry(p.table.clone()).or_default();
+        *s = (s.0 + c.0, s.1 + c.1, s.2 + c.2, s.3 + c.3);
+    }
+    assert_eq!(sum["orders"], (5, 3, 4, 6));
+    assert_eq!(sum["order_items"], (2, 0, 1, 1));
+
+    let mut m = input(plan());
+    m.action = DiffAction::Merge;
+    m.parts = parts.clone();
+    let merged = handle(m.clone(), &e.clients, &conn).await.unwrap();
+    assert_eq!(counts(&merged, "orders"), (5, 3, 4, 6));
+    assert_eq!(counts(&merged, "order_items"), (2, 0, 1, 1));
+    assert_eq!((merged.totals.lost, merged.totals.after_failover), (7, 7));
+    assert_eq!(merged.tables.iter().map(|t| t.parts).collect::<Vec<_>>(), vec![4, 4]);
+    let orders = merged.tables.iter().find(|c| c.table == "orders").unwrap();
+    assert_eq!((orders.old_rows, orders.new_rows), (100, 104));
+    let loc = merged.report.as_ref().unwrap();
+    assert_eq!(loc.summary, format!("{PREFIX}summary.json"));
+    assert_eq!(loc.part_prefixes.len(), 8);
+    let html = String::from_utf8(e.s3.object(&loc.html).unwrap().body).unwrap();
+    assert!(html.contains("href=\"parts/orders/0000-of-0004/report.html\""), "relative links to the parts");
+    assert_eq!(e.s3.object(&loc.summary).unwrap().sse, Some(ServerSideEncryption::AwsKms));
+    let puts = e.s3.puts().len();
+    let connections = conn.seen().len();
+
+    // Merge again, and a part again: returned as written.
+    let again = handle(m, &e.clients, &conn).await.unwrap();
+    assert!(again.reused);
+    let mut i = input(plan());
+    i.key_range = Some(parts[0].clone());
+    assert!(handle(i, &e.clients, &conn).await.unwrap().reused);
+    assert_eq!((e.s3.puts().len(), conn.seen().len()), (puts, connections));
+}
+
+#[tokio::test(start_paused = true)]
+async fn merge_refuses_a_part_without_a_report() {
+    let d = dbs();
+    let e = env();
+    let conn = SqliteConnector::new(&d);
+    let mut i = input(plan());
+    i.action = DiffAction::PlanRanges;
+    i.parts_per_table = Some(2);
+    let parts = handle(i, &e.clients, &conn).await.unwrap().parts;
+    for p in parts.iter().skip(1) {
+        let mut i = input(plan());
+        i.key_range = Some(p.clone());
+        handle(i, &e.clients, &conn).await.unwrap();
+    }
+    let mut m = input(plan());
+    m.action = DiffAction::Merge;
+    m.parts = parts.clone();
+    let err = handle(m, &e.clients, &conn).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidState, "{err}");
+    assert!(err.message.contains("part 1 of 2 of table `orders`"), "{err}");
+    assert!(e.s3.object(&format!("{PREFIX}summary.json")).is_none());
+}
+
+// ----- over HTTP against regionsim -----
+
+#[tokio::test(start_paused = true)]
+async fn against_regionsim_s3_and_secrets_manager() {
+    use aws_config::{BehaviorVersion, Region};
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use regionsim::{SimBuilder, service};
+
+    let clock = SharedClock::virtual_at(t0());
+    let sim = SimBuilder::new(clock.clone()).seed(5).start().await.expect("the simulator starts");
+    let plan = sim.plan();
+    let base = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(NEW))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKIDTEST", "secret", None, None, "t")))
+        .build();
+    let mut clients = AwsClients::from_sdk_config(base.clone(), clock.clone());
+    let s3_url = sim.endpoints().url(service::S3).unwrap().to_string();
+    let sm_url = sim.endpoints().url(service::SECRETS_MANAGER).unwrap().to_string();
+    let (b, c) = (base.clone(), clock.clone());
+    clients.s3 = Arc::new(Regional::from_fn(move |r| {
+        let conf = aws_sdk_s3::config::Builder::from(&failover_steps::aws::regional_config(&b, r, &c))
+            .endpoint_url(s3_url.clone())
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }));
+    let (b, c) = (base, clock.clone());
+    clients.secrets = Arc::new(Regional::from_fn(move |r| {
+        let conf = aws_sdk_secretsmanager::config::Builder::from(&failover_steps::aws::regional_config(&b, r, &c))
+            .endpoint_url(sm_url.clone())
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }));
+
+    let d = dbs();
+    let seen: Arc<Mutex<Vec<(Side, String)>>> = Arc::default();
+    let conn = AwsConnector::with_resolver(clients.clone(), sqlite_resolver(&d, seen.clone()), Duration::from_secs(5));
+    let mut i = input(plan.clone());
+    // The simulator holds the plan's report secrets: read the recovery cluster with the
+    // old Region's one.
+    i.recovery.master_user_secret_arn = None;
+    let out = handle(i.clone(), &clients, &conn).await.expect("the report is written through regionsim");
+    // The simulator's plan does not ignore `updated_at`: the two touched orders count as changed.
+    assert_eq!(counts(&out, "orders"), (5, 3, 4 + TOUCHED_ORDERS.len() as u64, 6));
+    assert_eq!(counts(&out, "order_items"), (2, 0, 1, 1));
+    let users: Vec<String> = seen.lock().unwrap().iter().map(|(_, u)| u.clone()).collect();
+    assert_eq!(users, vec!["failover_report".to_string(); 2], "both secrets came from the simulated Secrets Manager");
+
+    let bucket = &plan.stacks[NEW].report_bucket;
+    let prefix = format!("reports/{}/{EXEC}/orders/", plan.name);
+    let keys = sim.s3_keys(bucket);
+    for f in ["differences.jsonl", "orders.csv", "order_items.csv", "report.html", "summary.json"] {
+        let k = format!("{prefix}{f}");
+        assert!(keys.contains(&k), "{k} in {keys:?}");
+        assert_eq!(sim.s3_object(bucket, &k).unwrap().sse, "aws:kms", "{k}");
+    }
+    let stored: DiffReportOutput =
+        serde_json::from_slice(&sim.s3_object(bucket, &format!("{prefix}summary.json")).unwrap().body).unwrap();
+    assert_eq!(stored, out);
+    assert!(sim.s3_keys(&plan.stacks[OLD].report_bucket).is_empty(), "nothing in the old Region's bucket");
+
+    let before = sim.calls().iter().filter(|c| c.service == service::S3 && c.mutating).count();
+    let again = handle(i, &clients, &conn).await.unwrap();
+    assert!(again.reused);
+    assert_eq!(seen.lock().unwrap().len(), 2, "no database read again");
+    let after = sim.calls().iter().filter(|c| c.service == service::S3 && c.mutating).count();
+    assert_eq!(before, after, "no object rewritten");
+}
+
+#[test]
+fn every_sample_event_is_valid_input() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("diff-report.") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let i: DiffReportInput = failover_core::contract::parse_input(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+        i.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        n += 1;
+    }
+    assert!(n >= 5, "the diff-report events: {n}");
+}
