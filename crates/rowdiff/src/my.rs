@@ -1,7 +1,8 @@
 //! MySQL and MariaDB.
 //!
-//! Row hash: the first 64 bits of `MD5` over the length-prefixed canonical bytes of every
-//! column (`-` for NULL). MySQL has no cheap 64-bit non-linear hash: `CRC32` is linear over
+//! Row hash: the first 64 bits of `MD5` over the row's canonical bytes, a prefix-free code
+//! per column: text and binary columns as `length:bytes`, numbers and dates (whose text is
+//! never empty and has no comma) as `text,`, NULL as `-` in both. MySQL has no cheap 64-bit non-linear hash: `CRC32` is linear over
 //! GF(2), so an XOR of CRCs misses two rows that swap a value, while MD5's first 64 bits
 //! behave as independent random values and the XOR of a bucket only collides with
 //! probability 2^-64. Buckets use `CRC32` of the key identity: spreading keys needs no more.
@@ -28,6 +29,11 @@ fn is_int(base: &str) -> bool {
 }
 fn is_text(base: &str) -> bool {
     matches!(base, "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" | "json")
+}
+/// Types whose text is a number or a date: non-empty, without a comma, never just `-`.
+fn is_plain(base: &str) -> bool {
+    is_int(base)
+        || matches!(base, "decimal" | "float" | "double" | "date" | "datetime" | "timestamp" | "time" | "bit")
 }
 fn is_binary(base: &str) -> bool {
     matches!(base, "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
@@ -66,6 +72,10 @@ impl Dialect for My {
             .cols
             .iter()
             .map(|c| {
+                if is_plain(&c.base) {
+                    // Never empty, never '-', never a ',': the comma ends the field.
+                    return format!("COALESCE({}, '-'), ','", self.canon(c));
+                }
                 let x = if is_text(&c.base) { format!("CAST({} AS BINARY)", self.quote(&c.name)) } else { self.canon(c) };
                 format!("COALESCE(CONCAT(LENGTH({x}), ':', {x}), '-')")
             })

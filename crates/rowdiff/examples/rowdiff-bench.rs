@@ -1,0 +1,64 @@
+//! The benchmark's helper (bench/rowdiff/run.sh drives it).
+//!
+//! `rowdiff-bench diff OLD_URL NEW_URL TABLE [LOST NEW CHANGED]`: one diff, prints a JSON line
+//! with the seconds and counts, and exits 3 when expected counts are given and differ.
+//! `rowdiff-bench proxy LISTEN TARGET FILE`: a TCP relay that counts the bytes crossing it
+//! in both directions and rewrites FILE with the totals whenever a connection closes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rowdiff::{DiffOptions, Source, TableSpec};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("diff") if args.len() >= 4 => diff(&args[1..]).await,
+        Some("proxy") if args.len() == 4 => proxy(&args[1], &args[2], &args[3]).await,
+        _ => {
+            eprintln!("usage: rowdiff-bench diff OLD NEW TABLE [LOST NEW CHANGED] | proxy LISTEN TARGET FILE");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn diff(a: &[String]) {
+    let t0 = Instant::now();
+    let (old, new) = tokio::join!(Source::from_url(&a[0]), Source::from_url(&a[1]));
+    let (old, new) = (old.expect("old side"), new.expect("new side"));
+    let d = rowdiff::diff_tables(&old, &new, &[TableSpec::new(&a[2])], &DiffOptions::default()).await.expect("diff");
+    let secs = t0.elapsed().as_secs_f64();
+    let c = d[0].counts;
+    println!(
+        "{{\"seconds\": {secs:.3}, \"lost\": {}, \"new\": {}, \"changed\": {}, \"old_rows\": {}, \"levels\": {}, \"buckets\": {}, \"rows_fetched\": {}}}",
+        c.lost, c.new, c.changed, c.old_rows, d[0].stats.levels, d[0].stats.buckets_compared, d[0].stats.rows_fetched
+    );
+    if a.len() >= 6 {
+        let want: Vec<u64> = a[3..6].iter().map(|x| x.parse().expect("expected count")).collect();
+        if want != [c.lost, c.new, c.changed] {
+            eprintln!("MISMATCH: expected lost/new/changed {want:?}, got {:?}", [c.lost, c.new, c.changed]);
+            std::process::exit(3);
+        }
+    }
+}
+
+async fn proxy(listen: &str, target: &str, file: &str) {
+    let l = tokio::net::TcpListener::bind(listen).await.expect("bind");
+    let total = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    loop {
+        let (mut inbound, _) = l.accept().await.expect("accept");
+        let (target, file, total) = (target.to_string(), file.to_string(), total.clone());
+        tokio::spawn(async move {
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            if let Ok((up, down)) = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await {
+                let u = total.0.fetch_add(up, Ordering::SeqCst) + up;
+                let d = total.1.fetch_add(down, Ordering::SeqCst) + down;
+                let _ = std::fs::write(&file, format!("{{\"to_server\": {u}, \"to_client\": {d}, \"total\": {}}}\n", u + d));
+            }
+        });
+    }
+}
