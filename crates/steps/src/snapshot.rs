@@ -331,7 +331,6 @@ impl Ctx<'_> {
             .source_db_cluster_snapshot_identifier(if cross_region { &source.arn } else { &source.identifier })
             .target_db_cluster_snapshot_identifier(&self.names.copy)
             .set_kms_key_id(if encrypted { key.cloned() } else { None })
-            .copy_tags(true)
             .tags(tag("failover:execution", &self.input.execution.name))
             .tags(tag("failover:source-snapshot", &source.arn))
             .send()
