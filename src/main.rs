@@ -30,6 +30,9 @@ enum Command {
     Sim(cmd::sim::SimArgs),
     /// Compare tables between the old and the new primary: the missing-transaction report.
     Diff(cmd::diff::DiffArgs),
+    /// Run the failover and recovery state machines with the real handlers against a
+    /// simulated Region pair, on virtual time.
+    Drill(cmd::drill::DrillArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +42,6 @@ fn main() -> ExitCode {
         Command::Asl(c) => cmd::asl::run(c),
         Command::Sim(a) => cmd::sim::run(a),
         Command::Diff(a) => cmd::diff::run(a),
+        Command::Drill(a) => cmd::drill::run(a),
     }
 }

@@ -2,5 +2,6 @@
 
 pub mod asl;
 pub mod diff;
+pub mod drill;
 pub mod plan;
 pub mod sim;

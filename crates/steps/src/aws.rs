@@ -93,31 +93,52 @@ impl AwsClients {
     /// Clients built from the configuration loaded in `main` (credentials, endpoint
     /// overrides such as `AWS_ENDPOINT_URL_RDS`), each for an explicit Region.
     pub fn from_sdk_config(base: SdkConfig, clock: SharedClock) -> Self {
+        Self::with_endpoints(base, clock, &std::collections::BTreeMap::new())
+    }
+
+    /// Like [`AwsClients::from_sdk_config`], with an endpoint URL per service (`rds`,
+    /// `cloudwatch`, `sns`, `s3`, `secretsmanager`): a simulated Region pair in-process,
+    /// where environment variables are not the way to say it.
+    pub fn with_endpoints(
+        base: SdkConfig,
+        clock: SharedClock,
+        endpoints: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
         let base = Arc::new(base);
         macro_rules! regional {
-            ($krate:ident) => {{
+            ($krate:ident, $service:literal) => {{
                 let base = base.clone();
                 let clock = clock.clone();
-                Arc::new(Regional::from_fn(move |r| $krate::Client::new(&regional_config(&base, r, &clock))))
+                let url = endpoints.get($service).cloned();
+                Arc::new(Regional::from_fn(move |r| {
+                    let mut b = $krate::config::Builder::from(&regional_config(&base, r, &clock));
+                    if let Some(u) = &url {
+                        b = b.endpoint_url(u.clone());
+                    }
+                    $krate::Client::from_conf(b.build())
+                }))
             }};
         }
         let arc_base = base.clone();
         let arc_clock = clock.clone();
+        let s3_url = endpoints.get("s3").cloned();
         AwsClients {
-            rds: regional!(aws_sdk_rds),
-            cloudwatch: regional!(aws_sdk_cloudwatch),
-            sns: regional!(aws_sdk_sns),
+            rds: regional!(aws_sdk_rds, "rds"),
+            cloudwatch: regional!(aws_sdk_cloudwatch, "cloudwatch"),
+            sns: regional!(aws_sdk_sns, "sns"),
             s3: {
                 let base = base.clone();
                 let clock = clock.clone();
                 Arc::new(Regional::from_fn(move |r| {
-                    let conf = aws_sdk_s3::config::Builder::from(&regional_config(&base, r, &clock))
-                        .force_path_style(base.endpoint_url().is_some())
-                        .build();
-                    aws_sdk_s3::Client::from_conf(conf)
+                    let mut b = aws_sdk_s3::config::Builder::from(&regional_config(&base, r, &clock))
+                        .force_path_style(base.endpoint_url().is_some() || s3_url.is_some());
+                    if let Some(u) = &s3_url {
+                        b = b.endpoint_url(u.clone());
+                    }
+                    aws_sdk_s3::Client::from_conf(b.build())
                 }))
             },
-            secrets: regional!(aws_sdk_secretsmanager),
+            secrets: regional!(aws_sdk_secretsmanager, "secretsmanager"),
             arc: Arc::new(move |ep, t| arc_client(&arc_base, ep, t, &arc_clock)),
             clock,
             seed: None,

@@ -1,0 +1,157 @@
+//! Task dispatch for drills: function ARNs to the real handlers, in-process.
+//!
+//! [`StepsDispatcher`] is what Lambda and Step Functions are in AWS: it parses the event
+//! into the function's input type (bad input names the field), calls the same `handle` the
+//! Lambda package calls, and reports a failure with the stable `errorType` and the Lambda
+//! error JSON as the cause. `states:startExecution` starts the recovery machine on the same
+//! runner. Approval requests (`.waitForTaskToken` notify tasks) are handed to the drill's
+//! approver through a channel; the token never leaves the process.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use failover_asl::{Definition, Integration, Runner, StartOptions, TaskContext, TaskDispatcher, TaskFailure};
+use failover_core::StepError;
+use failover_steps::aws::AwsClients;
+use failover_steps::lambda::dispatch;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::definitions::function_of;
+
+/// An approval the state machine waits for.
+#[derive(Debug, Clone)]
+pub struct ApprovalRequest {
+    pub token: String,
+    pub state: String,
+    pub execution: String,
+}
+
+/// One function invocation, for the drill's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub function: String,
+    pub state: String,
+    pub error: Option<String>,
+}
+
+/// Extra dependencies of some handlers.
+pub type DiffReportFn =
+    Arc<dyn Fn(Value, AwsClients) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
+
+pub struct StepsDispatcher {
+    clients: AwsClients,
+    runner: Arc<OnceLock<Runner>>,
+    recovery: Arc<Definition>,
+    approvals: mpsc::UnboundedSender<ApprovalRequest>,
+    invocations: Arc<Mutex<Vec<Invocation>>>,
+    diff_report: Option<DiffReportFn>,
+}
+
+impl StepsDispatcher {
+    pub fn new(
+        clients: AwsClients,
+        runner: Arc<OnceLock<Runner>>,
+        recovery: Arc<Definition>,
+        approvals: mpsc::UnboundedSender<ApprovalRequest>,
+        invocations: Arc<Mutex<Vec<Invocation>>>,
+        diff_report: Option<DiffReportFn>,
+    ) -> Self {
+        Self { clients, runner, recovery, approvals, invocations, diff_report }
+    }
+}
+
+/// Runs the handler of `function` on `event`, as its Lambda package would.
+pub async fn invoke_function(
+    function: &str,
+    event: Value,
+    clients: &AwsClients,
+    diff_report: Option<&DiffReportFn>,
+) -> Result<Value, StepError> {
+    use failover_steps::{aurora, health, notify, preflight, routing, snapshot};
+    match function {
+        "routing-control" => dispatch(event, |i| routing::handle(i, clients)).await,
+        "verify-health" => dispatch(event, |i| health::handle(i, clients)).await,
+        "aurora-failover" => dispatch(event, |i| aurora::handle(i, clients)).await,
+        "snapshot-restore" => dispatch(event, |i| snapshot::handle(i, clients)).await,
+        "preflight" => dispatch(event, |i| preflight::handle(i, clients)).await,
+        "notify" => dispatch(event, |i| notify::handle(i, clients)).await,
+        "diff-report" => match diff_report {
+            Some(f) => f(event, clients.clone()).await,
+            None => Err(StepError::internal("diff-report is not wired into this drill")),
+        },
+        other => Err(StepError::not_found(format!("no function `{other}` in this stack"))),
+    }
+}
+
+impl TaskDispatcher for StepsDispatcher {
+    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+        match ctx.integration {
+            Integration::StartExecution => self.start_execution(params),
+            Integration::LambdaInvoke | Integration::LambdaFunction => {
+                let function = function_of(resource).to_string();
+                let clients = self.clients.clone();
+                let approvals = self.approvals.clone();
+                let invocations = self.invocations.clone();
+                let diff_report = self.diff_report.clone();
+                async move {
+                    let res = invoke_function(&function, params, &clients, diff_report.as_ref()).await;
+                    invocations.lock().unwrap_or_else(|p| p.into_inner()).push(Invocation {
+                        function: function.clone(),
+                        state: ctx.state_name.clone(),
+                        error: res.as_ref().err().map(|e| e.kind.as_str().to_string()),
+                    });
+                    match res {
+                        Ok(v) => {
+                            if let Some(token) = ctx.task_token {
+                                let _ = approvals.send(ApprovalRequest {
+                                    token,
+                                    state: ctx.state_name,
+                                    execution: ctx.execution_name,
+                                });
+                            }
+                            Ok(v)
+                        }
+                        Err(e) => Err(TaskFailure::function_error(e.kind.as_str(), e.message)),
+                    }
+                }
+                .boxed()
+            }
+            Integration::Service => {
+                let r = resource.to_string();
+                async move { Err(TaskFailure::new("States.Runtime", format!("{r} is not available in drills"))) }.boxed()
+            }
+        }
+    }
+}
+
+impl StepsDispatcher {
+    fn start_execution(&self, params: Value) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+        let runner = self.runner.get().cloned();
+        let recovery = self.recovery.clone();
+        async move {
+            let runner = runner.ok_or_else(|| TaskFailure::new("States.Runtime", "the runner is not ready"))?;
+            let name = params.get("Name").and_then(Value::as_str).map(str::to_string);
+            let input = params.get("Input").cloned().unwrap_or(Value::Null);
+            let input = match input {
+                Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
+                other => other,
+            };
+            if let Some(n) = &name
+                && runner.executions().iter().any(|e| e.name() == n)
+            {
+                return Err(TaskFailure::new(
+                    "StepFunctions.ExecutionAlreadyExistsException",
+                    format!("Execution Already Exists: '{n}'"),
+                ));
+            }
+            let handle = runner
+                .start_with(&recovery, input, StartOptions { name, state_machine_name: Some("failover-recovery".into()) })
+                .map_err(|e| TaskFailure::new("States.Runtime", e.to_string()))?;
+            let start = failover_core::time_fmt::rfc3339(handle.start_date());
+            Ok(json!({"ExecutionArn": handle.arn(), "StartDate": start}))
+        }
+        .boxed()
+    }
+}

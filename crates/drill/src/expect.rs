@@ -1,0 +1,361 @@
+//! What a drill's outcome should be, and whether it was: the scenario table of the issue,
+//! the RTO against its lower bound, and the report against the simulator's ground truth.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use failover_asl::{ExecutionHandle, Status};
+use failover_core::Plan;
+use regionsim::Sim;
+use regionsim::rds::Aurora;
+use regionsim::rds::model::Timings;
+use serde_json::Value;
+
+use crate::dispatch::Invocation;
+use crate::run::{
+    Approve, DrillOptions, DrillReport, ExecutionSummary, Fault, Lost, Notification, PhaseTiming, Scenario, TableLoss,
+    at, parse_time, service_names,
+};
+
+pub(crate) struct Inputs<'a> {
+    pub opts: &'a DrillOptions,
+    pub plan: &'a Plan,
+    pub sim: &'a Sim,
+    pub aurora: &'a Aurora,
+    pub timings: &'a Timings,
+    pub epoch: SystemTime,
+    pub executions: &'a [ExecutionHandle],
+    pub decision: &'a ExecutionHandle,
+    pub decision_target: &'a str,
+    pub decisions: &'a [String],
+    pub invocations: &'a [Invocation],
+    pub lambda_faults_injected: usize,
+}
+
+fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
+    b.duration_since(a).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
+    let mut problems = Vec::new();
+    let plan = i.plan;
+    let decision_result = i.decision.wait().await;
+    let serving = serving_regions(i.sim, plan);
+    let writers: BTreeMap<String, String> = plan
+        .databases
+        .iter()
+        .map(|d| {
+            let w = i.aurora.with_data(|data| data.writer(&d.global_cluster).map(|c| c.region.clone()));
+            (d.name.clone(), w.unwrap_or_else(|| "none".into()))
+        })
+        .collect();
+    let other = plan.other_region(i.decision_target).unwrap_or_default().to_string();
+    let never_returns = i.opts.faults.contains(&Fault::NeverReturns);
+    let no_snapshot = i.opts.faults.contains(&Fault::NoSnapshot);
+
+    // Executions.
+    let executions: Vec<ExecutionSummary> = i
+        .executions
+        .iter()
+        .map(|h| {
+            let d = h.describe();
+            ExecutionSummary {
+                name: h.name().to_string(),
+                status: d.status,
+                error: d.error.clone(),
+                cause: d.cause.clone(),
+                history_events: h.history().len(),
+            }
+        })
+        .collect();
+    let recovery = i.executions.iter().find(|h| h.name().ends_with("-recovery"));
+
+    // Expected outcome.
+    let moved = serving == vec![i.decision_target.to_string()] && writers.values().all(|w| w == i.decision_target);
+    let (expected, outcome) = match i.opts.approve {
+        Approve::Auto => {
+            let expected = match i.opts.scenario {
+                Scenario::Planned | Scenario::Failback => "traffic and writers in the target, nothing lost".to_string(),
+                Scenario::RegionOutage if never_returns => {
+                    "failed over; the old Region never returned: the recovery waited within its history budget and reported it"
+                        .to_string()
+                }
+                Scenario::RegionOutage if no_snapshot => {
+                    "failed over; no snapshot: the report says the lost rows are unknown".to_string()
+                }
+                Scenario::RegionOutage => "failed over, recovered, report equal to ground truth".to_string(),
+            };
+            let mut ok = decision_result.status == Status::Succeeded;
+            if !ok {
+                problems.push(format!(
+                    "the failover execution ended {:?}: {} {}",
+                    decision_result.status,
+                    decision_result.error.clone().unwrap_or_default(),
+                    decision_result.cause.clone().unwrap_or_default()
+                ));
+            }
+            if !moved {
+                ok = false;
+                problems.push(format!("serving {serving:?}, writers {writers:?}: not all in {}", i.decision_target));
+            }
+            (expected, if ok { "moved".to_string() } else { "not-moved".to_string() })
+        }
+        Approve::Reject | Approve::Timeout => {
+            let want_error =
+                if i.opts.approve == Approve::Reject { "Failover.ApprovalRejected" } else { "Failover.ApprovalTimedOut" };
+            let still = serving == vec![other.clone()] && writers.values().all(|w| *w == other)
+                || (i.opts.scenario == Scenario::RegionOutage && !serving.contains(&i.decision_target.to_string()));
+            let recorded = decision_result.error.as_deref() == Some(want_error);
+            if !still {
+                problems.push(format!("something moved: serving {serving:?}, writers {writers:?}"));
+            }
+            if !recorded {
+                problems.push(format!(
+                    "the decision was not recorded as {want_error} (the execution ended {:?} with {:?})",
+                    decision_result.status, decision_result.error
+                ));
+            }
+            (
+                "nothing moved, the decision recorded".to_string(),
+                if still && recorded { "nothing-moved".to_string() } else { "moved-or-unrecorded".to_string() },
+            )
+        }
+    };
+
+    // RTO: from the start of the decision execution until clients reach the target and
+    // every writer is there.
+    let out = decision_result.output.clone().unwrap_or(Value::Null);
+    let start = i.decision.start_date();
+    // The first time the authoritative answer was seen to change (the DNS watch), plus the TTL.
+    let clients_at = parse_time(at(&out, "moved.0.clients_switched_by"))
+        .or_else(|| parse_time(at(&out, "verified.clients_switched_by")));
+    let writers_at = at(&out, "moved.1")
+        .and_then(Value::as_array)
+        .map(|dbs| dbs.iter().filter_map(|d| parse_time(at(d, "check.observed_at"))).max());
+    let rto_s = match (clients_at, writers_at.flatten()) {
+        (Some(c), Some(w)) => Some(secs_between(start, c.max(w))),
+        (Some(c), None) if plan.databases.is_empty() => Some(secs_between(start, c)),
+        _ => None,
+    };
+    let traffic_done = parse_time(at(&out, "traffic.completed_at"));
+    let unplanned = i.opts.scenario == Scenario::RegionOutage;
+    let db_op = if unplanned { i.timings.failover } else { i.timings.switchover } + i.timings.pending;
+    let clients_after_change =
+        Duration::from_secs(u64::from(plan.dns.health_check_propagation_seconds) + u64::from(plan.dns.ttl_seconds));
+    // The same sequence with every poll seeing completion at once and no step adding time
+    // of its own: the routing change is instantaneous in the simulator, then the longer of
+    // the DNS path and the database operation.
+    let rto_lower_bound_s = traffic_done.map(|_| clients_after_change.max(db_op).as_secs_f64());
+    if i.opts.approve == Approve::Auto && rto_s.is_none() && decision_result.status == Status::Succeeded {
+        problems.push("the RTO could not be measured from the execution's output".into());
+    }
+
+    // Phases: every Task and Map state of every execution, by entered and exited events.
+    let mut phases = Vec::new();
+    for h in i.executions {
+        let mut open: BTreeMap<String, SystemTime> = BTreeMap::new();
+        for ev in h.history() {
+            let Some(name) = ev.state_name().map(str::to_string) else { continue };
+            if ev.event_type.ends_with("StateEntered") {
+                open.entry(name).or_insert(ev.timestamp);
+            } else if ev.event_type.ends_with("StateExited")
+                && let Some(t0) = open.remove(&name)
+            {
+                phases.push(PhaseTiming {
+                    execution: h.name().to_string(),
+                    state: name,
+                    start_s: secs_between(start.min(t0), t0) - secs_between(start.min(t0), start),
+                    duration_s: secs_between(t0, ev.timestamp),
+                });
+            }
+        }
+    }
+
+    // Lost transactions.
+    let lost = if unplanned && i.opts.approve == Approve::Auto {
+        let l = compare_lost(&i, recovery);
+        if !l.exact && !never_returns && !no_snapshot {
+            problems.push("the missing-transaction report differs from the ground truth".into());
+        }
+        l
+    } else {
+        let mut l = Lost { exact: true, ..Lost::default() };
+        for d in &plan.databases {
+            let truths = i.aurora.ground_truth(&d.global_cluster);
+            let n: usize = truths.iter().map(|t| t.total_rows()).sum();
+            if n > 0 {
+                l.exact = false;
+                problems.push(format!("{}: {n} rows lost in a scenario that must lose nothing", d.name));
+            }
+        }
+        l
+    };
+    if unplanned && i.opts.approve == Approve::Auto {
+        match recovery {
+            None => problems.push("the failover did not start the recovery machine".into()),
+            Some(r) => {
+                let st = r.status();
+                if st != Status::Succeeded {
+                    problems.push(format!("the recovery execution ended {st:?}"));
+                }
+                let outcomes: Vec<String> = r
+                    .describe()
+                    .output
+                    .as_ref()
+                    .and_then(|o| at(o, "results").and_then(Value::as_array).cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|x| at(x, "outcome").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                let want = if never_returns {
+                    "old-region-never-returned"
+                } else if no_snapshot {
+                    "snapshot-unavailable"
+                } else {
+                    "reported"
+                };
+                if outcomes.is_empty() || outcomes.iter().any(|o| o != want) {
+                    problems.push(format!("recovery outcomes {outcomes:?}, expected every database `{want}`"));
+                    let errors: Vec<String> = r
+                        .describe()
+                        .output
+                        .as_ref()
+                        .and_then(|o| at(o, "results").and_then(Value::as_array).cloned())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|x| at(x, "error").map(|e| format!("{}: {e}", at(x, "database").and_then(Value::as_str).unwrap_or("?"))))
+                        .collect();
+                    problems.extend(errors);
+                }
+            }
+        }
+    }
+
+    // Notifications, API calls, mutating calls repeated?
+    let notifications: Vec<Notification> = i
+        .sim
+        .sns_messages()
+        .into_iter()
+        .map(|m| Notification {
+            at_s: secs_between(i.epoch, m.at),
+            region: m.region.clone(),
+            subject: m.subject.clone(),
+            phase: m.attributes.get("phase").map(|(_, v)| v.clone()),
+        })
+        .collect();
+    let api_calls = i.sim.api_calls();
+    let mut mutating_calls: BTreeMap<String, u64> = BTreeMap::new();
+    for c in i.sim.calls() {
+        if c.mutating && c.status.is_some_and(|s| s < 300) {
+            *mutating_calls.entry(format!("{}:{}", c.service, c.operation)).or_default() += 1;
+        }
+    }
+    let _ = service_names();
+    let history_events: BTreeMap<String, usize> =
+        i.executions.iter().map(|h| (h.name().to_string(), h.history().len())).collect();
+    for (name, n) in &history_events {
+        if *n > 25_000 {
+            problems.push(format!("{name}: {n} history events exceed the 25,000 limit"));
+        }
+    }
+    let mut latencies = BTreeMap::new();
+    latencies.insert("health_check_propagation_s".into(), f64::from(plan.dns.health_check_propagation_seconds));
+    latencies.insert("dns_ttl_s".into(), f64::from(plan.dns.ttl_seconds));
+    latencies.insert("switchover_s".into(), i.timings.switchover.as_secs_f64());
+    latencies.insert("failover_s".into(), i.timings.failover.as_secs_f64());
+    latencies.insert("pending_s".into(), i.timings.pending.as_secs_f64());
+    latencies.insert("snapshot_copy_s".into(), i.timings.snapshot_copy.as_secs_f64());
+    latencies.insert("restore_s".into(), i.timings.restore.as_secs_f64());
+    latencies.insert("instance_s".into(), i.timings.create_instance.as_secs_f64());
+    let _ = i.decisions;
+
+    DrillReport {
+        scenario: i.opts.scenario,
+        approve: i.opts.approve,
+        faults: i.opts.faults.clone(),
+        seed: i.opts.seed,
+        as_expected: problems.is_empty(),
+        outcome,
+        expected_outcome: expected,
+        problems,
+        rto_s,
+        rto_lower_bound_s,
+        plan_rto_s: plan.objectives.rto_seconds,
+        latencies,
+        phases,
+        lost,
+        notifications,
+        api_calls,
+        mutating_calls,
+        history_events,
+        executions,
+        serving_regions: serving,
+        writers,
+        invocations: i.invocations.len(),
+        lambda_faults_injected: i.lambda_faults_injected,
+    }
+}
+
+/// The Regions whose routing controls are all On.
+fn serving_regions(sim: &Sim, plan: &Plan) -> Vec<String> {
+    plan.arc
+        .routing_controls
+        .iter()
+        .filter(|(_, controls)| controls.iter().all(|c| sim.routing_control_on(c) == Some(true)))
+        .map(|(r, _)| r.clone())
+        .collect()
+}
+
+/// The report of every database against the simulator's ground truth.
+fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
+    let mut lost = Lost { exact: true, ..Lost::default() };
+    for d in &i.plan.databases {
+        let truths = i.aurora.ground_truth(&d.global_cluster);
+        let mut tables = BTreeMap::new();
+        for t in &truths {
+            for (name, tt) in &t.tables {
+                let e: &mut TableLoss = tables.entry(name.clone()).or_default();
+                e.lost += tt.lost.len();
+                e.changed += tt.changed.len();
+                e.new += tt.deleted.len();
+            }
+        }
+        lost.ground_truth.insert(d.name.clone(), tables);
+    }
+    let results = recovery
+        .and_then(|r| r.describe().output)
+        .and_then(|o| at(&o, "results").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    for r in &results {
+        let Some(db) = at(r, "database").and_then(Value::as_str) else { continue };
+        let mut tables = BTreeMap::new();
+        if let Some(ts) = at(r, "report.tables") {
+            let entries: Vec<(String, Value)> = match ts {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|t| Some((at(t, "table").or_else(|| at(t, "name"))?.as_str()?.to_string(), t.clone())))
+                    .collect(),
+                Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                _ => vec![],
+            };
+            for (name, t) in entries {
+                let n = |k: &str| at(&t, k).or_else(|| at(&t, &format!("counts.{k}"))).and_then(Value::as_u64).unwrap_or(0) as usize;
+                tables.insert(name, TableLoss { lost: n("lost"), changed: n("changed"), new: n("new") });
+            }
+        }
+        lost.reported.insert(db.to_string(), tables);
+    }
+    for (db, truth) in &lost.ground_truth {
+        let reported = lost.reported.get(db);
+        for (table, t) in truth {
+            let r = reported.and_then(|r| r.get(table)).cloned().unwrap_or_default();
+            if r.lost != t.lost || r.changed != t.changed || r.new != t.new {
+                lost.exact = false;
+            }
+        }
+        if reported.is_none() {
+            lost.exact = false;
+        }
+    }
+    lost
+}

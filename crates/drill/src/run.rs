@@ -1,0 +1,507 @@
+//! One drill: a scenario on a simulated Region pair, end to end, on virtual time.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use failover_asl::{
+    ExecutionHandle, FaultInjector, FaultRule, LambdaFault, Runner, RunnerConfig, StartOptions, Status,
+};
+use failover_core::{Plan, SharedClock, time_fmt};
+use failover_steps::aws::AwsClients;
+use regionsim::rds::{Aurora, AuroraConfig};
+use regionsim::{DownMode, EndpointFault, Sim, SimBuilder, service};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::dispatch::{ApprovalRequest, DiffReportFn, Invocation, StepsDispatcher};
+use crate::{definitions, expect};
+
+/// The plan of the reference workload, the drill's embedded default.
+pub const DEFAULT_PLAN: &str = include_str!("../../../examples/retail-store.plan.yaml");
+
+/// Where simulated time starts: 2026-01-01T00:00:00Z.
+pub const EPOCH_SECS: u64 = 1_767_225_600;
+
+/// How long the workload runs before anything happens.
+pub const WARM_UP: Duration = Duration::from_secs(300);
+
+/// How long after the outage the old Region comes back (region-outage).
+pub const OUTAGE: Duration = Duration::from_secs(1800);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// A planned switchover to the secondary: nothing may be lost.
+    Planned,
+    /// The primary Region fails under write load; unplanned failover; the old Region
+    /// returns 30 minutes later; snapshot, restore, missing-transaction report.
+    RegionOutage,
+    /// A planned move to the secondary, then the planned move back (the decision under test).
+    Failback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approve {
+    Auto,
+    Reject,
+    Timeout,
+}
+
+/// A fault injected into the drill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "fault")]
+pub enum Fault {
+    /// `k` of the five ARC endpoints dead, each failing the given way.
+    ArcDead { k: usize, how: EndpointFault },
+    /// A share of one service's calls throttled.
+    Throttle { service: String, rate: f64 },
+    /// Extra latency on one service.
+    Latency { service: String, millis: u64 },
+    /// Every Lambda task fails once at the Lambda level before running.
+    LambdaOnce,
+    /// The old Region never comes back.
+    NeverReturns,
+    /// Aurora never takes the old primary's snapshot.
+    NoSnapshot,
+}
+
+impl Fault {
+    /// `arc-dead=4`, `arc-dead=4:hang`, `throttle=rds:0.3`, `latency=arc:200`, `lambda-once`,
+    /// `never-returns`, `no-snapshot`.
+    pub fn parse(s: &str) -> Result<Fault, String> {
+        let (name, arg) = s.split_once('=').map_or((s, None), |(a, b)| (a, Some(b)));
+        let need = |what: &str| arg.ok_or_else(|| format!("--fault {name} needs ={what}"));
+        match name {
+            "arc-dead" => {
+                let a = need("K[:refuse|hang|5xx|unavailable]")?;
+                let (k, how) = a.split_once(':').unwrap_or((a, "refuse"));
+                let k: usize = k.parse().map_err(|_| format!("--fault arc-dead: `{k}` is not a number"))?;
+                if k > 5 {
+                    return Err("--fault arc-dead: an ARC cluster has 5 endpoints".into());
+                }
+                let how = match how {
+                    "refuse" => EndpointFault::Refuse,
+                    "hang" => EndpointFault::Hang,
+                    "5xx" => EndpointFault::ServerError,
+                    "unavailable" => EndpointFault::Unavailable,
+                    other => return Err(format!("--fault arc-dead: `{other}` is not refuse, hang, 5xx or unavailable")),
+                };
+                Ok(Fault::ArcDead { k, how })
+            }
+            "throttle" => {
+                let a = need("SERVICE:RATE")?;
+                let (svc, rate) = a.split_once(':').ok_or("--fault throttle=SERVICE:RATE")?;
+                let rate: f64 = rate.parse().map_err(|_| format!("--fault throttle: `{rate}` is not a rate"))?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err("--fault throttle: the rate is between 0 and 1".into());
+                }
+                Ok(Fault::Throttle { service: svc.to_string(), rate })
+            }
+            "latency" => {
+                let a = need("SERVICE:MILLIS")?;
+                let (svc, ms) = a.split_once(':').ok_or("--fault latency=SERVICE:MILLIS")?;
+                let millis: u64 = ms.parse().map_err(|_| format!("--fault latency: `{ms}` is not milliseconds"))?;
+                Ok(Fault::Latency { service: svc.to_string(), millis })
+            }
+            "lambda-once" => Ok(Fault::LambdaOnce),
+            "never-returns" => Ok(Fault::NeverReturns),
+            "no-snapshot" => Ok(Fault::NoSnapshot),
+            other => Err(format!(
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lambda-once, never-returns, no-snapshot)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    pub scenario: Scenario,
+    pub approve: Approve,
+    pub faults: Vec<Fault>,
+    pub seed: u64,
+    /// A PostgreSQL or MariaDB server for the simulated clusters' databases; SQLite files
+    /// when `None`.
+    pub database: Option<String>,
+    /// The plan (YAML); the reference workload's when `None`.
+    pub plan_yaml: Option<String>,
+}
+
+impl Default for DrillOptions {
+    fn default() -> Self {
+        Self {
+            scenario: Scenario::RegionOutage,
+            approve: Approve::Auto,
+            faults: vec![],
+            seed: 1,
+            database: None,
+            plan_yaml: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    #[error("the plan: {0}")]
+    Plan(String),
+    #[error("the simulator: {0}")]
+    Sim(String),
+    #[error("the state machines: {0}")]
+    Definitions(String),
+}
+
+/// One phase of the timeline, in seconds from the failover execution's start.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTiming {
+    pub execution: String,
+    pub state: String,
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TableLoss {
+    pub lost: usize,
+    pub changed: usize,
+    pub new: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Lost {
+    /// Per database and table: what the simulator knows was lost.
+    pub ground_truth: BTreeMap<String, BTreeMap<String, TableLoss>>,
+    /// Per database and table: what the missing-transaction report said.
+    pub reported: BTreeMap<String, BTreeMap<String, TableLoss>>,
+    /// Whether the report equals the ground truth exactly.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub at_s: f64,
+    pub region: Option<String>,
+    pub subject: Option<String>,
+    pub phase: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionSummary {
+    pub name: String,
+    pub status: Status,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub history_events: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub scenario: Scenario,
+    pub approve: Approve,
+    pub faults: Vec<Fault>,
+    pub seed: u64,
+    pub outcome: String,
+    pub expected_outcome: String,
+    pub as_expected: bool,
+    pub problems: Vec<String>,
+    pub rto_s: Option<f64>,
+    pub rto_lower_bound_s: Option<f64>,
+    pub plan_rto_s: u64,
+    pub latencies: BTreeMap<String, f64>,
+    pub phases: Vec<PhaseTiming>,
+    pub lost: Lost,
+    pub notifications: Vec<Notification>,
+    pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    pub mutating_calls: BTreeMap<String, u64>,
+    pub history_events: BTreeMap<String, usize>,
+    pub executions: Vec<ExecutionSummary>,
+    pub serving_regions: Vec<String>,
+    pub writers: BTreeMap<String, String>,
+    pub invocations: usize,
+    pub lambda_faults_injected: usize,
+}
+
+/// Builds the clients of the target Region's stack, pointed at the simulator.
+pub fn sim_clients(sim: &Sim, clock: &SharedClock, region: &str, seed: u64) -> AwsClients {
+    let base = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDDRILL",
+            "drill-secret",
+            None,
+            None,
+            "drill",
+        )))
+        .build();
+    let endpoints: BTreeMap<String, String> = sim.endpoints().services.clone();
+    let mut clients = AwsClients::with_endpoints(base, clock.clone(), &endpoints);
+    clients.seed = Some(seed);
+    clients
+}
+
+/// Runs a drill on its own paused runtime: virtual time, no wall-clock waiting.
+pub fn run_blocking(
+    opts: &DrillOptions,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+    diff_report: Option<DiffReportFn>,
+) -> Result<DrillReport, DrillError> {
+    let rt = failover_asl::virtual_runtime().map_err(|e| DrillError::Sim(e.to_string()))?;
+    rt.block_on(run(opts, progress, diff_report))
+}
+
+/// Runs a drill; call inside a runtime whose clock is paused (`start_paused`).
+pub async fn run(
+    opts: &DrillOptions,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+    diff_report: Option<DiffReportFn>,
+) -> Result<DrillReport, DrillError> {
+    let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS);
+    let clock = SharedClock::virtual_at(epoch);
+    let plan = Plan::from_yaml(opts.plan_yaml.as_deref().unwrap_or(DEFAULT_PLAN)).map_err(|e| DrillError::Plan(e.to_string()))?;
+    let primary = plan.regions.primary.clone();
+    let secondary = plan.regions.secondary.clone();
+
+    let sim = SimBuilder::with_plan(clock.clone(), plan.clone())
+        .seed(opts.seed)
+        .start()
+        .await
+        .map_err(|e| DrillError::Sim(e.to_string()))?;
+    let mut aurora_cfg = AuroraConfig::from_plan(&plan);
+    aurora_cfg.seed = opts.seed;
+    if let Some(url) = &opts.database {
+        aurora_cfg.backend = regionsim::data::Backend::from_url(url).map_err(|e| DrillError::Sim(e.to_string()))?;
+    }
+    let timings = aurora_cfg.timings.clone();
+    let aurora = Aurora::install(&sim, aurora_cfg).map_err(|e| DrillError::Sim(e.to_string()))?;
+    let plan = sim.plan();
+
+    for f in &opts.faults {
+        match f {
+            Fault::ArcDead { k, how } => {
+                // The target Region's endpoint stays: the dead ones are the others, the
+                // way an impaired Region and its neighbours would look.
+                sim.kill_arc_endpoints(*k, *how);
+            }
+            Fault::Throttle { service, rate } => sim.set_throttle_rate(service, *rate),
+            Fault::Latency { service, millis } => sim.set_extra_latency(service, Duration::from_millis(*millis)),
+            Fault::NoSnapshot => aurora.set_snapshot_after_recovery(None),
+            Fault::LambdaOnce | Fault::NeverReturns => {}
+        }
+    }
+
+    // The failover runs in the target Region's stack.
+    let (first_target, decision_target) = match opts.scenario {
+        Scenario::Planned | Scenario::RegionOutage => (secondary.clone(), secondary.clone()),
+        Scenario::Failback => (secondary.clone(), primary.clone()),
+    };
+    let (failover_def, recovery_def) =
+        definitions::load(&decision_target).map_err(|e| DrillError::Definitions(e.to_string()))?;
+    let recovery_def = Arc::new(recovery_def);
+    let clients = sim_clients(&sim, &clock, &decision_target, opts.seed);
+
+    let runner_cell: Arc<OnceLock<Runner>> = Arc::new(OnceLock::new());
+    let (approvals_tx, mut approvals_rx) = mpsc::unbounded_channel::<ApprovalRequest>();
+    let invocations: Arc<Mutex<Vec<Invocation>>> = Arc::default();
+    let dispatcher =
+        StepsDispatcher::new(clients.clone(), runner_cell.clone(), recovery_def, approvals_tx, invocations.clone(), diff_report);
+    let lambda_once = opts.faults.contains(&Fault::LambdaOnce);
+    let rules = if lambda_once {
+        vec![FaultRule::every_task_once(LambdaFault::ServiceException), FaultRule {
+            state: Some("MoveTraffic".into()),
+            calls: 2..=2,
+            fault: LambdaFault::TimeoutAfterRun,
+        }]
+    } else {
+        vec![]
+    };
+    let injector = Arc::new(FaultInjector::new(dispatcher, rules));
+    let config = RunnerConfig {
+        region: decision_target.clone(),
+        account: definitions::ACCOUNT.into(),
+        state_machine_name: "failover".into(),
+        seed: opts.seed,
+        ..RunnerConfig::default()
+    };
+    let runner = Runner::with_config(injector.clone(), clock.clone(), config);
+    let _ = runner_cell.set(runner.clone());
+
+    // A line per state entered, with simulated time since the start.
+    {
+        let progress = progress.clone();
+        runner.observe(move |h, ev| {
+            if ev.event_type.ends_with("StateEntered") {
+                let t = ev.timestamp.duration_since(epoch).unwrap_or_default().as_secs_f64();
+                progress(&format!(
+                    "{:>9}  {:<34} {}",
+                    format_elapsed(t),
+                    h.name(),
+                    ev.state_name().unwrap_or("?")
+                ));
+            }
+        });
+    }
+
+    // The approver: decides as the drill was told, the moment it is asked.
+    let approve = opts.approve;
+    let scenario = opts.scenario;
+    let approver_runner = runner.clone();
+    let approver_progress = progress.clone();
+    let decisions: Arc<Mutex<Vec<String>>> = Arc::default();
+    let decisions_w = decisions.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(req) = approvals_rx.recv().await {
+            n += 1;
+            // In a failback drill the first execution (the move out) is approved; the
+            // decision under test is the move back.
+            let mode = if scenario == Scenario::Failback && !req.execution.starts_with("drill-failback") {
+                Approve::Auto
+            } else {
+                approve
+            };
+            let line = match mode {
+                Approve::Auto => {
+                    let _ = approver_runner.send_task_success(&req.token, json!({"decision": "approve", "approver": "drill"}));
+                    "approved"
+                }
+                Approve::Reject => {
+                    let _ = approver_runner.send_task_failure(&req.token, "Failover.ApprovalRejected", "rejected by the drill");
+                    "rejected"
+                }
+                Approve::Timeout => "left unanswered (it will time out)",
+            };
+            decisions_w.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {line}", req.state));
+            approver_progress(&format!("{:>9}  approval #{n} for {} {line}", "", req.execution));
+        }
+    });
+
+    progress(&format!(
+        "drill {:?}, approve {:?}, seed {}; plan {}: {} -> {}; simulated latencies: health-check propagation {} s, DNS TTL {} s, switchover {} s, failover {} s (+{} s pending), snapshot {} after the old Region returns, copy {} s, restore {} s, instance {} s",
+        opts.scenario,
+        opts.approve,
+        opts.seed,
+        plan.name,
+        primary,
+        secondary,
+        plan.dns.health_check_propagation_seconds,
+        plan.dns.ttl_seconds,
+        timings.switchover.as_secs(),
+        timings.failover.as_secs(),
+        timings.pending.as_secs(),
+        timings.snapshot_after_recovery.map_or("never".to_string(), |d| format!("{} s", d.as_secs())),
+        timings.snapshot_copy.as_secs(),
+        timings.restore.as_secs(),
+        timings.create_instance.as_secs(),
+    ));
+
+    clock.sleep(WARM_UP).await;
+    let mut executions: Vec<ExecutionHandle> = Vec::new();
+    let decision_exec: ExecutionHandle = match opts.scenario {
+        Scenario::Planned => {
+            let h = start_failover(&runner, &failover_def, &plan, "planned", &first_target, "drill-planned")?;
+            h.wait().await;
+            executions.push(h.clone());
+            h
+        }
+        Scenario::Failback => {
+            let (out_def, _) = definitions::load(&first_target).map_err(|e| DrillError::Definitions(e.to_string()))?;
+            let h = start_failover(&runner, &out_def, &plan, "planned", &first_target, "drill-move-out")?;
+            h.wait().await;
+            executions.push(h);
+            clock.sleep(WARM_UP).await;
+            let h = start_failover(&runner, &failover_def, &plan, "planned", &decision_target, "drill-failback")?;
+            h.wait().await;
+            executions.push(h.clone());
+            h
+        }
+        Scenario::RegionOutage => {
+            progress(&format!("{:>9}  {primary} fails (its endpoints hang, its databases stop)", format_elapsed(secs(&clock, epoch))));
+            sim.set_region_down(&primary, DownMode::Hang);
+            if !opts.faults.contains(&Fault::NeverReturns) {
+                let sim2 = sim.clone();
+                let clock2 = clock.clone();
+                let progress2 = progress.clone();
+                let primary2 = primary.clone();
+                tokio::spawn(async move {
+                    clock2.sleep(OUTAGE).await;
+                    progress2(&format!("{:>9}  {primary2} is back", format_elapsed(secs(&clock2, epoch))));
+                    sim2.set_region_up(&primary2);
+                });
+            }
+            let h = start_failover(&runner, &failover_def, &plan, "unplanned", &first_target, "drill-outage")?;
+            h.wait().await;
+            executions.push(h.clone());
+            // The recovery machine, if the failover started it.
+            if let Some(rec) = runner.executions().into_iter().find(|e| e.name() == "drill-outage-recovery") {
+                rec.wait().await;
+                executions.push(rec);
+            }
+            h
+        }
+    };
+
+    let report = expect::assess(expect::Inputs {
+        opts,
+        plan: &plan,
+        sim: &sim,
+        aurora: &aurora,
+        timings: &timings,
+        epoch,
+        executions: &executions,
+        decision: &decision_exec,
+        decision_target: &decision_target,
+        decisions: &decisions.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        invocations: &invocations.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        lambda_faults_injected: injector.injected().len(),
+    })
+    .await;
+    Ok(report)
+}
+
+fn start_failover(
+    runner: &Runner,
+    def: &failover_asl::Definition,
+    plan: &Plan,
+    mode: &str,
+    target: &str,
+    name: &str,
+) -> Result<ExecutionHandle, DrillError> {
+    let input = json!({"plan": plan, "mode": mode, "target_region": target});
+    runner
+        .start_with(def, input, StartOptions { name: Some(name.to_string()), state_machine_name: Some("failover".into()) })
+        .map_err(|e| DrillError::Definitions(e.to_string()))
+}
+
+fn secs(clock: &SharedClock, epoch: SystemTime) -> f64 {
+    clock.now().duration_since(epoch).unwrap_or_default().as_secs_f64()
+}
+
+/// `1h02m03.5s` style, for progress lines.
+pub fn format_elapsed(t: f64) -> String {
+    let total = t.max(0.0);
+    let h = (total / 3600.0).floor() as u64;
+    let m = ((total % 3600.0) / 60.0).floor() as u64;
+    let s = total % 60.0;
+    if h > 0 { format!("{h}h{m:02}m{s:04.1}s") } else { format!("{m}m{s:04.1}s") }
+}
+
+/// Reads a JSON value at a dotted path (`a.b.0.c`).
+pub(crate) fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |cur, part| match part.parse::<usize>() {
+        Ok(i) => cur.get(i),
+        Err(_) => cur.get(part),
+    })
+}
+
+pub(crate) fn parse_time(v: Option<&Value>) -> Option<SystemTime> {
+    v.and_then(Value::as_str).and_then(|s| time_fmt::parse_rfc3339(s).ok())
+}
+
+pub(crate) fn service_names() -> [&'static str; 6] {
+    [service::ARC, service::RDS, service::CLOUDWATCH, service::SNS, service::S3, service::SECRETS_MANAGER]
+}

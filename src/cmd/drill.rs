@@ -1,0 +1,151 @@
+//! `failover drill`: a scenario end to end on a simulated Region pair.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use failover_drill::{Approve, DrillOptions, DrillReport, Fault, Scenario};
+
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    /// What happens: a planned switchover, a Regional outage with an unplanned failover and
+    /// recovery, or a planned move out and back.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::RegionOutage)]
+    scenario: ScenarioArg,
+    /// How the approver answers.
+    #[arg(long, value_enum, default_value_t = ApproveArg::Auto)]
+    approve: ApproveArg,
+    /// Faults to inject (repeatable): arc-dead=K[:refuse|hang|5xx|unavailable],
+    /// throttle=SERVICE:RATE, latency=SERVICE:MS, lambda-once, never-returns, no-snapshot.
+    #[arg(long = "fault", value_parser = Fault::parse)]
+    faults: Vec<Fault>,
+    /// Seeds the workload, the endpoint shuffles and the retry jitter.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Back the simulated clusters with this PostgreSQL or MariaDB server instead of SQLite
+    /// files (postgres://postgres@127.0.0.1:5432/test, mysql://root@127.0.0.1:3306/test).
+    #[arg(long)]
+    database: Option<String>,
+    /// The plan to drill (default: the reference workload, examples/retail-store.plan.yaml).
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// Write the drill's report as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No line per state, only the summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScenarioArg {
+    Planned,
+    RegionOutage,
+    Failback,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ApproveArg {
+    Auto,
+    Reject,
+    Timeout,
+}
+
+pub fn run(args: DrillArgs) -> ExitCode {
+    let plan_yaml = match &args.plan {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let opts = DrillOptions {
+        scenario: match args.scenario {
+            ScenarioArg::Planned => Scenario::Planned,
+            ScenarioArg::RegionOutage => Scenario::RegionOutage,
+            ScenarioArg::Failback => Scenario::Failback,
+        },
+        approve: match args.approve {
+            ApproveArg::Auto => Approve::Auto,
+            ApproveArg::Reject => Approve::Reject,
+            ApproveArg::Timeout => Approve::Timeout,
+        },
+        faults: args.faults.clone(),
+        seed: args.seed,
+        database: args.database.clone(),
+        plan_yaml,
+    };
+    let quiet = args.quiet;
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
+        if !quiet {
+            println!("{line}");
+        }
+    });
+    let wall = std::time::Instant::now();
+    let report = match failover_drill::run_blocking(&opts, progress, Some(failover_drill::diff_report_fn())) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("drill: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print_summary(&report, wall.elapsed());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).expect("the report serialises");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("{}: cannot write: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if report.as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn print_summary(r: &DrillReport, wall: std::time::Duration) {
+    println!();
+    println!("== timeline (simulated seconds from the start of each execution) ==");
+    for p in r.phases.iter().filter(|p| p.duration_s >= 0.5 || p.state.starts_with("Move")) {
+        println!("  {:<28} {:<32} +{:>8.1} s  {:>8.1} s", p.execution, p.state, p.start_s, p.duration_s);
+    }
+    println!();
+    match (r.rto_s, r.rto_lower_bound_s) {
+        (Some(rto), Some(lb)) => println!(
+            "RTO {rto:.1} s (plan objective {} s); lower bound {lb:.1} s; ratio {:.3}",
+            r.plan_rto_s,
+            rto / lb
+        ),
+        (Some(rto), None) => println!("RTO {rto:.1} s (plan objective {} s)", r.plan_rto_s),
+        _ => println!("RTO: not measured (nothing moved)"),
+    }
+    if !r.lost.ground_truth.is_empty() {
+        println!("lost transactions (per database and table: lost / changed / only-in-new):");
+        for (db, tables) in &r.lost.ground_truth {
+            for (t, truth) in tables {
+                let rep = r.lost.reported.get(db).and_then(|x| x.get(t));
+                println!(
+                    "  {db}.{t}: ground truth {}/{}/{}, reported {}",
+                    truth.lost,
+                    truth.changed,
+                    truth.new,
+                    rep.map_or("nothing".to_string(), |x| format!("{}/{}/{}", x.lost, x.changed, x.new))
+                );
+            }
+        }
+        println!("  report equals ground truth: {}", if r.lost.exact { "yes" } else { "NO" });
+    }
+    println!("serving: {:?}; writers: {:?}", r.serving_regions, r.writers);
+    println!("notifications: {}; history events: {:?}", r.notifications.len(), r.history_events);
+    let calls: Vec<String> =
+        r.api_calls.iter().map(|(svc, ops)| format!("{svc} {}", ops.values().sum::<u64>())).collect();
+    println!("API calls: {}", calls.join(", "));
+    println!("wall time {:.2} s", wall.as_secs_f64());
+    println!();
+    println!("outcome: {} (expected: {})", r.outcome, r.expected_outcome);
+    for p in &r.problems {
+        println!("  problem: {p}");
+    }
+    println!("{}", if r.as_expected { "DRILL PASSED" } else { "DRILL FAILED" });
+}
