@@ -396,3 +396,25 @@ async fn regionsim_receives_the_message_over_http() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     assert_eq!(sim.sns_messages().len(), 1);
 }
+
+#[test]
+fn the_sample_events_are_valid_and_their_messages_keep_the_token_out() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("notify.") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let input: NotifyInput = failover_core::contract::parse_input(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+        input.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let m = compose(&input, at(0));
+        if let Some(a) = &input.approval {
+            assert!(!m.body.contains(a.task_token.expose()) && !m.subject.contains(a.task_token.expose()), "{name}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "sample notify events: {seen}");
+}
