@@ -54,7 +54,7 @@ use failover_core::{ErrorKind, StepError};
 use crate::aurora::{describe_global_cluster, find_cluster, find_instance};
 use crate::aws::{AwsClients, classify};
 
-/// How long `find` waits for the old Region before answering `Transient`.
+/// How long `find` waits for the old Region before answering `NotYet`.
 pub const FIND_BOUND: Duration = Duration::from_secs(25);
 
 /// The prefix of the snapshot Aurora attempts of the old primary after an unplanned
@@ -72,9 +72,16 @@ pub async fn handle(input: SnapshotRestoreInput, clients: &AwsClients) -> Result
             // The old Region may still be down and may hang rather than refuse: give up in
             // time for the state machine to poll again, well inside the Lambda timeout.
             let region = &input.old_region;
+            // An old Region that does not answer (hangs, refuses, 5xx) is the normal state of
+            // an outage: the snapshot can only come after it is back, so it is "not yet",
+            // polled on the recovery machine's long, growing interval, not a transient error
+            // that exhausts a short retry budget.
             match clients.clock.timeout(FIND_BOUND, ctx.find()).await {
+                Ok(Err(e)) if e.kind == ErrorKind::Transient => {
+                    Err(StepError::not_yet(format!("{region} does not answer yet ({})", e.message)))
+                }
                 Ok(out) => out,
-                Err(_) => Err(StepError::transient(format!(
+                Err(_) => Err(StepError::not_yet(format!(
                     "{region} did not answer within {} s; it may still be down",
                     FIND_BOUND.as_secs()
                 ))),
