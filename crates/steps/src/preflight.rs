@@ -54,7 +54,8 @@ pub async fn handle_with_metric(
 }
 
 /// Every check, and the overall verdict. Fails only on bad input, access denied and
-/// transient AWS failures (the state machine retries those).
+/// transient AWS failures, including every ARC endpoint failing in a failover (the state
+/// machine retries those).
 pub async fn assess(input: &PreflightInput, clients: &AwsClients) -> Result<PreflightOutput, StepError> {
     input.validate()?;
     let plan = &input.plan;
@@ -277,6 +278,8 @@ fn check(
 
 /// Every control's state, from one endpoint (the source Region's last, or not at all in
 /// unplanned mode). Not judged against a desired state: before a failover the source is On.
+/// No endpoint answering is `EndpointsUnavailable` in a failover (retried), a failing check
+/// in a readiness run.
 async fn check_routing(
     input: &PreflightInput,
     source: &str,
@@ -302,6 +305,14 @@ async fn check_routing(
         Err(e) => return Err(e),
     };
     let Some(reading) = read.readings.first() else {
+        if !input.readiness_only {
+            // Worth a retry by the state machine rather than a refusal: at least three of
+            // the five endpoints are up at any time.
+            return Err(StepError::new(
+                ErrorKind::EndpointsUnavailable,
+                format!("no ARC cluster endpoint answered: {}", read.failures.join(", ")),
+            ));
+        }
         let detail = format!(
             "no ARC endpoint answered{}: {}",
             if input.mode == Mode::Unplanned { format!(" (those in {source} not tried)") } else { String::new() },

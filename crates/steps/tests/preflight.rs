@@ -638,3 +638,38 @@ fn the_sample_events_are_valid() {
     }
     assert!(seen >= 3, "sample preflight events: {seen}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn arc_unreachable_is_retryable_in_a_failover_and_a_verdict_in_a_readiness_check() {
+    for readiness_only in [false, true] {
+        let mut w = world();
+        w.mode = Mode::Unplanned;
+        w.readiness_only = readiness_only;
+        let url = http_server(200).await;
+        w.plan.health.get_mut(SECONDARY).unwrap().http[0].url = url;
+        let (target, _) = w.rds_rules();
+        let cw = w.cloudwatch_rules(SECONDARY);
+        let mocks = Mocks::new()
+            .rds(SECONDARY, &target.iter().collect::<Vec<_>>())
+            .cloudwatch(SECONDARY, &cw.iter().collect::<Vec<_>>());
+        let arc = FakeArc::new(&w.plan, PRIMARY);
+        let mut behaviours = [Behaviour::Unavailable; 5];
+        behaviours[0] = Behaviour::Healthy; // us-east-1's: the source, never tried in unplanned mode
+        let clients = with_arc(mocks.clients(), &arc, &w.plan, behaviours);
+        let res = preflight::handle(w.input(), &clients).await;
+        assert!(!arc.reads.lock().unwrap().contains_key(&w.plan.arc.cluster_endpoints[0].url));
+        if readiness_only {
+            let out = res.unwrap();
+            assert_eq!(out.readiness, Readiness::NotReady);
+            assert!(
+                out.reasons[0].contains("no ARC endpoint answered (those in us-east-1 not tried)"),
+                "{:?}",
+                out.reasons
+            );
+        } else {
+            let err = res.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::EndpointsUnavailable, "{err}");
+            assert_eq!(err.message.matches("EndpointTemporarilyUnavailableException").count(), 4, "{}", err.message);
+        }
+    }
+}
