@@ -627,7 +627,8 @@ impl<'a> Ctx<'a> {
             tables,
             totals,
             part: None,
-            parts: self.input.parts.clone(),
+            // Not echoed: the input's list may be near the payload limit already.
+            parts: vec![],
             completed_at: self.clients.clock.now_rfc3339(),
         };
         let html = index_html(&out, &part_rows);

@@ -778,3 +778,52 @@ fn every_sample_event_is_valid_input() {
     }
     assert!(n >= 5, "the diff-report events: {n}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn unreachable_and_hanging_clusters_are_transient_and_name_the_side() {
+    let e = env_with(FakeS3::default(), vec![(RECOVERY_SECRET, creds_json("postgres")), (NEW_SECRET, creds_json("r"))]);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // Accepts connections and never answers: a cluster whose security group drops nothing
+    // but whose database does not respond.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let h = held.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = hang.accept().await {
+            h.lock().unwrap().push(s);
+        }
+    });
+    let d = dbs();
+    for (port, what) in [(closed, "cannot connect"), (hang_port, "no connection within 5 s")] {
+        let new_path = d.new.clone();
+        let resolve: Resolve = Arc::new(move |t: &DbTarget, c: DbCredentials| {
+            Ok(match t.side {
+                Side::Old => SourceConfig::postgres("127.0.0.1", port, &c.username, Some(&c.password), "orders"),
+                Side::New => SourceConfig::sqlite(&new_path),
+            })
+        });
+        let conn = AwsConnector::with_resolver(e.clients.clone(), resolve, Duration::from_secs(5));
+        let err = handle(input(plan()), &e.clients, &conn).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+        assert!(err.message.starts_with("old side (") && err.message.contains(what), "{err}");
+        assert!(!err.message.contains("pa55"), "{err}");
+    }
+    assert!(e.s3.puts().is_empty());
+}
+
+#[test]
+fn a_missing_ca_bundle_stops_the_production_connector() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let clients = rt.block_on(async { env().clients });
+    let err = AwsConnector::new(
+        clients,
+        failover_steps::diff_report::AwsConnectorConfig::new("/nonexistent/global-bundle.pem"),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Internal);
+    assert!(err.message.contains("/nonexistent/global-bundle.pem"), "{err}");
+}

@@ -14,6 +14,12 @@
 //! * `merge`: after the Map, combines the parts' summaries into the database's summary and
 //!   an index page.
 //!
+//! In the recovery machine: `recovery` is `snapshot-restore check`'s `recovery` as is; a
+//! small database takes one `diff`; a large one takes `plan-ranges`, a Map over its `parts`
+//! (each item becomes `key_range` of a `diff`, with a bounded `MaxConcurrency`: every item
+//! opens one connection to each cluster), then `merge` with the same `parts`. Every action
+//! may be retried as is.
+//!
 //! The S3 layout ([`report_prefix`]) is part of the contract: `reports/<plan>/<execution>/
 //! <database>/` holds `summary.json`, `report.html`, `differences.jsonl` and one
 //! `<table>.csv` per table; a part lives under `parts/<table>/<index>-of-<count>/` below it.
@@ -411,7 +417,8 @@ pub struct DiffReportOutput {
     /// `diff` of one key range: which.
     #[serde(default)]
     pub part: Option<RangePart>,
-    /// `plan-ranges`: the parts to fan out; `merge`: the parts combined.
+    /// `plan-ranges`: the parts to fan out (`merge` does not echo them: see
+    /// [`ReportLocation::part_prefixes`]).
     #[serde(default)]
     pub parts: Vec<RangePart>,
     /// When the report was computed (RFC 3339); for a reused report, when it was first computed.
