@@ -63,6 +63,10 @@ struct World {
     /// Alarms that exist, per Region, with their state.
     alarms: Vec<(&'static str, &'static str, StateValue)>,
     probe_status: u16,
+    /// Databases whose target cluster has no instance.
+    headless: Vec<&'static str>,
+    /// A member the global cluster has beyond the plan's.
+    extra_member: Option<&'static str>,
     /// Counters of calls to the mocks.
     metric_reads: Arc<Mutex<Vec<String>>>,
 }
@@ -84,6 +88,8 @@ fn world() -> World {
             (SECONDARY, "retail-canary-watching-use1", StateValue::Ok),
         ],
         probe_status: 200,
+        headless: vec![],
+        extra_member: None,
         metric_reads: Arc::default(),
     }
 }
@@ -119,7 +125,10 @@ impl World {
         let mut source = Vec::new();
         for db in ["catalog", "orders"] {
             let gid = p.database(db).unwrap().global_cluster.clone();
-            let g = Global::of(p, db, PRIMARY, source_version(db));
+            let mut g = Global::of(p, db, PRIMARY, source_version(db));
+            if let Some(arn) = self.extra_member {
+                g = g.member(arn, false, Some("connected"));
+            }
             if self.missing_global.contains(&db) {
                 let id = gid.clone();
                 target.push(
@@ -141,12 +150,13 @@ impl World {
             let t_id = cluster_id(p, db, SECONDARY);
             let s_id = cluster_id(p, db, PRIMARY);
             let t_inst = format!("{t_id}-1");
+            let instances: Vec<&str> = if self.headless.contains(&db) { vec![] } else { vec![&t_inst] };
             target.push(cluster_rule(cluster(
                 &t_id,
                 &member_arn(p, db, SECONDARY),
                 "available",
                 self.target_version[db],
-                &[&t_inst],
+                &instances,
             )));
             target.push(instance_rule(&t_inst, "available"));
             source.push(cluster_rule(cluster(
@@ -540,13 +550,13 @@ mod sim {
     }
 
     /// The simulator with its Aurora model, and clients whose every service points at it.
-    async fn start(lag: Duration) -> (regionsim::Sim, AwsClients, Plan) {
+    async fn start(lag: Duration) -> (regionsim::Sim, AwsClients, Plan, Arc<Aurora>) {
         let clock = SharedClock::virtual_at(epoch());
         let sim = SimBuilder::new(clock.clone()).seed(5).start().await.expect("the simulator starts");
         let mut cfg = AuroraConfig::from_plan(&sim.plan());
         cfg.replication_lag = lag;
         cfg.globals[0].workload.txns_per_second = 2.0;
-        Aurora::install(&sim, cfg).expect("the RDS model starts");
+        let aurora = Aurora::install(&sim, cfg).expect("the RDS model starts");
         let mut plan = sim.plan();
         plan.arc.timeouts.connect_ms = 100;
         plan.arc.timeouts.attempt_ms = 100;
@@ -574,7 +584,7 @@ mod sim {
         point!(rds, aws_sdk_rds, service::RDS);
         point!(cloudwatch, aws_sdk_cloudwatch, service::CLOUDWATCH);
         clients.seed = Some(3);
-        (sim, clients, plan)
+        (sim, clients, plan, aurora)
     }
 
     fn input(plan: &Plan, mode: Mode) -> PreflightInput {
@@ -595,7 +605,7 @@ mod sim {
 
     #[tokio::test(start_paused = true)]
     async fn the_simulated_pair_is_ready_then_only_unplanned_once_the_primary_is_down() {
-        let (sim, clients, plan) = start(Duration::from_secs(1)).await;
+        let (sim, clients, plan, _aurora) = start(Duration::from_secs(1)).await;
         // Let a lag datapoint exist.
         clients.clock.sleep(Duration::from_secs(120)).await;
         let out = preflight::handle(input(&plan, Mode::Planned), &clients).await.expect("ready");
@@ -618,6 +628,20 @@ mod sim {
             .filter(|c| c.region.as_deref() == Some(PRIMARY) && c.service != service::WEB)
             .collect();
         assert!(to_source.is_empty(), "nothing is asked of the source Region: {to_source:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_simulated_pair_with_lag_over_the_rpo_or_differing_versions_is_refused() {
+        let (_sim, clients, plan, aurora) = start(Duration::from_secs(9)).await;
+        clients.clock.sleep(Duration::from_secs(120)).await;
+        let err = preflight::handle(input(&plan, Mode::Planned), &clients).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::SwitchoverRefused, "{err}");
+        assert!(err.message.contains("over the RPO of 5000 ms"), "{}", err.message);
+
+        aurora.set_engine_version(SECONDARY, "retail-orders-usw2", "15.4");
+        let err = preflight::handle(input(&plan, Mode::Unplanned), &clients).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PreconditionFailed, "{err}");
+        assert!(err.message.contains("engine versions differ"), "{}", err.message);
     }
 }
 
@@ -672,4 +696,36 @@ async fn arc_unreachable_is_retryable_in_a_failover_and_a_verdict_in_a_readiness
             assert_eq!(err.message.matches("EndpointTemporarilyUnavailableException").count(), 4, "{}", err.message);
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_headless_target_is_ready_only_when_the_plan_gives_it_a_capacity() {
+    let mut w = world();
+    w.headless = vec!["catalog", "orders"];
+    w.readiness_only = true;
+    let out = w.run().await.result.unwrap();
+    let instance = |id: &str| out.checks.iter().find(|c| c.kind == "instance" && c.subject == id).unwrap().clone();
+    let catalog = instance("retail-catalog-usw2");
+    assert_eq!(catalog.verdict, Verdict::Pass);
+    assert!(catalog.detail.contains("creates a db.r6g.large instance"), "{catalog:?}");
+    let orders = instance("retail-orders-usw2");
+    assert_eq!((orders.verdict, orders.blocks), (Verdict::Fail, Some(Blocks::Failover)));
+    assert!(orders.detail.contains("databases[orders].headless"), "{orders:?}");
+    assert_eq!(out.readiness, Readiness::NotReady);
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_other_than_the_plans_are_not_ready() {
+    let mut w = world();
+    w.extra_member = Some("arn:aws:rds:eu-west-1:111122223333:cluster:stray");
+    w.readiness_only = true;
+    let out = w.run().await.result.unwrap();
+    assert_eq!(out.readiness, Readiness::NotReady);
+    let members: Vec<_> = failing(&out).into_iter().filter(|(k, _, _)| k == "members").collect();
+    assert_eq!(members.len(), 2, "both global clusters: {members:?}");
+    assert!(
+        out.reasons.iter().any(|r| r.contains("cluster:stray") && r.contains("the plan says")),
+        "{:?}",
+        out.reasons
+    );
 }
