@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub transition: Option<Transition>,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
+    /// Whether any field of the state reads the context object (`$$`).
+    pub uses_context: bool,
 }
 
 #[derive(Debug, Default)]
@@ -623,7 +625,9 @@ fn parse_state(cx: &Cx, name: &str, m: &Map<String, Value>, loc: &str) -> Option
         _ => unreachable!("types were checked above"),
     };
     f.finish(cx, &format!("a {ty} state"));
-    Some(State { name: name.to_string(), kind, io, transition, retry, catch })
+    // Nested states of a Parallel or Map are in the text too: a false positive only costs a copy.
+    let uses_context = Value::Object(m.clone()).to_string().contains("$$");
+    Some(State { name: name.to_string(), kind, io, transition, retry, catch, uses_context })
 }
 
 fn parse_seconds(cx: &Cx, f: &mut Fields<'_>, fixed: &str, path: &str) -> Option<Seconds> {

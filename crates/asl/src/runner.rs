@@ -698,14 +698,20 @@ impl Engine {
         Ok(())
     }
 
+    /// The context object (`$$`) of a state; `null` for a state that never reads it, as copying
+    /// the execution input for every state would dominate long loops over large payloads.
     fn context(
         &self,
-        state: &str,
+        s: &State,
         entered: SystemTime,
         retry: u32,
         token: Option<&str>,
         item: Option<(usize, &Value)>,
     ) -> Value {
+        if !s.uses_context {
+            return Value::Null;
+        }
+        let state = &s.name;
         let mut ctx = self.base_ctx.clone();
         ctx["State"] = json!({
             "Name": state,
@@ -755,7 +761,7 @@ impl Engine {
             &format!("{prefix}StateEntered"),
             json!({"name": s.name, "input": raw_text, "inputDetails": {"truncated": false}}),
         )?;
-        let ctx = self.context(&s.name, entered, 0, None, None);
+        let ctx = self.context(s, entered, 0, None, None);
         let result: Result<(Value, Option<&'a str>), Failure> = match &s.kind {
             Kind::Pass { result } => (|| {
                 let input = input_of(&s.io, &raw)?;
@@ -840,7 +846,10 @@ impl Engine {
             Some(t) => t.eval(&result, ctx, &*self.rt)?,
             None => result,
         };
-        let merged = apply_result_path(io.result_path.as_ref(), raw.clone(), result)?;
+        let merged = match &io.result_path {
+            Some(p) if p.is_root() => result,
+            other => apply_result_path(other.as_ref(), raw.clone(), result)?,
+        };
         output_of(io, merged)
     }
 
@@ -887,7 +896,7 @@ impl Engine {
         loop {
             match self.task_attempt(s, t, &input, entered, retry_count, th).await {
                 Ok(result) => {
-                    let ctx = self.context(&s.name, entered, retry_count, None, None);
+                    let ctx = self.context(s, entered, retry_count, None, None);
                     return self.finish_io(&s.io, raw, result, &ctx);
                 }
                 Err(f) => match self.retry_delay(&s.retry, &mut counts, &f) {
@@ -944,7 +953,7 @@ impl Engine {
         rx: Option<mpsc::UnboundedReceiver<Callback>>,
         th: &mut u64,
     ) -> Result<Value, Failure> {
-        let ctx = self.context(&s.name, entered, retry_count, token, None);
+        let ctx = self.context(s, entered, retry_count, token, None);
         let params = self.parameters(&s.io, input, &ctx)?;
         let params_text = params.to_string();
         self.check_size(params_text.len(), "parameters", &s.name)?;
@@ -1167,7 +1176,7 @@ impl Engine {
                 let input = &input;
                 iterations.push(
                     async move {
-                        let ctx = self.context(&s.name, entered, 0, None, Some((i, item)));
+                        let ctx = self.context(s, entered, 0, None, Some((i, item)));
                         let it_input = match item_selector {
                             Some(t) => t.eval(input, &ctx, &*self.rt)?,
                             None => item.clone(),
@@ -1196,7 +1205,7 @@ impl Engine {
                     outs.sort_by_key(|(i, _)| *i);
                     let outs: Vec<Value> = outs.into_iter().map(|(_, v)| v).collect();
                     *th = self.record(*th, "MapStateSucceeded", Value::Null)?;
-                    let ctx = self.context(&s.name, entered, 0, None, None);
+                    let ctx = self.context(s, entered, 0, None, None);
                     return self.finish_io(&s.io, raw, Value::Array(outs), &ctx);
                 }
                 Err(f) => {
