@@ -116,9 +116,17 @@ fn answer(sim: &Sim, request: &[u8]) -> Option<Vec<u8>> {
 
 /// Starts the UDP and TCP servers on one port; returns their address.
 pub(crate) async fn start(sim: &Sim) -> std::io::Result<SocketAddr> {
-    let udp = UdpSocket::bind(("127.0.0.1", 0)).await?;
-    let addr = udp.local_addr()?;
-    let tcp = TcpListener::bind(addr).await?;
+    // The UDP port picked by the OS may be taken for TCP: try a few until both bind.
+    let mut attempt = 0;
+    let (udp, tcp, addr) = loop {
+        let udp = UdpSocket::bind(("127.0.0.1", 0)).await?;
+        let addr = udp.local_addr()?;
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp, addr),
+            Err(e) if attempt >= 20 => return Err(e),
+            Err(_) => attempt += 1,
+        }
+    };
     let weak = sim.downgrade();
     tokio::spawn(serve_udp(weak.clone(), udp));
     tokio::spawn(serve_tcp(weak, tcp));

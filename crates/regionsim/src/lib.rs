@@ -8,7 +8,8 @@
 //!   [`failover_core::SharedClock`], binds every port on 127.0.0.1 and returns a [`Sim`].
 //! * [`Sim`]: the shared handle. Region health ([`Sim::set_region_down`]), faults
 //!   ([`Sim::set_endpoint_fault`], [`Sim::set_throttle_rate`], [`Sim::set_extra_latency`]),
-//!   the call log ([`Sim::calls`], [`Sim::api_calls`]), the endpoints, and the plan that
+//!   the call log ([`Sim::calls`], [`Sim::api_calls`], [`Sim::repeated_mutations`]),
+//!   the endpoints, and the plan that
 //!   points at them ([`Sim::plan`], [`Sim::write_plan`]).
 //! * [`HttpService`]: what a simulated service implements; [`Request`] in, [`Response`] out.
 //!
@@ -40,7 +41,9 @@
 //! endpoint faults, extra latency and throttling (rendered with `throttling_error` and
 //! `error_response`), and logged the call under [`HttpService::operation`] (the default
 //! reads the query protocol's `Action`). Other hooks for the RDS model:
-//! [`Sim::subscribe_changes`] and [`Sim::region_up`] (health changes),
+//! [`Sim::subscribe_changes`], [`Sim::region_up`] and [`Sim::health_transitions`] (every
+//! down and up, in order, with its time), [`Sim::register_control`] (a `POST /x/{name}`
+//! hook of the control API, e.g. `stall`),
 //! [`Sim::set_lag_source`] (the values of CloudWatch's `AuroraGlobalDBRPOLag` and
 //! `AuroraGlobalDBReplicationLag`), [`Sim::insert_extension`] / [`Sim::extension`] (share
 //! the model with drills), [`Sim::clock`] and [`Sim::random_f64`].

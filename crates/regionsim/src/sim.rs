@@ -99,6 +99,9 @@ pub struct CallRecord {
     /// The endpoint index (which of the five ARC endpoints).
     pub endpoint: usize,
     pub mutating: bool,
+    /// A hash of the service, operation, path, query and body: two calls with the same
+    /// fingerprint asked for the same thing.
+    pub fingerprint: u64,
     /// The HTTP status answered; `None` while in flight, or when the call hung or its
     /// connection was dropped by a fault.
     pub status: Option<u16>,
@@ -597,6 +600,12 @@ impl Sim {
             region: req.effective_region().map(str::to_string),
             endpoint: req.listener.index,
             mutating,
+            fingerprint: {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (&req.listener.service, operation, &req.path, &req.query, &req.body[..]).hash(&mut h);
+                h.finish()
+            },
             status: None,
         });
         seq
@@ -611,6 +620,19 @@ impl Sim {
     /// Every call the servers answered or are answering, in arrival order.
     pub fn calls(&self) -> Vec<CallRecord> {
         lock(&self.0.control).calls.clone()
+    }
+
+    /// Successful mutating calls that repeat an earlier successful one (same fingerprint):
+    /// what an idempotent step must never produce.
+    pub fn repeated_mutations(&self) -> Vec<CallRecord> {
+        let mut seen = std::collections::BTreeSet::new();
+        lock(&self.0.control)
+            .calls
+            .iter()
+            .filter(|c| c.mutating && c.status.is_some_and(|s| (200..300).contains(&s)))
+            .filter(|c| !seen.insert(c.fingerprint))
+            .cloned()
+            .collect()
     }
 
     /// Call counts per service and operation.

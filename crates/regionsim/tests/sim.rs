@@ -146,7 +146,18 @@ async fn arc_switches_both_regions_in_one_call_and_lists_pages() {
 
     let mutating: Vec<String> = sim.calls().iter().filter(|c| c.mutating).map(|c| c.operation.clone()).collect();
     assert_eq!(mutating, ["UpdateRoutingControlStates"]);
+    assert!(sim.repeated_mutations().is_empty());
+    c.update_routing_control_states()
+        .update_routing_control_state_entries(entry(RC_USW2, RoutingControlState::On))
+        .update_routing_control_state_entries(entry(RC_USE1, RoutingControlState::Off))
+        .send()
+        .await
+        .unwrap();
+    let repeated = sim.repeated_mutations();
+    assert_eq!(repeated.len(), 1, "the same update sent twice is reported");
+    assert_eq!(repeated[0].operation, "UpdateRoutingControlStates");
     assert_eq!(sim.api_calls()["arc"]["ListRoutingControls"], 3);
+    assert_eq!(sim.api_calls()["arc"]["UpdateRoutingControlStates"], 2);
 }
 
 #[tokio::test(start_paused = true)]
