@@ -338,7 +338,8 @@ fn lost_ids(jsonl: &[u8], table: &str) -> Vec<i64> {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|v| v["table"] == table && v["kind"] == "lost")
-        .map(|v| v["key"]["id"].as_i64().unwrap())
+        // SQLite keeps the stored integer; PostgreSQL and MySQL give canonical text.
+        .map(|v| v["key"]["id"].as_i64().or_else(|| v["key"]["id"].as_str()?.parse().ok()).unwrap())
         .collect();
     ids.sort_unstable();
     ids
@@ -826,4 +827,173 @@ fn a_missing_ca_bundle_stops_the_production_connector() {
     .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Internal);
     assert!(err.message.contains("/nonexistent/global-bundle.pem"), "{err}");
+}
+
+// ----- the production connection settings against real servers -----
+
+fn server_unavailable(what: &str, e: impl std::fmt::Display) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is required under CI=true but unavailable: {e}");
+    }
+    eprintln!("!!!!! SKIPPING: {what} unavailable ({e}); set CI=true to make this a failure !!!!!");
+}
+
+fn unique(name: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    format!("dr_{name}_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `aurora_source` as in production, TLS off (the local servers have none), pointed at the
+/// local server's database for each side.
+fn local_resolver(port: u16, old_db: String, new_db: String) -> Resolve {
+    Arc::new(move |t: &DbTarget, c: DbCredentials| {
+        let mut cfg = failover_steps::diff_report::aurora_source(t, c, rowdiff::TlsConfig::disabled());
+        cfg.host = "127.0.0.1".into();
+        cfg.port = port;
+        cfg.database = if t.side == Side::Old { old_db.clone() } else { new_db.clone() };
+        Ok(cfg)
+    })
+}
+
+#[tokio::test]
+async fn postgresql_through_the_production_settings() {
+    async fn client(db: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (c, conn) = tokio_postgres::connect(
+            &format!("host=127.0.0.1 port=5432 user=postgres dbname={db}"),
+            tokio_postgres::NoTls,
+        )
+        .await?;
+        tokio::spawn(conn);
+        Ok(c)
+    }
+    let admin = match client("test").await {
+        Ok(c) => c,
+        Err(e) => return server_unavailable("PostgreSQL on 127.0.0.1:5432", e),
+    };
+    let (o, n) = (unique("pg_old"), unique("pg_new"));
+    for db in [&o, &n] {
+        admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    }
+    let (co, cn) = (client(&o).await.unwrap(), client(&n).await.unwrap());
+    let schema = "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL, amount numeric(12,2), \
+                  status text, created_at timestamptz NOT NULL, updated_at timestamptz); \
+                  CREATE TABLE order_items (order_id bigint, product_id bigint, qty int NOT NULL, \
+                  created_at timestamptz NOT NULL, PRIMARY KEY (order_id, product_id)); \
+                  INSERT INTO orders SELECT g, g % 7, g * 3 + 0.5, 'placed', '2027-01-15 07:00:00+00', NULL \
+                  FROM generate_series(1, 100) g; \
+                  INSERT INTO order_items SELECT o, p, o + p, '2027-01-15 07:00:00+00' \
+                  FROM generate_series(1, 25) o, generate_series(1, 2) p;";
+    co.batch_execute(schema).await.unwrap();
+    cn.batch_execute(schema).await.unwrap();
+    cn.batch_execute(
+        "DELETE FROM orders WHERE id IN (3, 17, 42, 77, 99); \
+         UPDATE orders SET amount = 0.01 WHERE id IN (5, 20, 60, 100); \
+         UPDATE orders SET updated_at = now() WHERE id IN (8, 9); \
+         INSERT INTO orders VALUES (201, 1, 9.99, 'placed', '2027-01-15 07:00:00+00', NULL), \
+           (202, 1, 9.99, 'placed', '2027-01-15 07:00:00+00', NULL), (203, 1, 9.99, 'placed', '2027-01-15 07:00:00+00', NULL); \
+         INSERT INTO orders SELECT g, 2, 1.00, 'placed', '2027-01-15 08:10:00+00', NULL FROM generate_series(301, 306) g; \
+         DELETE FROM order_items WHERE (order_id, product_id) IN ((4, 2), (11, 1)); \
+         UPDATE order_items SET qty = 99 WHERE order_id = 7 AND product_id = 1; \
+         INSERT INTO order_items VALUES (301, 1, 1, '2027-01-15 08:10:00+00');",
+    )
+    .await
+    .unwrap();
+
+    let e = env_with(
+        FakeS3::default(),
+        vec![(RECOVERY_SECRET, creds_json("postgres")), (NEW_SECRET, creds_json("postgres"))],
+    );
+    let conn = AwsConnector::with_resolver(
+        e.clients.clone(),
+        local_resolver(5432, o.clone(), n.clone()),
+        Duration::from_secs(30),
+    );
+    let result = handle(input(plan()), &e.clients, &conn).await;
+    let mut i = input(plan());
+    i.action = DiffAction::PlanRanges;
+    i.parts_per_table = Some(3);
+    let ranges = handle(i, &e.clients, &conn).await;
+    drop((co, cn));
+    for db in [&o, &n] {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    }
+    let out = result.expect("the report over PostgreSQL");
+    assert_eq!(counts(&out, "orders"), (5, 3, 4, 6));
+    assert_eq!(counts(&out, "order_items"), (2, 0, 1, 1));
+    assert_eq!(
+        lost_ids(&e.s3.object(&format!("{PREFIX}differences.jsonl")).unwrap().body, "orders"),
+        LOST_ORDERS.to_vec()
+    );
+    let ranges = ranges.expect("plan-ranges over PostgreSQL").parts;
+    let orders: Vec<&RangePart> = ranges.iter().filter(|p| p.table == "orders").collect();
+    assert_eq!(orders.len(), 3);
+    assert_eq!(orders[0].upper, Some(vec!["35".to_string()]), "printed as the database prints keys");
+}
+
+#[tokio::test]
+async fn mariadb_through_the_production_settings() {
+    use mysql_async::prelude::Queryable;
+    async fn conn(db: Option<&str>) -> Result<mysql_async::Conn, mysql_async::Error> {
+        let o = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(3306)
+            .user(Some("root"))
+            .db_name(db.map(String::from))
+            .prefer_socket(false);
+        mysql_async::Conn::new(o).await
+    }
+    let mut admin = match conn(None).await {
+        Ok(c) => c,
+        Err(e) => return server_unavailable("MariaDB on 127.0.0.1:3306", e),
+    };
+    let (o, n) = (unique("my_old"), unique("my_new"));
+    for db in [&o, &n] {
+        admin.query_drop(format!("CREATE DATABASE {db} CHARACTER SET utf8mb4")).await.unwrap();
+    }
+    let mut sides = (conn(Some(&o)).await.unwrap(), conn(Some(&n)).await.unwrap());
+    for c in [&mut sides.0, &mut sides.1] {
+        c.query_drop("CREATE TABLE products (id bigint PRIMARY KEY, name varchar(100) NOT NULL, price decimal(10,2))")
+            .await
+            .unwrap();
+        c.query_drop("CREATE TABLE tags (product_id bigint, tag_name varchar(50), PRIMARY KEY (product_id, tag_name))")
+            .await
+            .unwrap();
+        for id in 1..=40 {
+            c.query_drop(format!("INSERT INTO products VALUES ({id}, 'product {id}', {id}.25)")).await.unwrap();
+            c.query_drop(format!("INSERT INTO tags VALUES ({id}, 'new'), ({id}, 'Sale')")).await.unwrap();
+        }
+    }
+    for s in [
+        "DELETE FROM products WHERE id IN (2, 30, 31)",
+        "UPDATE products SET price = NULL WHERE id = 4",
+        "UPDATE products SET name = 'renamed' WHERE id = 5",
+        "INSERT INTO products VALUES (41, 'only new', 1.00)",
+        "DELETE FROM tags WHERE product_id = 9",
+        "INSERT INTO tags VALUES (41, 'new')",
+    ] {
+        sides.1.query_drop(s).await.unwrap();
+    }
+
+    let catalog_secret = "arn:aws:secretsmanager:us-west-2:111122223333:secret:retail/catalog/report-GhIjKl";
+    let creds = serde_json::json!({"username": "root", "password": ""}).to_string();
+    let e = env_with(FakeS3::default(), vec![(RECOVERY_SECRET, creds.clone()), (catalog_secret, creds)]);
+    let c = AwsConnector::with_resolver(
+        e.clients.clone(),
+        local_resolver(3306, o.clone(), n.clone()),
+        Duration::from_secs(30),
+    );
+    let mut i = input(plan());
+    i.database = "catalog".into();
+    i.recovery.engine = Some("aurora-mysql".into());
+    i.recovery.port = Some(3306);
+    let result = handle(i, &e.clients, &c).await;
+    drop(sides);
+    for db in [&o, &n] {
+        let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS {db}")).await;
+    }
+    let out = result.expect("the report over MariaDB");
+    assert_eq!(counts(&out, "products"), (3, 1, 2, 0));
+    assert_eq!(counts(&out, "tags"), (2, 1, 0, 0));
+    assert!(e.s3.object("reports/retail-store/recovery-2027-01-15-0800/catalog/summary.json").is_some());
 }
