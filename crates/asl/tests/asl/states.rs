@@ -343,3 +343,11 @@ async fn api_json_shapes() {
     assert_eq!(e["timestamp"], json!(1_767_225_602.0));
     assert_eq!(e["stateExitedEventDetails"]["name"], json!("W"));
 }
+
+#[test]
+fn handles_are_send_sync_and_cheap_to_clone() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<Runner>();
+    assert_send_sync_clone::<failover_asl::ExecutionHandle>();
+    assert_send_sync_clone::<failover_asl::Definition>();
+}
