@@ -37,14 +37,26 @@ enum Cmd {
 
 /// A PostgreSQL or MySQL connection living on its own thread.
 struct Worker {
-    tx: Mutex<mpsc::Sender<Cmd>>,
+    tx: Option<Mutex<mpsc::Sender<Cmd>>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the channel ends the worker's loop; waiting for it means the session has
+        // said goodbye before anyone drops its database (otherwise the server must kill it).
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Worker {
     fn start(dialect: Dialect, url: String) -> Result<Worker, DataError> {
         let (tx, rx) = mpsc::channel::<Cmd>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DataError>>();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name(format!("regionsim-db-{dialect:?}"))
             .spawn(move || {
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -63,12 +75,15 @@ impl Worker {
                 }
             })
             .map_err(|e| DataError::Database(format!("cannot start a database worker: {e}")))?;
+        let worker = Worker { tx: Some(Mutex::new(tx)), thread: Some(thread) };
         ready_rx.recv().map_err(|_| DataError::Database("database worker died".into()))??;
-        Ok(Worker { tx: Mutex::new(tx) })
+        Ok(worker)
     }
 
     fn send(&self, cmd: Cmd) -> Result<(), DataError> {
         self.tx
+            .as_ref()
+            .ok_or_else(|| DataError::Database("database worker stopped".into()))?
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(cmd)
