@@ -158,8 +158,8 @@ pub fn compose(input: &NotifyInput, now: SystemTime) -> Message {
         Phase::Failed => (
             format!("{mode}{to} FAILED{}", error.as_ref().map(|(e, _)| format!(": {e}")).unwrap_or_default()),
             format!(
-                "The {mode} of {}{from_to} FAILED. Check the routing-control states and the writers below before acting; \
-                 the execution's history shows the last step that ran.",
+                "The {mode} of {}{from_to} FAILED. Before acting, check where traffic and the writers are now; the \
+                 execution's history shows the last step that ran.",
                 plan.name
             ),
         ),
@@ -250,13 +250,21 @@ pub fn compose(input: &NotifyInput, now: SystemTime) -> Message {
             (Some(s), Ok(at)) => format!("+{}", human(at.duration_since(s).unwrap_or_default())),
             _ => String::new(),
         };
-        let _ = writeln!(b, "  {}  {:<14} {}", e.at, offset, one_line(&e.phase, 80));
+        let at = time_fmt::parse_rfc3339(&e.at).map(clock_time).unwrap_or_else(|_| e.at.clone());
+        let _ = writeln!(b, "  {at}  {offset:<14} {}", one_line(&e.phase, 80));
     }
     let offset = started.map(|s| format!("+{}", human(now.duration_since(s).unwrap_or_default()))).unwrap_or_default();
-    let _ = writeln!(b, "  {}  {:<14} {} (this message)", time_fmt::rfc3339(now), offset, input.phase);
+    let _ = writeln!(b, "  {}  {offset:<14} {} (this message)", clock_time(now), input.phase);
 
     if !input.data_at_risk.is_empty() {
-        let _ = writeln!(b, "\nData at risk (writes not yet replicated{to}; RPO {} s):", plan.objectives.rpo_seconds);
+        let rpo = plan.objectives.rpo_seconds;
+        let _ = match input.mode {
+            Some(Mode::Planned) => writeln!(b, "\nReplication lag (RPO {rpo} s):"),
+            _ => writeln!(
+                b,
+                "\nData at risk: writes to the old writer not yet replicated{to} when last measured (RPO {rpo} s):"
+            ),
+        };
         for d in &input.data_at_risk {
             let lag = match &d.lag {
                 Some(l) => format!("up to {} ms of writes ({} at {})", l.milliseconds, l.metric, l.at),
@@ -430,6 +438,15 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}...", &s[..end])
+}
+
+/// `2026-11-26 05:31:02Z`: fixed width, to the second, for the timeline's column.
+fn clock_time(t: SystemTime) -> String {
+    let s = time_fmt::rfc3339(t);
+    match s.get(..19) {
+        Some(head) => format!("{}Z", head.replacen('T', " ", 1)),
+        None => s,
+    }
 }
 
 /// `45 s`, `4 min 05 s`, `2 h 03 min`.

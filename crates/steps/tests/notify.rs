@@ -130,9 +130,9 @@ async fn a_phase_is_published_to_the_running_regions_topic_with_filterable_attri
     assert_eq!(
         timeline,
         vec![
-            "  2027-01-15T07:59:00Z  +0 s           started",
-            "  2027-01-15T07:59:40Z  +40 s          traffic-moved",
-            "  2027-01-15T08:00:00Z  +1 min 00 s    traffic-moved (this message)",
+            "  2027-01-15 07:59:00Z  +0 s           started",
+            "  2027-01-15 07:59:40Z  +40 s          traffic-moved",
+            "  2027-01-15 08:00:00Z  +1 min 00 s    traffic-moved (this message)",
         ],
         "{m}"
     );
@@ -222,7 +222,12 @@ async fn a_failure_shows_the_error_message_the_data_at_risk_and_redacts_secrets(
         m.contains("Error: Failover.PreconditionFailed\n  engine versions differ: retail-catalog-usw2 runs `3.04.1`"),
         "{m}"
     );
-    assert!(m.contains("Data at risk (writes not yet replicated to us-west-2; RPO 5 s):"), "{m}");
+    assert!(
+        m.contains(
+            "Data at risk: writes to the old writer not yet replicated to us-west-2 when last measured (RPO 5 s):"
+        ),
+        "{m}"
+    );
     assert!(m.contains("  catalog (retail-catalog-global): up to 1200 ms of writes (AuroraGlobalDBRPOLag at 2027-01-15T07:59:30Z), writer in us-east-1"), "{m}");
     assert!(m.contains("  orders (retail-orders-global): unknown (no replication lag reading)"), "{m}");
     assert!(m.contains("report.lost: 3"), "{m}");
