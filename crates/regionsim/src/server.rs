@@ -271,6 +271,7 @@ async fn serve(weak: crate::sim::WeakSim, info: Listener, socket: TcpListener) {
 
 async fn connection(weak: crate::sim::WeakSim, info: Listener, stream: tokio::net::TcpStream) {
     let info = Arc::new(info);
+    let (watch_weak, watch_info) = (weak.clone(), info.clone());
     let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
         let weak = weak.clone();
         let info = info.clone();
@@ -291,7 +292,27 @@ async fn connection(weak: crate::sim::WeakSim, info: Listener, stream: tokio::ne
         }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let Some(mut changes) = watch_weak.upgrade().map(|s| s.subscribe_changes()) else { return };
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            changed = changes.changed() => {
+                // A Regional endpoint that starts refusing also closes its open (pooled)
+                // connections, so that clients meet a closed port as they would in AWS.
+                let refuse = changed.is_err()
+                    || watch_weak.upgrade().is_none_or(|s| {
+                        watch_info.region.is_some() && s.gate(&watch_info, watch_info.region.as_deref()) == Gate::Refuse
+                    });
+                if refuse {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Never answers while the endpoint's fault or its Region's outage lasts; once they clear,

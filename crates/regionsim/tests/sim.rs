@@ -837,3 +837,21 @@ async fn a_hung_connection_is_closed_unanswered_once_the_fault_clears() {
     assert!(sim.set_routing_control(RC_USW2, true));
     assert_eq!(state(&arc_client(&sim, &clock, 2), RC_USW2).await, "On");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refusing_endpoint_closes_its_pooled_connections_too() {
+    let (sim, clock) = start().await;
+    let c = arc_client(&sim, &clock, 4);
+    assert_eq!(state(&c, RC_USE1).await, "On");
+    sim.set_endpoint_fault(service::ARC, 4, Some(EndpointFault::Refuse));
+    tokio::task::yield_now().await;
+    let err = c.get_routing_control_state().routing_control_arn(RC_USE1).send().await.unwrap_err();
+    match err {
+        aws_sdk_route53recoverycluster::error::SdkError::DispatchFailure(d) => assert!(d.is_io(), "{d:?}"),
+        other => panic!("expected a connection failure, got {other:?}"),
+    }
+    assert_eq!(sim.calls().len(), 1, "the second call never reached a server");
+    sim.set_endpoint_fault(service::ARC, 4, None);
+    tokio::task::yield_now().await;
+    assert_eq!(state(&c, RC_USE1).await, "On", "the same client reconnects once the endpoint is back");
+}
