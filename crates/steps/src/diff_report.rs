@@ -205,7 +205,10 @@ impl Connector for AwsConnector {
             let what = format!("{} side ({} in {})", side_name(target.side), target.host, target.region);
             match self.clients.clock.timeout(self.connect_timeout, cfg.connect()).await {
                 Ok(Ok(s)) => Ok(s),
-                Ok(Err(e)) => Err(diff_error(e).prefixed(&what)),
+                Ok(Err(e)) => {
+                    let e = diff_error(e);
+                    Err(StepError::new(e.kind, format!("{what}: {}", e.message)))
+                }
                 Err(_) => Err(StepError::transient(format!(
                     "{what}: no connection within {} s",
                     self.connect_timeout.as_secs()
@@ -219,16 +222,6 @@ fn side_name(s: Side) -> &'static str {
     match s {
         Side::Old => "old",
         Side::New => "new",
-    }
-}
-
-trait Prefixed {
-    fn prefixed(self, what: &str) -> StepError;
-}
-
-impl Prefixed for StepError {
-    fn prefixed(self, what: &str) -> StepError {
-        StepError::new(self.kind, format!("{what}: {}", self.message))
     }
 }
 
