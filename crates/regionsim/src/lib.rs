@@ -48,6 +48,13 @@
 //! `AuroraGlobalDBReplicationLag`), [`Sim::insert_extension`] / [`Sim::extension`] (share
 //! the model with drills), [`Sim::clock`] and [`Sim::random_f64`].
 //!
+//! # Time
+//! Every delay the simulator applies (extra latency, propagation, alarm evaluation, the
+//! Aurora model's durations) is measured on the [`failover_core::SharedClock`] it was
+//! built with: a `VirtualClock` under a paused tokio runtime for in-process drills (a
+//! hanging endpoint then costs no wall time: the client's timeout fires as soon as every
+//! task waits), a `ScaledClock` for `failover sim`.
+//!
 //! # Services
 //! * `arc`: the ARC cluster data plane, five Regional endpoints ([`arc`]).
 //! * `cloudwatch`, `sns`, `s3`, `secretsmanager`: one shared port each.

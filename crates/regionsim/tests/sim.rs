@@ -855,3 +855,61 @@ async fn a_refusing_endpoint_closes_its_pooled_connections_too() {
     tokio::task::yield_now().await;
     assert_eq!(state(&c, RC_USE1).await, "On", "the same client reconnects once the endpoint is back");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_example_plan_shapes_the_simulator_and_its_cname_record() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/retail-store.plan.yaml")).unwrap();
+    let plan = failover_core::Plan::from_yaml(&text).unwrap();
+    let clock = SharedClock::virtual_at(epoch());
+    let sim = SimBuilder::with_plan(clock.clone(), plan.clone()).start().await.unwrap();
+    let regions: Vec<&str> = sim.endpoints().arc.iter().map(|(_, r)| r.as_str()).collect();
+    let wanted: Vec<&str> = plan.arc.cluster_endpoints.iter().map(|e| e.region.as_str()).collect();
+    assert_eq!(regions, wanted);
+
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let ask = || async {
+        let mut m = Message::new();
+        m.set_id(7).add_query(Query::query(Name::from_ascii("shop.example.com").unwrap(), RecordType::CNAME));
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sock.send_to(&m.to_vec().unwrap(), sim.endpoints().dns).await.unwrap();
+        let mut buf = vec![0u8; 2048];
+        let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+        let r = Message::from_vec(&buf[..n]).unwrap();
+        r.answers()
+            .iter()
+            .map(|a| match a.data() {
+                RData::CNAME(c) => (c.0.to_ascii(), a.ttl()),
+                other => panic!("expected a CNAME, got {other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ask().await, [("retail-ui-use1-1234567890.us-east-1.elb.amazonaws.com.".to_string(), 60)]);
+
+    // Both Regions On: a CNAME still has one target, the primary's.
+    let usw2 = &plan.arc.routing_controls["us-west-2"][0];
+    assert!(sim.set_routing_control(usw2, true));
+    clock.sleep(Duration::from_secs(30)).await;
+    assert_eq!(ask().await.len(), 1);
+    // Every Region Off: Route 53 answers as if all were healthy.
+    let use1 = &plan.arc.routing_controls["us-east-1"][0];
+    sim.set_routing_control(use1, false);
+    sim.set_routing_control(usw2, false);
+    clock.sleep(Duration::from_secs(30)).await;
+    assert_eq!(ask().await[0].0, "retail-ui-use1-1234567890.us-east-1.elb.amazonaws.com.");
+    sim.set_routing_control(usw2, true);
+    clock.sleep(Duration::from_secs(30)).await;
+    assert_eq!(ask().await[0].0, "retail-ui-usw2-0987654321.us-west-2.elb.amazonaws.com.");
+
+    // The plan's report credentials and approval secrets exist in their Regions.
+    let c = secrets(&sim, &clock, "us-west-2");
+    for arn in [
+        &plan.databases[1].report.as_ref().unwrap().credentials["us-west-2"],
+        plan.stacks["us-west-2"].approval_secret.as_ref().unwrap(),
+    ] {
+        assert_eq!(c.get_secret_value().secret_id(arn.as_str()).send().await.unwrap().arn(), Some(arn.as_str()));
+    }
+    let cw = cloudwatch(&sim, &clock, "us-east-1").describe_alarms().send().await.unwrap();
+    assert_eq!(cw.metric_alarms()[0].alarm_name(), Some("retail-canary-watching-usw2"));
+}
