@@ -370,12 +370,15 @@ impl Parser<'_> {
             Some('$') => {
                 let start = self.i;
                 let mut quote: Option<char> = None;
+                let mut depth = 0usize;
                 while let Some(&ch) = self.c.get(self.i) {
                     match quote {
                         Some(q) if ch == q => quote = None,
                         Some(_) => {}
                         None if ch == '\'' || ch == '"' => quote = Some(ch),
-                        None if ch == ',' || ch == ')' || ch.is_whitespace() => break,
+                        None if ch == '[' => depth += 1,
+                        None if ch == ']' => depth = depth.saturating_sub(1),
+                        None if depth == 0 && (ch == ',' || ch == ')' || ch.is_whitespace()) => break,
                         None => {}
                     }
                     self.i += 1;
@@ -437,6 +440,10 @@ mod tests {
         assert_eq!(ev("States.Format('{} is {}', $.a, 3)", json!({"a": true})).unwrap(), json!("true is 3"));
         assert_eq!(ev("States.Array(1, 'a', $.x)", json!({"x": [1]})).unwrap(), json!([1, "a", [1]]));
         assert_eq!(ev("States.ArrayLength(States.Array(1,2))", json!({})).unwrap(), json!(2));
+        assert_eq!(
+            ev("States.ArrayLength($.a[?(@.n > 1)])", json!({"a": [{"n": 1}, {"n": 2}, {"n": 3}]})).unwrap(),
+            json!(2)
+        );
         assert_eq!(ev("States.MathAdd($.v, -1)", json!({"v": 10})).unwrap(), json!(9));
         assert_eq!(ev("States.StringToJson($.s)", json!({"s": "{\"a\":1}"})).unwrap(), json!({"a": 1}));
         assert_eq!(ev("States.JsonToString($.o)", json!({"o": {"a": 1}})).unwrap(), json!("{\"a\":1}"));

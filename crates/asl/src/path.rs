@@ -1,8 +1,9 @@
 //! The JSONPath subset of the States Language.
 //!
 //! Supported: `$`, `$$` (the context object), `.field`, `['field']`, `[n]` (negative counts from
-//! the end), and in non-reference paths `[*]`, `.*` and slices `[a:b]`. Filters, unions and
-//! recursive descent are refused when the definition is parsed, never ignored.
+//! the end), and in non-reference paths `[*]`, `.*`, slices `[a:b]` and simple filters
+//! `[?(@.field)]`, `[?(@.field OP literal)]`. Other filters, unions and recursive descent are
+//! refused when the definition is parsed, never ignored.
 
 use std::fmt;
 
@@ -14,6 +15,81 @@ enum Seg {
     Index(i64),
     Wildcard,
     Slice(Option<i64>, Option<i64>),
+    /// `[?(@.a.b)]` or `[?(@.a.b OP literal)]` over the elements of an array.
+    Filter(Vec<String>, Option<(FilterOp, Value)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FilterOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+fn parse_filter(text: &str, inner: &str) -> Result<Seg, String> {
+    let bad = || format!("`{text}`: unsupported filter `{inner}` (only `?(@.field)` and `?(@.field OP literal)`)");
+    let body = inner.strip_prefix("?(").and_then(|b| b.strip_suffix(')')).ok_or_else(bad)?.trim();
+    let ops = [
+        ("==", FilterOp::Eq),
+        ("!=", FilterOp::Ne),
+        ("<=", FilterOp::Le),
+        (">=", FilterOp::Ge),
+        ("<", FilterOp::Lt),
+        (">", FilterOp::Gt),
+    ];
+    let (lhs, cond) = match ops.iter().find_map(|(t, op)| body.find(t).map(|i| (i, *t, *op))) {
+        Some((i, t, op)) => {
+            let lit = body[i + t.len()..].trim();
+            let lit = if let Some(s) = lit.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')) {
+                Value::String(s.to_string())
+            } else {
+                serde_json::from_str(lit).map_err(|_| bad())?
+            };
+            (body[..i].trim(), Some((op, lit)))
+        }
+        None => (body, None),
+    };
+    let rest = lhs.strip_prefix('@').ok_or_else(bad)?;
+    let mut fields = Vec::new();
+    for part in rest.split('.').skip(1) {
+        if part.is_empty() || part.contains(['[', ']', '*', ' ']) {
+            return Err(bad());
+        }
+        fields.push(part.to_string());
+    }
+    if !rest.is_empty() && !rest.starts_with('.') {
+        return Err(bad());
+    }
+    Ok(Seg::Filter(fields, cond))
+}
+
+fn filter_keeps(v: &Value, fields: &[String], cond: &Option<(FilterOp, Value)>) -> bool {
+    let mut cur = v;
+    for f in fields {
+        match cur.get(f) {
+            Some(x) => cur = x,
+            None => return false,
+        }
+    }
+    let Some((op, lit)) = cond else { return true };
+    let ord = match (cur, lit) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+        (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+        (a, b) => return matches!(op, FilterOp::Eq) == (a == b) && matches!(op, FilterOp::Eq | FilterOp::Ne),
+    };
+    let Some(o) = ord else { return false };
+    use std::cmp::Ordering::*;
+    match op {
+        FilterOp::Eq => o == Equal,
+        FilterOp::Ne => o != Equal,
+        FilterOp::Lt => o == Less,
+        FilterOp::Le => o != Greater,
+        FilterOp::Gt => o == Greater,
+        FilterOp::Ge => o != Less,
+    }
 }
 
 /// A parsed path.
@@ -101,7 +177,7 @@ impl JsonPath {
                     if inner == "*" {
                         segs.push(Seg::Wildcard);
                     } else if inner.starts_with('?') {
-                        return Err(format!("`{text}`: filter expressions are not supported"));
+                        segs.push(parse_filter(text, inner)?);
                     } else if inner.contains(',') {
                         return Err(format!("`{text}`: unions are not supported"));
                     } else if let Some((a, b)) = inner.split_once(':') {
@@ -172,6 +248,9 @@ impl JsonPath {
                     }
                     (Seg::Wildcard, Value::Array(a)) => next.extend(a.iter()),
                     (Seg::Wildcard, Value::Object(m)) => next.extend(m.values()),
+                    (Seg::Filter(fields, cond), Value::Array(a)) => {
+                        next.extend(a.iter().filter(|x| filter_keeps(x, fields, cond)));
+                    }
                     (Seg::Slice(from, to), Value::Array(a)) => {
                         let len = a.len() as i64;
                         let clamp = |x: i64| if x < 0 { (len + x).max(0) } else { x.min(len) };
@@ -262,8 +341,20 @@ mod tests {
         assert_eq!(JsonPath::parse("$.a.b[1:]").unwrap().select(&v), Some(json!([2, 3])));
         assert_eq!(JsonPath::parse("$.nope").unwrap().select(&v), None);
         assert!(JsonPath::parse("$..a").is_err());
-        assert!(JsonPath::parse("$.a[?(@.b)]").is_err());
+        assert!(JsonPath::parse("$.a[?(@.b =~ /x/)]").is_err());
         assert!(JsonPath::parse("a.b").is_err());
+    }
+
+    #[test]
+    fn simple_filters() {
+        let v = json!({"items": [{"s": "up", "n": 1}, {"s": "down", "n": 5}, {"n": 9}]});
+        let sel = |p: &str| JsonPath::parse(p).unwrap().select(&v).unwrap();
+        assert_eq!(sel("$.items[?(@.s)].n"), json!([1, 5]));
+        assert_eq!(sel("$.items[?(@.s == 'down')].n"), json!([5]));
+        assert_eq!(sel("$.items[?(@.s != 'down')].n"), json!([1]), "a missing field never matches");
+        assert_eq!(sel("$.items[?(@.n >= 5)]"), json!([{"s": "down", "n": 5}, {"n": 9}]));
+        assert_eq!(sel("$.items[?(@.n < 5)].s"), json!(["up"]));
+        assert!(!JsonPath::parse("$.items[?(@.n < 5)]").unwrap().is_definite());
     }
 
     #[test]
