@@ -86,7 +86,7 @@ pub fn run(args: DrillArgs) -> ExitCode {
         }
     });
     let wall = std::time::Instant::now();
-    let report = match failover_drill::run_blocking(&opts, progress, Some(failover_drill::diff_report_fn())) {
+    let report = match failover_drill::run_blocking(&opts, progress) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("drill: {e}");

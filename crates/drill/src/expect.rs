@@ -138,17 +138,19 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         _ => None,
     };
     let traffic_done = parse_time(at(&out, "traffic.completed_at"));
-    let unplanned = i.opts.scenario == Scenario::RegionOutage;
-    let db_op = if unplanned { i.timings.failover } else { i.timings.switchover } + i.timings.pending;
     let clients_after_change =
         Duration::from_secs(u64::from(plan.dns.health_check_propagation_seconds) + u64::from(plan.dns.ttl_seconds));
     // The same sequence with every poll seeing completion at once and no step adding time
-    // of its own: the routing change is instantaneous in the simulator, then the longer of
-    // the DNS path and the database operation.
+    // of its own: preflight, approval and the routing change take no simulated time, then
+    // the longer of the DNS path (propagation + TTL) and the slowest database operation, as
+    // long as the simulator actually took (its "started" to "completed" events).
+    let db_op = slowest_global_operation(i.aurora, start);
     let rto_lower_bound_s = traffic_done.map(|_| clients_after_change.max(db_op).as_secs_f64());
     if i.opts.approve == Approve::Auto && rto_s.is_none() && decision_result.status == Status::Succeeded {
         problems.push("the RTO could not be measured from the execution's output".into());
     }
+
+    let unplanned = i.opts.scenario == Scenario::RegionOutage;
 
     // Phases: every Task and Map state of every execution, by entered and exited events.
     let mut phases = Vec::new();
@@ -358,4 +360,34 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
         }
     }
     lost
+}
+
+/// The longest global switchover or failover started after `since`, from the simulator's
+/// own "started" and "completed" events.
+fn slowest_global_operation(aurora: &Aurora, since: SystemTime) -> Duration {
+    let events = aurora.with_model(|m| m.events.clone());
+    let mut started: BTreeMap<String, SystemTime> = BTreeMap::new();
+    let mut longest = Duration::ZERO;
+    for e in events.iter().filter(|e| e.date >= since) {
+        let is_op = e.message.starts_with("Global switchover") || e.message.starts_with("Global failover");
+        if !is_op {
+            continue;
+        }
+        if e.message.ends_with("started.") {
+            started.entry(e.source_arn.clone()).or_insert(e.date);
+        } else if e.message.ends_with("completed.") {
+            // The completion is reported on the new writer; the start on the cluster the
+            // call named: the same target ARN appears in both messages.
+            let target = e.message.split_whitespace().find(|w| w.starts_with("arn:")).unwrap_or_default().to_string();
+            let t0 = started
+                .iter()
+                .filter(|(_, t)| **t <= e.date)
+                .map(|(_, t)| *t)
+                .min()
+                .unwrap_or(e.date);
+            let _ = target;
+            longest = longest.max(e.date.duration_since(t0).unwrap_or_default());
+        }
+    }
+    longest
 }

@@ -245,21 +245,31 @@ pub fn sim_clients(sim: &Sim, clock: &SharedClock, region: &str, seed: u64) -> A
 }
 
 /// Runs a drill on its own paused runtime: virtual time, no wall-clock waiting.
-pub fn run_blocking(
-    opts: &DrillOptions,
-    progress: Arc<dyn Fn(&str) + Send + Sync>,
-    diff_report: Option<DiffReportFn>,
-) -> Result<DrillReport, DrillError> {
+pub fn run_blocking(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>) -> Result<DrillReport, DrillError> {
     let rt = failover_asl::virtual_runtime().map_err(|e| DrillError::Sim(e.to_string()))?;
-    rt.block_on(run(opts, progress, diff_report))
+    rt.block_on(run(opts, progress))
+}
+
+/// diff-report as deployed (secrets read through Secrets Manager, reports written to S3),
+/// except that a simulated cluster's endpoint resolves to the database behind it.
+fn diff_report_in(aurora: Arc<Aurora>) -> DiffReportFn {
+    use failover_steps::diff_report::{AwsConnector, DbTarget, Resolve};
+    let resolve: Resolve = Arc::new(move |t: &DbTarget, _credentials| {
+        let loc = aurora.database(&t.region, &t.cluster).ok_or_else(|| {
+            failover_core::StepError::not_found(format!("no simulated cluster {} in {}", t.cluster, t.region))
+        })?;
+        rowdiff::SourceConfig::from_url(&loc.url).map_err(|e| failover_core::StepError::internal(e.to_string()))
+    });
+    Arc::new(move |event: Value, clients: AwsClients| {
+        let connector = AwsConnector::with_resolver(clients.clone(), resolve.clone(), Duration::from_secs(30));
+        Box::pin(async move {
+            failover_steps::lambda::dispatch(event, |i| failover_steps::diff_report::handle(i, &clients, &connector)).await
+        })
+    })
 }
 
 /// Runs a drill; call inside a runtime whose clock is paused (`start_paused`).
-pub async fn run(
-    opts: &DrillOptions,
-    progress: Arc<dyn Fn(&str) + Send + Sync>,
-    diff_report: Option<DiffReportFn>,
-) -> Result<DrillReport, DrillError> {
+pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>) -> Result<DrillReport, DrillError> {
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS);
     let clock = SharedClock::virtual_at(epoch);
     let plan = Plan::from_yaml(opts.plan_yaml.as_deref().unwrap_or(DEFAULT_PLAN)).map_err(|e| DrillError::Plan(e.to_string()))?;
@@ -307,6 +317,7 @@ pub async fn run(
     let runner_cell: Arc<OnceLock<Runner>> = Arc::new(OnceLock::new());
     let (approvals_tx, mut approvals_rx) = mpsc::unbounded_channel::<ApprovalRequest>();
     let invocations: Arc<Mutex<Vec<Invocation>>> = Arc::default();
+    let diff_report = Some(diff_report_in(aurora.clone()));
     let dispatcher =
         StepsDispatcher::new(clients.clone(), runner_cell.clone(), recovery_def, approvals_tx, invocations.clone(), diff_report);
     let lambda_once = opts.faults.contains(&Fault::LambdaOnce);
