@@ -335,7 +335,7 @@ impl TableDef {
 pub enum Schema {
     /// `orders` and `order_items`.
     Orders,
-    /// `products` (the catalog).
+    /// `products` and `tags` (the catalog).
     Catalog,
 }
 
@@ -368,16 +368,27 @@ impl Schema {
                     key: vec![0, 1],
                 },
             ],
-            Schema::Catalog => vec![TableDef {
-                name: "products",
-                columns: vec![
-                    c("id", ColType::BigInt, false),
-                    c("name", ColType::Text, false),
-                    c("price", ColType::Decimal, true),
-                    c("updated_at", ColType::Timestamp, false),
-                ],
-                key: vec![0],
-            }],
+            Schema::Catalog => vec![
+                TableDef {
+                    name: "products",
+                    columns: vec![
+                        c("id", ColType::BigInt, false),
+                        c("name", ColType::Text, false),
+                        c("price", ColType::Decimal, true),
+                        c("updated_at", ColType::Timestamp, false),
+                    ],
+                    key: vec![0],
+                },
+                TableDef {
+                    name: "tags",
+                    columns: vec![
+                        c("product_id", ColType::BigInt, false),
+                        c("tag_name", ColType::Text, false),
+                        c("created_at", ColType::Timestamp, false),
+                    ],
+                    key: vec![0, 1],
+                },
+            ],
         }
     }
 }
@@ -467,6 +478,7 @@ impl Rng {
 }
 
 const STATUSES: [&str; 4] = ["paid", "shipped", "delivered", "cancelled"];
+const TAGS: [&str; 5] = ["new", "sale", "eco", "gift", "bulk"];
 
 #[derive(Debug, Clone)]
 struct Generator {
@@ -487,12 +499,10 @@ impl Generator {
         match (pick, roll) {
             (Some(i), r) if r < cfg.delete_percent => {
                 let id = self.mutable.swap_remove(i);
-                let mut ops = Vec::new();
-                if self.schema == Schema::Orders {
-                    for key in items_of(mirror, id) {
-                        ops.push(Op::Delete { table: 1, key });
-                    }
-                }
+                let mut ops: Vec<Op> = children_of(mirror, self.child_table(), id)
+                    .into_iter()
+                    .map(|key| Op::Delete { table: 1, key })
+                    .collect();
                 ops.push(Op::Delete { table: 0, key: vec![Value::Int(id)] });
                 ops
             }
@@ -504,22 +514,34 @@ impl Generator {
                 };
                 let mut ops = Vec::new();
                 match self.schema {
+                    // Every update changes a column other than the time stamps, so that a
+                    // diff ignoring `updated_at` still sees it.
                     Schema::Orders => {
                         row[2] = self.amount();
-                        row[3] = Value::Text(STATUSES[self.rng.below(STATUSES.len() as u64) as usize].into());
+                        let others: Vec<&str> =
+                            STATUSES.iter().copied().filter(|s| row[3] != Value::Text(s.to_string())).collect();
+                        row[3] = Value::Text(others[self.rng.below(others.len() as u64) as usize].into());
                         row[5] = now;
                         ops.push(Op::Update { table: 0, row });
-                        let items = items_of(mirror, id);
+                        let items = children_of(mirror, "order_items", id);
                         if !items.is_empty() && self.rng.below(2) == 0 {
                             let key = &items[self.rng.below(items.len() as u64) as usize];
                             if let Some(mut item) = mirror.get("order_items").and_then(|t| t.get(key)).cloned() {
-                                item[2] = Value::Int(1 + self.rng.below(9) as i64);
+                                let old = if let Value::Int(q) = item[2] { q } else { 0 };
+                                item[2] = Value::Int(1 + (old + self.rng.below(8) as i64) % 9);
                                 ops.push(Op::Update { table: 1, row: item });
                             }
                         }
                     }
                     Schema::Catalog => {
+                        let old = row[2].clone();
                         row[2] = self.amount();
+                        if row[2] == old {
+                            row[2] = match old {
+                                Value::Decimal(c) => Value::Decimal(c + 1),
+                                _ => Value::Decimal(999),
+                            };
+                        }
                         row[3] = now;
                         ops.push(Op::Update { table: 0, row });
                     }
@@ -559,12 +581,34 @@ impl Generator {
                         }
                         ops
                     }
-                    Schema::Catalog => vec![Op::Insert {
-                        table: 0,
-                        row: vec![Value::Int(id), Value::Text(format!("product-{id}")), self.amount(), now],
-                    }],
+                    Schema::Catalog => {
+                        let mut ops = vec![Op::Insert {
+                            table: 0,
+                            row: vec![Value::Int(id), Value::Text(format!("product-{id}")), self.amount(), now.clone()],
+                        }];
+                        let n = self.rng.below(3);
+                        let mut tags = BTreeSet::new();
+                        while (tags.len() as u64) < n {
+                            tags.insert(TAGS[self.rng.below(TAGS.len() as u64) as usize]);
+                        }
+                        for t in tags {
+                            ops.push(Op::Insert {
+                                table: 1,
+                                row: vec![Value::Int(id), Value::Text(t.into()), now.clone()],
+                            });
+                        }
+                        ops
+                    }
                 }
             }
+        }
+    }
+
+    /// The table whose rows belong to a row of the first table.
+    fn child_table(&self) -> &'static str {
+        match self.schema {
+            Schema::Orders => "order_items",
+            Schema::Catalog => "tags",
         }
     }
 
@@ -574,11 +618,13 @@ impl Generator {
     }
 }
 
-fn items_of(mirror: &Tables, order_id: i64) -> Vec<Key> {
-    let Some(t) = mirror.get("order_items") else { return Vec::new() };
-    let lo = vec![Value::Int(order_id), Value::Int(i64::MIN)];
-    let hi = vec![Value::Int(order_id), Value::Int(i64::MAX)];
-    t.range(lo..=hi).map(|(k, _)| k.clone()).collect()
+/// The keys of `table` whose first key column is `parent` (an order's items, a product's tags).
+fn children_of(mirror: &Tables, table: &str, parent: i64) -> Vec<Key> {
+    let Some(t) = mirror.get(table) else { return Vec::new() };
+    // Keys compare element by element: `[p, x]` sorts after `[p]` and before `[p + 1]`.
+    let lo = vec![Value::Int(parent)];
+    let hi = vec![Value::Int(parent + 1)];
+    t.range(lo..hi).map(|(k, _)| k.clone()).collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1366,15 +1412,31 @@ mod tests {
 
     #[test]
     fn the_generator_is_deterministic_and_mixes_writes() {
+        for schema in [Schema::Orders, Schema::Catalog] {
+            generator_mixes_writes(schema);
+        }
+    }
+
+    fn generator_mixes_writes(schema: Schema) {
         let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10 };
         let run = || {
-            let mut g = Generator { schema: Schema::Orders, rng: Rng(42), next_id: 1, mutable: Vec::new() };
+            let mut g = Generator { schema, rng: Rng(42), next_id: 1, mutable: Vec::new() };
             let mut mirror = Tables::new();
-            let defs = Schema::Orders.tables();
+            let defs = schema.tables();
             let mut kinds = [0; 3];
             for k in 0..300 {
                 let ops = g.txn(&cfg, SystemTime::UNIX_EPOCH + Duration::from_secs(k), &mirror);
                 for op in &ops {
+                    if let Op::Update { table, row } = op {
+                        let def = &defs[*table];
+                        let before = &mirror[def.name][&def.key_of(row)];
+                        let differs = def
+                            .columns
+                            .iter()
+                            .enumerate()
+                            .any(|(i, c)| c.ty != ColType::Timestamp && before[i] != row[i]);
+                        assert!(differs, "an update changes more than its time stamps: {before:?} -> {row:?}");
+                    }
                     kinds[match op {
                         Op::Insert { .. } => 0,
                         Op::Update { .. } => 1,
@@ -1388,9 +1450,10 @@ mod tests {
         let (a, kinds) = run();
         assert_eq!(a, run().0, "same seed, same data");
         assert!(kinds.iter().all(|&n| n > 10), "inserts, updates and deletes all occur: {kinds:?}");
-        let orders = &a["orders"];
-        for k in a["order_items"].keys() {
-            assert!(orders.contains_key(&vec![k[0].clone()]), "no orphan item {k:?}");
+        let defs = schema.tables();
+        let parents = &a[defs[0].name];
+        for k in a[defs[1].name].keys() {
+            assert!(parents.contains_key(&vec![k[0].clone()]), "no orphan child {k:?}");
         }
     }
 }

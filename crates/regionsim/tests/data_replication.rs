@@ -233,5 +233,9 @@ fn a_catalog_cluster_carries_products() {
     let w = ClusterRef::new("us-east-1", "catalog-use1");
     let dumped = store.dump(&w).unwrap();
     assert!(dumped["products"].len() > 100);
+    assert!(dumped["tags"].len() > 50);
+    for k in dumped["tags"].keys() {
+        assert!(dumped["products"].contains_key(&vec![k[0].clone()]), "no orphan tag {k:?}");
+    }
     assert_eq!(&dumped, store.mirror(&w).unwrap());
 }
