@@ -127,7 +127,17 @@ async fn check_routing(
     }
     let answered = read.readings.len();
     let failures = read.failures;
-    if answered < 2 {
+    let all_others_failed = answered + failures.len() >= arc.cluster_endpoints.len();
+    if answered == 1 && all_others_failed {
+        // Beyond ARC's guarantee (three of five up), one endpoint is all there is: its
+        // reading stands, and the verdict says a second one could not be had.
+        verdicts.push(verdict(
+            "routing",
+            "endpoints",
+            Verdict::Skipped,
+            format!("no second reading: every other endpoint failed ({})", failures.join(", ")),
+        ));
+    } else if answered < 2 {
         verdicts.push(verdict(
             "routing",
             "endpoints",

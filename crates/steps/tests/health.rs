@@ -116,13 +116,22 @@ async fn routing_not_yet_switched_is_retryable() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn one_answering_endpoint_is_not_enough() {
+async fn no_answering_endpoint_fails_and_a_lone_survivor_is_said_so() {
+    let s = setup("us-west-2", 200, StateValue::Ok, [Behaviour::Unavailable; 5]).await;
+    let err = health::handle(s.input, &s.clients).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotHealthyYet);
+    assert!(err.message.contains("only 0 endpoint(s) answered"), "{}", err.message);
+
+    // Four dead (beyond ARC's guarantee): the one survivor's reading stands, and the
+    // output says that no second reading could be had.
     let mut arc = [Behaviour::Unavailable; 5];
     arc[2] = Behaviour::Healthy;
     let s = setup("us-west-2", 200, StateValue::Ok, arc).await;
-    let err = health::handle(s.input, &s.clients).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::NotHealthyYet);
-    assert!(err.message.contains("only 1 endpoint(s) answered"), "{}", err.message);
+    let out = health::handle(s.input, &s.clients).await.unwrap();
+    let lone = out.checks.iter().find(|c| c.subject == "endpoints").expect("a verdict on the endpoints");
+    assert_eq!(lone.verdict, Verdict::Skipped);
+    assert!(lone.detail.contains("no second reading"), "{}", lone.detail);
+    assert_eq!(s.fake.reads.lock().unwrap().len(), 5, "every endpoint was tried");
 }
 
 #[tokio::test(start_paused = true)]
