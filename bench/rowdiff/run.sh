@@ -44,7 +44,7 @@ SELECT g, (g * 7919) % 100003,
        CASE WHEN g % 97 = 0 THEN NULL ELSE ((g * 7907) % 1000000) / 100.0 END,
        (ARRAY['new','paid','shipped','delivered','cancelled'])[1 + g % 5],
        timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second'
-FROM generate_series(1, $ROWS) g;
+FROM generate_series(1::bigint, $ROWS) g;
 VACUUM ANALYZE orders;
 SQL
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE rdbench_new TEMPLATE rdbench_old"

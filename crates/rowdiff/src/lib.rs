@@ -287,7 +287,7 @@ fn resolve(
     for c in &cols[..nkey] {
         d.identity(t, c)?;
     }
-    Ok(Plan { table: t.into(), from: d.table_ref(t), cols, nkey, time, after, range_sql })
+    Ok(Plan { table: t.into(), from: d.table_ref(t), cols, nkey, time, after, range_sql, int_range: None })
 }
 
 async fn diff_one(
@@ -335,8 +335,16 @@ async fn diff_one(
     }
     let est = est.max(1);
     let leaf = opts.leaf_rows.max(1);
-    let max_bits = d.key_hash_bits();
-    let mut bits = opts.first_level_bits.unwrap_or_else(|| ceil_log2(est.div_ceil(leaf))).min(MAX_BITS_PER_LEVEL);
+    let mut plan = plan;
+    if plan.nkey == 1 && d.int_key(&plan.cols[0]) {
+        plan.int_range = int_range(d, o, n, &plan).await?;
+    }
+    let max_bits = match &plan.int_range {
+        Some(r) => r.total_bits,
+        None => d.key_hash_bits(),
+    };
+    let mut bits =
+        opts.first_level_bits.unwrap_or_else(|| ceil_log2(est.div_ceil(leaf))).min(MAX_BITS_PER_LEVEL).min(max_bits);
     let mut prev: Option<(u32, Vec<u64>)> = None;
     let mut counts = Counts::default();
     let mut first = true;
@@ -416,6 +424,35 @@ async fn diff_one(
     fo.map_err(|e| e.on("old"))?;
     fnw.map_err(|e| e.on("new"))?;
     Ok(acc.finish())
+}
+
+/// The key span of both sides, when a single integer key lets buckets be key slices.
+async fn int_range(d: &dyn table::Dialect, o: &mut Inner, n: &mut Inner, plan: &Plan) -> Result<Option<table::IntRange>, DiffError> {
+    let col = d.quote(&plan.cols[0].name);
+    let sql = format!("SELECT MIN({col}), MAX({col}) FROM {}{}", plan.from, plan.where_range());
+    let (a, b) = tokio::join!(db::text_rows(o, &plan.table, &sql), db::text_rows(n, &plan.table, &sql));
+    let (a, b) = (a.map_err(|e| e.on("old"))?, b.map_err(|e| e.on("new"))?);
+    let mut lo: Option<i64> = None;
+    let mut hi: Option<i64> = None;
+    for r in a.iter().chain(b.iter()) {
+        let parse = |i: usize| r.get(i).cloned().flatten().map(|s| s.parse::<i64>());
+        match (parse(0), parse(1)) {
+            (Some(Ok(x)), Some(Ok(y))) => {
+                lo = Some(lo.map_or(x, |l| l.min(x)));
+                hi = Some(hi.map_or(y, |h| h.max(y)));
+            }
+            (None, None) => {}
+            // Not integers after all (SQLite): keep hash buckets.
+            _ => return Ok(None),
+        }
+    }
+    let (Some(lo), Some(hi)) = (lo, hi) else { return Ok(None) };
+    let span = hi as i128 - lo as i128 + 1;
+    // `k - lo` must not overflow a signed 64-bit integer in SQL.
+    if span >= 1i128 << 62 {
+        return Ok(None);
+    }
+    Ok(Some(table::IntRange { col, lo, hi, total_bits: ceil_log2(span as u64) }))
 }
 
 fn ceil_log2(x: u64) -> u32 {

@@ -38,6 +38,10 @@ impl Dialect for Lite {
     fn key_hash_bits(&self) -> u32 {
         48
     }
+    fn int_key(&self, c: &Column) -> bool {
+        // Only an INTEGER PRIMARY KEY (the rowid) is sure to hold integers alone.
+        c.base == "integer"
+    }
     fn row_hash(&self, plan: &Plan) -> String {
         let parts: Vec<String> = plan.cols.iter().map(|c| self.quote(&c.name)).collect();
         format!("rowdiff_hash({})", parts.join(", "))

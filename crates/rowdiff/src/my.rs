@@ -67,6 +67,9 @@ impl Dialect for My {
     fn key_hash_bits(&self) -> u32 {
         32
     }
+    fn int_key(&self, c: &Column) -> bool {
+        is_int(&c.base) && c.base != "year" && !c.unsigned
+    }
     fn row_hash(&self, plan: &Plan) -> String {
         let parts: Vec<String> = plan
             .cols

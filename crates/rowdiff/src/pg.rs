@@ -2,8 +2,8 @@
 //!
 //! Row hash: `hash_record_extended` over the columns, each in a form whose type hash agrees
 //! with the canonical text the fetch returns (numeric: `trim_scale`, floats: `+ 0` so that
-//! -0 and 0 agree, types without a sound hash: their text), plus a NULL bitmap, because
-//! `hash_record_extended` counts a NULL field as hash 0. It is the cheapest hash the server
+//! -0 and 0 agree, types without a sound hash: their text), plus `num_nulls` of the
+//! nullable columns, because `hash_record_extended` counts a NULL field as hash 0. It is the cheapest hash the server
 //! offers (the issue measured it 6.5 times faster than md5 over the same rows).
 
 use futures::StreamExt;
@@ -57,6 +57,9 @@ impl Dialect for Pg {
     fn key_hash_bits(&self) -> u32 {
         48
     }
+    fn int_key(&self, c: &Column) -> bool {
+        matches!(c.base.as_str(), "int2" | "int4" | "int8")
+    }
     fn row_hash(&self, plan: &Plan) -> String {
         let mut parts: Vec<String> = plan
             .cols
@@ -71,14 +74,11 @@ impl Dialect for Pg {
                 }
             })
             .collect();
-        let nullable: Vec<&Column> = plan.cols.iter().filter(|c| c.nullable).collect();
-        for chunk in nullable.chunks(62) {
-            let bits: Vec<String> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("(({} IS NULL)::int::int8 << {i})", self.quote(&c.name)))
-                .collect();
-            parts.push(format!("({})", bits.join(" | ")));
+        // hash_record_extended counts a NULL field as hash 0; the NULL count makes a NULL
+        // differ from any value, even one whose hash were 0.
+        let nullable: Vec<String> = plan.cols.iter().filter(|c| c.nullable).map(|c| self.quote(&c.name)).collect();
+        if !nullable.is_empty() {
+            parts.push(format!("num_nulls({})", nullable.join(", ")));
         }
         format!("hash_record_extended(row({}), 0)", parts.join(", "))
     }

@@ -58,6 +58,49 @@ pub(crate) struct Plan {
     pub after: Option<String>,
     /// SQL predicate of the key range, already rendered; `TRUE`-like when absent.
     pub range_sql: Option<String>,
+    /// Set when buckets are slices of a single integer key rather than hash classes.
+    pub int_range: Option<IntRange>,
+}
+
+/// Buckets as key slices: bucket `b` of a level with `bits` bits holds the keys `k` with
+/// `(k - lo) >> (total_bits - bits) == b`, so a bucket of one level is the union of
+/// consecutive buckets of the next, and restricting a query to some buckets is a set of key
+/// ranges the primary key index serves.
+#[derive(Debug, Clone)]
+pub(crate) struct IntRange {
+    /// The quoted key column.
+    pub col: String,
+    pub lo: i64,
+    pub hi: i64,
+    pub total_bits: u32,
+}
+
+impl IntRange {
+    pub(crate) fn bucket(&self, bits: u32) -> String {
+        format!("(({} - ({})) >> {})", self.col, self.lo, self.total_bits.saturating_sub(bits))
+    }
+    /// The key ranges of the given buckets, adjacent ones merged.
+    pub(crate) fn ranges(&self, bits: u32, list: &[u64]) -> String {
+        let shift = self.total_bits.saturating_sub(bits);
+        let mut sorted = list.to_vec();
+        sorted.sort_unstable();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for b in sorted {
+            match runs.last_mut() {
+                Some((_, end)) if *end + 1 == b => *end = b,
+                _ => runs.push((b, b)),
+            }
+        }
+        let parts: Vec<String> = runs
+            .iter()
+            .map(|&(a, z)| {
+                let from = self.lo as i128 + ((a as i128) << shift);
+                let to = (self.lo as i128 + (((z as i128) + 1) << shift) - 1).min(self.hi as i128);
+                format!("{} BETWEEN {from} AND {to}", self.col)
+            })
+            .collect();
+        if parts.is_empty() { "1 = 0".into() } else { format!("({})", parts.join(" OR ")) }
+    }
 }
 
 impl Plan {
@@ -85,6 +128,8 @@ pub(crate) trait Dialect: Sync {
     fn key_hash(&self, plan: &Plan) -> Result<String, DiffError>;
     /// Bits the key hash offers.
     fn key_hash_bits(&self) -> u32;
+    /// The column is an integer key that buckets may slice by value.
+    fn int_key(&self, c: &Column) -> bool;
     /// The 64-bit row hash over the compared columns' canonical values, NULL-aware.
     fn row_hash(&self, plan: &Plan) -> String;
     fn xor_agg(&self, expr: &str) -> String;
@@ -132,15 +177,24 @@ pub(crate) fn range_sql(
 
 /// Builds the grouped checksum query of one level.
 pub(crate) fn bucket_sql(d: &dyn Dialect, plan: &Plan, bits: u32, prev: Option<(u32, &[u64])>) -> Result<String, DiffError> {
+    let rh = d.row_hash(plan);
+    let xor = d.xor_agg("rh");
+    if let Some(r) = &plan.int_range {
+        let mut conds: Vec<String> = plan.range_sql.iter().cloned().collect();
+        if let Some((pbits, list)) = prev {
+            conds.push(r.ranges(pbits, list));
+        }
+        let w = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+        return Ok(format!(
+            "SELECT b, COUNT(*), {xor} FROM (SELECT {} AS b, {rh} AS rh FROM {}{w}) s GROUP BY b",
+            r.bucket(bits),
+            plan.from
+        ));
+    }
     let mask = (1u64 << bits) - 1;
     let kh = d.key_hash(plan)?;
-    let rh = d.row_hash(plan);
-    let mut sql = format!(
-        "SELECT b, COUNT(*), {} FROM (SELECT ({kh}) & {mask} AS b, {rh} AS rh FROM {}{}) s",
-        d.xor_agg("rh"),
-        plan.from,
-        plan.where_range()
-    );
+    let mut sql =
+        format!("SELECT b, COUNT(*), {xor} FROM (SELECT ({kh}) & {mask} AS b, {rh} AS rh FROM {}{}) s", plan.from, plan.where_range());
     if let Some((pbits, list)) = prev {
         let pmask = (1u64 << pbits) - 1;
         sql.push_str(&format!(" WHERE (b & {pmask}) IN ({})", join_u64(list)));
@@ -174,8 +228,13 @@ pub(crate) fn fetch_sql(
         conds.push(r.clone());
     }
     if let Some((bits, list)) = filter {
-        let mask = (1u64 << bits) - 1;
-        conds.push(format!("(({}) & {mask}) IN ({})", d.key_hash(plan)?, join_u64(list)));
+        match &plan.int_range {
+            Some(r) => conds.push(r.ranges(bits, list)),
+            None => {
+                let mask = (1u64 << bits) - 1;
+                conds.push(format!("(({}) & {mask}) IN ({})", d.key_hash(plan)?, join_u64(list)));
+            }
+        }
     }
     let mut sql = format!("SELECT {} FROM {}", sel.join(", "), plan.from);
     if !conds.is_empty() {

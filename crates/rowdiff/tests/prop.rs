@@ -89,26 +89,33 @@ fn lit_num(v: &Option<i64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into())
 }
 
-async fn load(p: &mut Pair, old: &Table, new: &Table) {
+/// Integer keys make buckets key slices; text keys make them hash classes: both are drawn.
+fn key_lit(k: i64, text_key: bool) -> String {
+    if text_key { format!("'k{k}'") } else { k.to_string() }
+}
+
+async fn load(p: &mut Pair, old: &Table, new: &Table, text_key: bool) {
     let e = p.engine;
     let t = if e == Engine::Mysql { "text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" } else { "text" };
     let i = if e == Engine::Sqlite { "INTEGER" } else { "bigint" };
-    p.both(&["DROP TABLE IF EXISTS p", &format!("CREATE TABLE p (id {i} PRIMARY KEY, a {t}, b {i})")]).await;
+    let k = if text_key { "varchar(24)" } else { i };
+    p.both(&["DROP TABLE IF EXISTS p", &format!("CREATE TABLE p (id {k} PRIMARY KEY, a {t}, b {i})")]).await;
     for (side, rows) in [(true, old), (false, new)] {
         if rows.is_empty() {
             continue;
         }
         let vals: Vec<String> =
-            rows.iter().map(|(k, (a, b))| format!("({k}, {}, {})", lit_text(e, a), lit_num(b))).collect();
+            rows.iter().map(|(k, (a, b))| format!("({}, {}, {})", key_lit(*k, text_key), lit_text(e, a), lit_num(b))).collect();
         let sql = format!("INSERT INTO p VALUES {}", vals.join(", "));
         if side { p.old(&sql).await } else { p.new_side(&sql).await }
     }
 }
 
-fn expected(old: &Table, new: &Table) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
-    let lost = old.keys().filter(|k| !new.contains_key(k)).map(|k| k.to_string()).collect();
-    let added = new.keys().filter(|k| !old.contains_key(k)).map(|k| k.to_string()).collect();
-    let changed = old.iter().filter(|(k, v)| new.get(k).is_some_and(|w| w != *v)).map(|(k, _)| k.to_string()).collect();
+fn expected(old: &Table, new: &Table, text_key: bool) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    let name = |k: &i64| if text_key { format!("k{k}") } else { k.to_string() };
+    let lost = old.keys().filter(|k| !new.contains_key(k)).map(name).collect();
+    let added = new.keys().filter(|k| !old.contains_key(k)).map(name).collect();
+    let changed = old.iter().filter(|(k, v)| new.get(k).is_some_and(|w| w != *v)).map(|(k, _)| name(k)).collect();
     (lost, added, changed)
 }
 
@@ -118,13 +125,13 @@ fn check(e: Engine, cases: u32) {
     let pair = std::cell::RefCell::new(pair);
     let deep = std::cell::Cell::new(0u32);
     let cfg = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
-    proptest!(cfg, |(old in table(), ed in edits(), leaf in 1u64..6, descend in prop_oneof![Just(0u64), Just(50_000u64)], first in prop_oneof![Just(None), (0u32..4).prop_map(Some)])| {
+    proptest!(cfg, |(old in table(), ed in edits(), leaf in 1u64..6, descend in prop_oneof![Just(0u64), Just(50_000u64)], first in prop_oneof![Just(None), (0u32..4).prop_map(Some)], text_key in any::<bool>())| {
         let new = apply(&old, &ed);
         let mut p = pair.borrow_mut();
-        rt.block_on(load(&mut p, &old, &new));
+        rt.block_on(load(&mut p, &old, &new, text_key));
         let opts = DiffOptions { leaf_rows: leaf, descend_above_rows: descend, first_level_bits: first, ..Default::default() };
         let d = rt.block_on(p.diff(&[TableSpec::new("p")], &opts)).unwrap().remove(0);
-        let (lost, added, changed) = expected(&old, &new);
+        let (lost, added, changed) = expected(&old, &new, text_key);
         if d.stats.levels > 1 {
             deep.set(deep.get() + 1);
         }
