@@ -371,3 +371,48 @@ impl crate::Sim {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + s)
+    }
+
+    fn model() -> ArcModel {
+        let mut m = ArcModel { propagation: Duration::from_secs(30), ..Default::default() };
+        m.add_control("arn:p/routingcontrol/a", Some("r1"), true, at(0));
+        m.add_control("arn:p/routingcontrol/b", Some("r2"), false, at(0));
+        let both = vec!["arn:p/routingcontrol/a".to_string(), "arn:p/routingcontrol/b".to_string()];
+        m.rules.push(AssertionRule { arn: "rule-1".into(), name: "one".into(), controls: both.clone(), min_on: 1 });
+        m.rules.push(AssertionRule { arn: "rule-2".into(), name: "two".into(), controls: both, min_on: 2 });
+        m
+    }
+
+    #[test]
+    fn every_rule_not_overridden_is_checked() {
+        let mut m = model();
+        let err = m.update(&[("arn:p/routingcontrol/a".into(), true)], &["rule-1".into()], at(1)).unwrap_err();
+        assert!(err.message.contains("two"), "{}", err.message);
+        m.update(&[("arn:p/routingcontrol/b".into(), true)], &["rule-1".into()], at(1))
+            .expect("both On satisfies rule two");
+        let err = m.update(&[("arn:p/routingcontrol/a".into(), false)], &["rule-1".into()], at(2)).unwrap_err();
+        assert_eq!(err.code, "ValidationException");
+        assert!(err.message.contains("two"), "{}", err.message);
+        assert!(m.controls["arn:p/routingcontrol/a"].is_on(), "a refused update changes nothing");
+        m.update(&[("arn:p/routingcontrol/a".into(), false)], &["rule-1".into(), "rule-2".into()], at(2)).unwrap();
+        assert!(!m.controls["arn:p/routingcontrol/a"].is_on());
+    }
+
+    #[test]
+    fn health_checks_see_changes_after_the_propagation_delay() {
+        let mut m = model();
+        m.rules.clear();
+        m.update(&[("arn:p/routingcontrol/a".into(), false), ("arn:p/routingcontrol/b".into(), true)], &[], at(100))
+            .unwrap();
+        assert_eq!(m.serving_regions(at(129)), ["r1"]);
+        assert_eq!(m.serving_regions(at(130)), ["r2"]);
+        assert_eq!(control_panel_of("arn:x:controlpanel/p1/routingcontrol/rc"), "arn:x:controlpanel/p1");
+    }
+}
