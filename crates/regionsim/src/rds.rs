@@ -190,6 +190,20 @@ impl Aurora {
         sim.insert_extension(self.clone());
         let weak = Arc::downgrade(self);
         sim.set_lag_source(Arc::new(move |q: &LagQuery| weak.upgrade().and_then(|a| a.lag_metric(q))));
+        // Syncing on every health or fault change records a Region that goes down and comes
+        // back between two RDS calls; requests alone would see only its latest state.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let mut changes = sim.subscribe_changes();
+            let weak = Arc::downgrade(self);
+            rt.spawn(async move {
+                while changes.changed().await.is_ok() {
+                    let Some(aurora) = weak.upgrade() else { break };
+                    if let Err(e) = aurora.sync() {
+                        tracing::error!(error = %e, "regionsim rds: sync after a health change failed");
+                    }
+                }
+            });
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

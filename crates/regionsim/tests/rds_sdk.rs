@@ -667,3 +667,19 @@ async fn throttled_calls_answer_the_query_protocol_throttling_error() {
     sim.set_throttle_rate(service::RDS, 0.0);
     assert!(rds(&sim, &clock, USW2).describe_global_clusters().send().await.is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_short_outage_between_two_calls_still_stops_writes_and_replication() {
+    let (sim, clock, aurora) = start().await;
+    advance(&clock, 10).await;
+    let before = aurora.with_data(|d| d.stats(GLOBAL).unwrap());
+    sim.set_region_down(USE1, DownMode::Refuse);
+    advance(&clock, 30).await;
+    sim.set_region_up(USE1);
+    advance(&clock, 1).await;
+    let after = aurora.with_data(|d| d.stats(GLOBAL).unwrap());
+    assert!(after.rejected >= before.rejected + 115, "writes failed during the outage: {before:?} -> {after:?}");
+    let g = global(&rds(&sim, &clock, USW2)).await;
+    assert_eq!(writer_arn(&g), C_USE1, "nothing failed over");
+    assert!(aurora.ground_truth(GLOBAL).is_empty());
+}
