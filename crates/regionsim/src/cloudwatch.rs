@@ -291,6 +291,13 @@ impl CloudWatchService {
         let names: Vec<&str> = field_list(input, "AlarmNames").into_iter().filter_map(Value::as_text).collect();
         let prefix = field_str(input, "AlarmNamePrefix");
         let wanted_state = field_str(input, "StateValue");
+        let types: Vec<&str> = field_list(input, "AlarmTypes").into_iter().filter_map(Value::as_text).collect();
+        if !types.is_empty() && !types.contains(&"MetricAlarm") {
+            return map(vec![
+                ("MetricAlarms", Value::Array(Vec::new())),
+                ("CompositeAlarms", Value::Array(Vec::new())),
+            ]);
+        }
         let world = sim.world();
         let cw = &world.cloudwatch;
         let mut alarms = Vec::new();

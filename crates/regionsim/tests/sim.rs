@@ -421,6 +421,9 @@ async fn canary_alarms_follow_the_watched_region_after_one_evaluation_period() {
     );
     let only_ok = cw.describe_alarms().state_value(aws_sdk_cloudwatch::types::StateValue::Ok).send().await.unwrap();
     assert!(only_ok.metric_alarms().is_empty());
+    let composite =
+        cw.describe_alarms().alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm).send().await.unwrap();
+    assert!(composite.metric_alarms().is_empty() && composite.composite_alarms().is_empty());
 
     sim.set_region_up(USE1);
     clock.sleep(Duration::from_secs(60)).await;
