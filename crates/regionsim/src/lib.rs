@@ -17,24 +17,39 @@
 //! Every service in [`service::SHARED`] gets one port that serves both Regions; the Region
 //! of a call is [`Request::region`], taken from the SigV4 credential scope. To serve RDS:
 //!
-//! ```ignore
-//! struct Rds { sim: regionsim::WeakSim /* + the model */ }
-//! impl regionsim::HttpService for Rds {
-//!     fn handle(&self, req: regionsim::Request) -> regionsim::ResponseFuture {
-//!         // parse with regionsim::wire::Form::parse(&req.body); answer with
-//!         // regionsim::wire::query_response(action, xmlns, result_xml)
-//!         todo!()
+//! ```
+//! use std::sync::Arc;
+//! use regionsim::{ApiError, HttpService, Request, Response, ResponseFuture, SimBuilder, service, wire};
+//!
+//! struct Rds; // the real one holds the model and a `regionsim::WeakSim`
+//!
+//! impl HttpService for Rds {
+//!     fn handle(&self, req: Request) -> ResponseFuture {
+//!         let form = wire::Form::parse(&req.body);
+//!         let region = req.region.clone().unwrap_or_default();
+//!         let resp = match form.action() {
+//!             "DescribeGlobalClusters" => wire::query_response(
+//!                 "DescribeGlobalClusters",
+//!                 "http://rds.amazonaws.com/doc/2014-10-31/",
+//!                 "<GlobalClusters/>",
+//!             ),
+//!             other => self.error_response(&req, &ApiError::new(400, "InvalidAction", format!("{other} in {region}"))),
+//!         };
+//!         Box::pin(async move { resp })
 //!     }
-//!     fn error_response(&self, _req: &regionsim::Request, err: &regionsim::ApiError) -> regionsim::Response {
-//!         regionsim::wire::query_error(err)
+//!     fn error_response(&self, _req: &Request, err: &ApiError) -> Response {
+//!         wire::query_error(err)
 //!     }
-//!     fn throttling_error(&self) -> regionsim::ApiError {
-//!         regionsim::ApiError::new(400, "Throttling", "Rate exceeded")
+//!     fn throttling_error(&self) -> ApiError {
+//!         ApiError::new(400, "Throttling", "Rate exceeded")
 //!     }
 //! }
-//! let sim = SimBuilder::new(clock)
-//!     .service(regionsim::service::RDS, |sim| std::sync::Arc::new(Rds { sim: sim.downgrade() }))
-//!     .start().await?;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let clock = failover_core::SharedClock::system();
+//! let sim = SimBuilder::new(clock).service(service::RDS, |_sim| Arc::new(Rds)).start().await.unwrap();
+//! assert!(sim.endpoints().url(service::RDS).unwrap().starts_with("http://127.0.0.1:"));
+//! # });
 //! ```
 //! or, after start, [`Sim::register_service`]. Before `handle` runs, the server has
 //! already applied the Region-down gate (a down Region's requests hang or are dropped),
