@@ -51,7 +51,7 @@
 //! assert!(sim.endpoints().url(service::RDS).unwrap().starts_with("http://127.0.0.1:"));
 //! # });
 //! ```
-//! or, after start, [`Sim::register_service`]. Before `handle` runs, the server has
+//! or, after start, [`Sim::register_service`] (what `rds::Aurora::install` does). Before `handle` runs, the server has
 //! already applied the Region-down gate (a down Region's requests hang or are dropped),
 //! endpoint faults, extra latency and throttling (rendered with `throttling_error` and
 //! `error_response`), and logged the call under [`HttpService::operation`] (the default
