@@ -889,9 +889,13 @@ impl DataStore {
         let clean = |s: &str| {
             s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect::<String>()
         };
-        let mut name = format!("rsim_{}_{}_{}", self.run_id, clean(&c.region), clean(&c.cluster));
-        name.truncate(63);
-        name
+        let name = format!("rsim_{}_{}_{}", self.run_id, clean(&c.region), clean(&c.cluster));
+        if name.len() <= 63 {
+            return name;
+        }
+        // Server identifiers stop at 63 (PostgreSQL) or 64 (MySQL) characters; a hash of
+        // the whole keeps two long cluster names apart.
+        format!("{}_{:08x}", &name[..54], fnv(&name) as u32)
     }
 
     fn create_db(&mut self, c: &ClusterRef, schema: Schema) -> Result<(), DataError> {
@@ -1401,6 +1405,16 @@ mod tests {
             Backend::Mysql("mysql://root@127.0.0.1:3306/test".into())
         );
         assert!(Backend::from_url("oracle://x").is_err());
+    }
+
+    #[test]
+    fn long_cluster_names_give_distinct_database_names() {
+        let store = DataStore::new(Backend::Sqlite(None), 1).unwrap();
+        let long = "retail-orders-recovery-0123456789abcdef0123456789abcdef0123456789";
+        let a = store.db_name(&ClusterRef::new("us-east-1", format!("{long}-a")));
+        let b = store.db_name(&ClusterRef::new("us-east-1", format!("{long}-b")));
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
     }
 
     #[test]
