@@ -125,7 +125,8 @@ mod tests {
     // test databases are written with the sqlite3 command.
     fn db(path: &std::path::Path, sql: &str) -> String {
         let _ = std::fs::remove_file(path);
-        let ok = std::process::Command::new("sqlite3").arg(path).arg(sql).status().map(|s| s.success()).unwrap_or(false);
+        let ok =
+            std::process::Command::new("sqlite3").arg(path).arg(sql).status().map(|s| s.success()).unwrap_or(false);
         assert!(ok, "sqlite3 is needed to build the test databases");
         format!("sqlite://{}", path.display())
     }
@@ -146,8 +147,14 @@ mod tests {
     fn exit_codes_and_summary() {
         let dir = std::env::temp_dir().join(format!("failover_diff_cli_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let old = db(&dir.join("old.db"), "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, NULL);");
-        let new = db(&dir.join("new.db"), "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (3, '');");
+        let old = db(
+            &dir.join("old.db"),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, NULL);",
+        );
+        let new = db(
+            &dir.join("new.db"),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (3, '');",
+        );
         let out = dir.join("out");
         assert_eq!(format!("{:?}", run(args(&old, &new, &out))), format!("{:?}", ExitCode::from(1)));
         let summary: serde_json::Value =

@@ -44,21 +44,40 @@ async fn diff(a: &[String]) {
     }
 }
 
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    count: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    // Counted as it flows: clients that reset the connection at exit are counted too.
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        count.fetch_add(n as u64, Ordering::SeqCst);
+    }
+    let _ = to.shutdown().await;
+}
+
 async fn proxy(listen: &str, target: &str, file: &str) {
     let l = tokio::net::TcpListener::bind(listen).await.expect("bind");
-    let total = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let up = Arc::new(AtomicU64::new(0));
+    let down = Arc::new(AtomicU64::new(0));
     loop {
-        let (mut inbound, _) = l.accept().await.expect("accept");
-        let (target, file, total) = (target.to_string(), file.to_string(), total.clone());
+        let (inbound, _) = l.accept().await.expect("accept");
+        let (target, file, up, down) = (target.to_string(), file.to_string(), up.clone(), down.clone());
         tokio::spawn(async move {
-            let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+            let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else { return };
             let _ = inbound.set_nodelay(true);
             let _ = outbound.set_nodelay(true);
-            if let Ok((up, down)) = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await {
-                let u = total.0.fetch_add(up, Ordering::SeqCst) + up;
-                let d = total.1.fetch_add(down, Ordering::SeqCst) + down;
-                let _ = std::fs::write(&file, format!("{{\"to_server\": {u}, \"to_client\": {d}, \"total\": {}}}\n", u + d));
-            }
+            let (ir, iw) = inbound.into_split();
+            let (or, ow) = outbound.into_split();
+            tokio::join!(pump(ir, ow, up.clone()), pump(or, iw, down.clone()));
+            let (u, d) = (up.load(Ordering::SeqCst), down.load(Ordering::SeqCst));
+            let _ =
+                std::fs::write(&file, format!("{{\"to_server\": {u}, \"to_client\": {d}, \"total\": {}}}\n", u + d));
         });
     }
 }

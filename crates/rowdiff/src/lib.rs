@@ -11,15 +11,18 @@
 //! Map), and [`report`] (JSON Lines, CSV, HTML, `summary.json`, to a directory or to memory).
 //!
 //! # Algorithm
-//! Rows are partitioned into buckets by a hash of their key identity. Level 0 is one grouped
+//! Rows are partitioned into buckets. With a single integer key, bucket `b` is a slice of the
+//! key space, `(key - min) >> shift`, so restricting a later query to some buckets is a set
+//! of key ranges the primary key index serves; with any other key (text, UUID, timestamp,
+//! composite) a bucket is a class of a hash of the key identity. Level 0 is one grouped
 //! query per side, `SELECT bucket, count(*), xor(row_hash) ... GROUP BY bucket`, run on both
 //! sides at once; the number of buckets follows the table's size so that a bucket holds
-//! about [`DiffOptions::leaf_rows`] rows. Buckets whose count or checksum differ are the only
-//! ones that go further: a deeper level splits them with more hash bits (again one grouped
-//! query per side, restricted to those buckets) while the rows to fetch would still be many;
-//! then the rows of the differing leaves alone are streamed from both sides, ordered by key
-//! identity, and merged. Memory holds one level's checksums (at most 2^16 buckets) and a
-//! bounded channel of rows per side; kept result rows are capped by
+//! about [`DiffOptions::leaf_rows`] rows (at most 2^16 buckets). Buckets whose count or
+//! checksum differ are the only ones that go further: a deeper level splits them (more hash
+//! bits, or a smaller key slice), again one grouped query per side restricted to them, while
+//! their rows would still be many; then the rows of the differing leaves alone are streamed
+//! from both sides, ordered by key identity, and merged. Memory holds one level's checksums
+//! and a bounded channel of rows per side; kept result rows are capped by
 //! [`DiffOptions::max_rows_kept`] (counts stay exact).
 //!
 //! # Why it is exact
@@ -36,9 +39,10 @@
 //!   a fixed scale per column, and column types must match on both sides). Timestamps with
 //!   time zone compare as instants; precision is part of the column type, which must match.
 //!   Floats compare by their shortest round-trip text, with -0 folded into 0 on PostgreSQL.
-//! * **NULL is not a value.** PostgreSQL adds a NULL bitmap to `hash_record_extended` (which
-//!   hashes NULL as 0); MySQL encodes each column as `length:bytes` or `-` for NULL, a
-//!   prefix-free code; SQLite hashes the storage class. So NULL, `''` and `'<null>'` all
+//! * **NULL is not a value.** PostgreSQL's `hash_record_extended` hashes a NULL field as 0,
+//!   so the row hash also covers `num_nulls` of the nullable columns; MySQL encodes each
+//!   column in a prefix-free code (`length:bytes` for text, `text,` for numbers and dates,
+//!   `-` for NULL); SQLite hashes the storage class. So NULL, `''` and `'<null>'` all
 //!   differ, in the hash and in the client's comparison.
 //! * **Hashes.** PostgreSQL: `hash_record_extended`, the cheapest 64-bit hash it has, and a
 //!   non-linear one. MySQL: the first 64 bits of MD5 (`CRC32` is linear, so an XOR of CRCs
@@ -170,7 +174,8 @@ pub async fn plan_ranges(source: &Source, table: &TableSpec, n: usize) -> Result
     let d = db::dialect(source.engine);
     let mut i = source.inner.lock().await;
     let name = table.name.as_str();
-    let cols = db::columns(&mut i, name).await?.ok_or_else(|| DiffError::TableMissing { table: name.into(), side: "this" })?;
+    let cols =
+        db::columns(&mut i, name).await?.ok_or_else(|| DiffError::TableMissing { table: name.into(), side: "this" })?;
     let key_names = if table.key.is_empty() { db::primary_key(&mut i, name).await? } else { table.key.clone() };
     if key_names.is_empty() {
         return Err(DiffError::NoPrimaryKey { table: name.into() });
@@ -205,7 +210,9 @@ pub async fn plan_ranges(source: &Source, table: &TableSpec, n: usize) -> Result
     let mut bounds = Vec::new();
     for r in rows {
         let vals: Option<Vec<String>> = r.into_iter().collect();
-        bounds.push(vals.ok_or_else(|| DiffError::BadSpec { table: name.into(), message: "NULL in a key column".into() })?);
+        bounds.push(
+            vals.ok_or_else(|| DiffError::BadSpec { table: name.into(), message: "NULL in a key column".into() })?,
+        );
     }
     let mut out = Vec::with_capacity(bounds.len() + 1);
     let mut lower = None;
@@ -244,7 +251,12 @@ fn resolve(
     }
     let ignored: HashSet<&str> = spec.ignore_columns.iter().map(String::as_str).collect();
     let mut names: Vec<String> = key_names.clone();
-    names.extend(cols_o.iter().filter(|c| !key_names.contains(&c.name) && !ignored.contains(c.name.as_str())).map(|c| c.name.clone()));
+    names.extend(
+        cols_o
+            .iter()
+            .filter(|c| !key_names.contains(&c.name) && !ignored.contains(c.name.as_str()))
+            .map(|c| c.name.clone()),
+    );
     for c in &cols_n {
         if !ignored.contains(c.name.as_str()) && !names.contains(&c.name) {
             return Err(DiffError::ColumnMissing { table: t.into(), column: c.name.clone(), side: "old" });
@@ -275,7 +287,10 @@ fn resolve(
     let after = match (&time, &opts.after) {
         (Some(_), Some(a)) => Some(table::utc_text(a)?),
         (Some(_), None) => {
-            return Err(DiffError::BadSpec { table: t.into(), message: "a time column needs the failover time (after)".into() });
+            return Err(DiffError::BadSpec {
+                table: t.into(),
+                message: "a time column needs the failover time (after)".into(),
+            });
         }
         _ => None,
     };
@@ -407,7 +422,8 @@ async fn diff_one(
         bits = (bits + extra).min(max_bits);
     };
 
-    let filter = if differing.len() == total_nonempty && prev.is_none() { None } else { Some((bits, differing.as_slice())) };
+    let filter =
+        if differing.len() == total_nonempty && prev.is_none() { None } else { Some((bits, differing.as_slice())) };
     let with_after = plan.time.is_some() && plan.after.is_some();
     let (sql, dec) = table::fetch_sql(d, &plan, filter, with_after)?;
     let nvals = plan.cols.len();
@@ -427,7 +443,12 @@ async fn diff_one(
 }
 
 /// The key span of both sides, when a single integer key lets buckets be key slices.
-async fn int_range(d: &dyn table::Dialect, o: &mut Inner, n: &mut Inner, plan: &Plan) -> Result<Option<table::IntRange>, DiffError> {
+async fn int_range(
+    d: &dyn table::Dialect,
+    o: &mut Inner,
+    n: &mut Inner,
+    plan: &Plan,
+) -> Result<Option<table::IntRange>, DiffError> {
     let col = d.quote(&plan.cols[0].name);
     let sql = format!("SELECT MIN({col}), MAX({col}) FROM {}{}", plan.from, plan.where_range());
     let (a, b) = tokio::join!(db::text_rows(o, &plan.table, &sql), db::text_rows(n, &plan.table, &sql));
@@ -555,7 +576,11 @@ async fn next_checked(
     Ok(r)
 }
 
-async fn merge(mut ro: mpsc::Receiver<Fetched>, mut rn: mpsc::Receiver<Fetched>, acc: &mut Acc) -> Result<(), DiffError> {
+async fn merge(
+    mut ro: mpsc::Receiver<Fetched>,
+    mut rn: mpsc::Receiver<Fetched>,
+    acc: &mut Acc,
+) -> Result<(), DiffError> {
     let t = acc.diff.table.clone();
     let (mut lo, mut ln) = (None, None);
     let mut a = next_checked(&mut ro, &mut lo, &t, "old", &mut acc.diff.stats.rows_fetched).await?;

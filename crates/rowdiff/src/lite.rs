@@ -165,9 +165,12 @@ pub(crate) async fn end(c: &Shared) -> Result<(), DiffError> {
 pub(crate) async fn columns(c: &Shared, table: &str) -> Result<Option<Vec<Column>>, DiffError> {
     let t = table.to_string();
     let rows = blocking(c, move |c| {
-        let mut st = c.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)").map_err(|e| lerr(&t, e))?;
+        let mut st =
+            c.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)").map_err(|e| lerr(&t, e))?;
         let rows = st
-            .query_map([&t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))
+            .query_map([&t], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            })
             .map_err(|e| lerr(&t, e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| lerr(&t, e))
     })
@@ -194,9 +197,8 @@ pub(crate) async fn columns(c: &Shared, table: &str) -> Result<Option<Vec<Column
 pub(crate) async fn primary_key(c: &Shared, table: &str) -> Result<Vec<String>, DiffError> {
     let t = table.to_string();
     blocking(c, move |c| {
-        let mut st = c
-            .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")
-            .map_err(|e| lerr(&t, e))?;
+        let mut st =
+            c.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk").map_err(|e| lerr(&t, e))?;
         let rows = st.query_map([&t], |r| r.get::<_, String>(0)).map_err(|e| lerr(&t, e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| lerr(&t, e))
     })

@@ -79,7 +79,13 @@ pub struct DiffOptions {
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { after: None, leaf_rows: 128, max_rows_kept: 100_000, descend_above_rows: 50_000, first_level_bits: None }
+        DiffOptions {
+            after: None,
+            leaf_rows: 128,
+            max_rows_kept: 100_000,
+            descend_above_rows: 50_000,
+            first_level_bits: None,
+        }
     }
 }
 

@@ -32,8 +32,7 @@ fn is_text(base: &str) -> bool {
 }
 /// Types whose text is a number or a date: non-empty, without a comma, never just `-`.
 fn is_plain(base: &str) -> bool {
-    is_int(base)
-        || matches!(base, "decimal" | "float" | "double" | "date" | "datetime" | "timestamp" | "time" | "bit")
+    is_int(base) || matches!(base, "decimal" | "float" | "double" | "date" | "datetime" | "timestamp" | "time" | "bit")
 }
 fn is_binary(base: &str) -> bool {
     matches!(base, "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
@@ -62,7 +61,11 @@ impl Dialect for My {
     fn key_hash(&self, plan: &Plan) -> Result<String, DiffError> {
         let parts: Vec<String> =
             plan.key().iter().map(|c| self.identity(&plan.table, c).map(|x| x.0)).collect::<Result<_, _>>()?;
-        Ok(if parts.len() == 1 { format!("CRC32({})", parts[0]) } else { format!("CRC32(CONCAT_WS(X'00', {}))", parts.join(", ")) })
+        Ok(if parts.len() == 1 {
+            format!("CRC32({})", parts[0])
+        } else {
+            format!("CRC32(CONCAT_WS(X'00', {}))", parts.join(", "))
+        })
     }
     fn key_hash_bits(&self) -> u32 {
         32
@@ -79,7 +82,8 @@ impl Dialect for My {
                     // Never empty, never '-', never a ',': the comma ends the field.
                     return format!("COALESCE({}, '-'), ','", self.canon(c));
                 }
-                let x = if is_text(&c.base) { format!("CAST({} AS BINARY)", self.quote(&c.name)) } else { self.canon(c) };
+                let x =
+                    if is_text(&c.base) { format!("CAST({} AS BINARY)", self.quote(&c.name)) } else { self.canon(c) };
                 format!("COALESCE(CONCAT(LENGTH({x}), ':', {x}), '-')")
             })
             .collect();
@@ -126,7 +130,11 @@ impl Dialect for My {
         })
     }
     fn print(&self, c: &Column) -> String {
-        if is_int(&c.base) || is_text(&c.base) { self.quote(&c.name) } else { format!("CAST({} AS CHAR)", self.quote(&c.name)) }
+        if is_int(&c.base) || is_text(&c.base) {
+            self.quote(&c.name)
+        } else {
+            format!("CAST({} AS CHAR)", self.quote(&c.name))
+        }
     }
 }
 
@@ -182,10 +190,8 @@ pub(crate) async fn columns(c: &mut mysql_async::Conn, table: &str) -> Result<Op
     let (schema, name) = split(table);
     // MySQL 8 says whether a collation pads; MariaDB has no such column and names its
     // NO PAD collations `..._nopad_...`.
-    let pad: Vec<(String, String)> = c
-        .query("SELECT COLLATION_NAME, PAD_ATTRIBUTE FROM information_schema.COLLATIONS")
-        .await
-        .unwrap_or_default();
+    let pad: Vec<(String, String)> =
+        c.query("SELECT COLLATION_NAME, PAD_ATTRIBUTE FROM information_schema.COLLATIONS").await.unwrap_or_default();
     let pad: std::collections::HashMap<String, bool> = pad.into_iter().map(|(n, p)| (n, p == "PAD SPACE")).collect();
     let rows: Vec<(String, String, String, String, Option<String>)> = c
         .exec(
@@ -268,7 +274,11 @@ fn as_u64(v: &mysql_async::Value) -> u64 {
     }
 }
 
-pub(crate) async fn buckets(c: &mut mysql_async::Conn, table: &str, sql: &str) -> Result<Vec<(u64, u64, u64)>, DiffError> {
+pub(crate) async fn buckets(
+    c: &mut mysql_async::Conn,
+    table: &str,
+    sql: &str,
+) -> Result<Vec<(u64, u64, u64)>, DiffError> {
     let rows: Vec<mysql_async::Row> = c.query(sql).await.map_err(|e| qerr(table, e))?;
     Ok(rows
         .iter()
@@ -289,7 +299,11 @@ fn text(v: &mysql_async::Value) -> Option<String> {
     }
 }
 
-pub(crate) async fn text_rows(c: &mut mysql_async::Conn, table: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, DiffError> {
+pub(crate) async fn text_rows(
+    c: &mut mysql_async::Conn,
+    table: &str,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, DiffError> {
     let rows: Vec<mysql_async::Row> = c.query(sql).await.map_err(|e| qerr(table, e))?;
     Ok(rows.iter().map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(text)).collect()).collect())
 }

@@ -22,8 +22,23 @@ pub(crate) static DIALECT: Pg = Pg;
 fn native_hash(base: &str) -> bool {
     matches!(
         base,
-        "int2" | "int4" | "int8" | "text" | "varchar" | "bpchar" | "uuid" | "timestamptz" | "timestamp" | "date" | "bool"
-            | "bytea" | "jsonb" | "numeric" | "float4" | "float8" | "oid"
+        "int2"
+            | "int4"
+            | "int8"
+            | "text"
+            | "varchar"
+            | "bpchar"
+            | "uuid"
+            | "timestamptz"
+            | "timestamp"
+            | "date"
+            | "bool"
+            | "bytea"
+            | "jsonb"
+            | "numeric"
+            | "float4"
+            | "float8"
+            | "oid"
     )
 }
 
@@ -232,18 +247,29 @@ pub(crate) async fn tables(c: &tokio_postgres::Client) -> Result<Vec<String>, Di
 
 pub(crate) async fn estimate(c: &tokio_postgres::Client, table: &str) -> Result<u64, DiffError> {
     let r = c
-        .query_one("SELECT GREATEST(reltuples, 0)::int8 FROM pg_class WHERE oid = to_regclass($1)", &[&Pg.table_ref(table)])
+        .query_one(
+            "SELECT GREATEST(reltuples, 0)::int8 FROM pg_class WHERE oid = to_regclass($1)",
+            &[&Pg.table_ref(table)],
+        )
         .await
         .map_err(|e| qerr(table, e))?;
     Ok(r.get::<_, i64>(0) as u64)
 }
 
-pub(crate) async fn buckets(c: &tokio_postgres::Client, table: &str, sql: &str) -> Result<Vec<(u64, u64, u64)>, DiffError> {
+pub(crate) async fn buckets(
+    c: &tokio_postgres::Client,
+    table: &str,
+    sql: &str,
+) -> Result<Vec<(u64, u64, u64)>, DiffError> {
     let rows = c.query(sql, &[]).await.map_err(|e| qerr(table, e))?;
     Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64, r.get::<_, i64>(2) as u64)).collect())
 }
 
-pub(crate) async fn text_rows(c: &tokio_postgres::Client, table: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, DiffError> {
+pub(crate) async fn text_rows(
+    c: &tokio_postgres::Client,
+    table: &str,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, DiffError> {
     let rows = c.simple_query(sql).await.map_err(|e| qerr(table, e))?;
     Ok(rows
         .iter()

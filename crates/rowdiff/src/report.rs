@@ -71,7 +71,9 @@ pub fn jsonl(diffs: &[TableDiff], out: &mut impl Write) -> std::io::Result<()> {
     for d in diffs {
         for (kind, row, ch) in each_row(d) {
             let line = match (row, ch) {
-                (Some(r), _) => json!({"table": d.table, "kind": kind, "key": key_obj(d, &r.values), "row": obj(&d.columns, &r.values)}),
+                (Some(r), _) => {
+                    json!({"table": d.table, "kind": kind, "key": key_obj(d, &r.values), "row": obj(&d.columns, &r.values)})
+                }
                 (_, Some(c)) => json!({
                     "table": d.table, "kind": kind, "key": key_obj(d, &c.old), "columns": c.columns,
                     "old": obj(&d.columns, &c.old), "new": obj(&d.columns, &c.new)

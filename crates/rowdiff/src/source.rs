@@ -161,7 +161,9 @@ impl SourceConfig {
         let engine = match u.scheme() {
             "postgres" | "postgresql" => Engine::Postgres,
             "mysql" | "mariadb" => Engine::Mysql,
-            other => return Err(DiffError::BadSource(format!("URL scheme {other:?}: expected postgres, mysql or sqlite"))),
+            other => {
+                return Err(DiffError::BadSource(format!("URL scheme {other:?}: expected postgres, mysql or sqlite")));
+            }
         };
         let host = u.host_str().ok_or_else(|| DiffError::BadSource("URL without a host".into()))?.to_string();
         let port = u.port().unwrap_or(if engine == Engine::Postgres { 5432 } else { 3306 });

@@ -159,8 +159,7 @@ pub(crate) fn range_sql(
                 message: format!("key range bound has {} values for {} key columns", vals.len(), key.len()),
             });
         }
-        let lits: Vec<String> =
-            key.iter().zip(vals).map(|(c, v)| d.literal(table, c, v)).collect::<Result<_, _>>()?;
+        let lits: Vec<String> = key.iter().zip(vals).map(|(c, v)| d.literal(table, c, v)).collect::<Result<_, _>>()?;
         let cols: Vec<String> = key.iter().map(|c| d.quote(&c.name)).collect();
         let mut ors = Vec::new();
         for i in 0..key.len() {
@@ -176,7 +175,12 @@ pub(crate) fn range_sql(
 }
 
 /// Builds the grouped checksum query of one level.
-pub(crate) fn bucket_sql(d: &dyn Dialect, plan: &Plan, bits: u32, prev: Option<(u32, &[u64])>) -> Result<String, DiffError> {
+pub(crate) fn bucket_sql(
+    d: &dyn Dialect,
+    plan: &Plan,
+    bits: u32,
+    prev: Option<(u32, &[u64])>,
+) -> Result<String, DiffError> {
     let rh = d.row_hash(plan);
     let xor = d.xor_agg("rh");
     if let Some(r) = &plan.int_range {
@@ -193,8 +197,11 @@ pub(crate) fn bucket_sql(d: &dyn Dialect, plan: &Plan, bits: u32, prev: Option<(
     }
     let mask = (1u64 << bits) - 1;
     let kh = d.key_hash(plan)?;
-    let mut sql =
-        format!("SELECT b, COUNT(*), {xor} FROM (SELECT ({kh}) & {mask} AS b, {rh} AS rh FROM {}{}) s", plan.from, plan.where_range());
+    let mut sql = format!(
+        "SELECT b, COUNT(*), {xor} FROM (SELECT ({kh}) & {mask} AS b, {rh} AS rh FROM {}{}) s",
+        plan.from,
+        plan.where_range()
+    );
     if let Some((pbits, list)) = prev {
         let pmask = (1u64 << pbits) - 1;
         sql.push_str(&format!(" WHERE (b & {pmask}) IN ({})", join_u64(list)));

@@ -38,18 +38,24 @@ async fn errors_name_the_table_and_the_column() {
 
         let err = p.diff(&[TableSpec::new("typed")], &o).await.unwrap_err();
         match &err {
-            DiffError::ColumnTypeMismatch { table, column, .. } => assert_eq!((table.as_str(), column.as_str()), ("typed", "amount")),
+            DiffError::ColumnTypeMismatch { table, column, .. } => {
+                assert_eq!((table.as_str(), column.as_str()), ("typed", "amount"))
+            }
             other => panic!("{e:?}: {other}"),
         }
         assert!(err.to_string().contains("typed") && err.to_string().contains("amount"));
 
         let err = p.diff(&[TableSpec::new("wide")], &o).await.unwrap_err();
-        assert!(matches!(&err, DiffError::ColumnMissing { table, column, side: "old" } if table == "wide" && column == "extra"), "{err}");
+        assert!(
+            matches!(&err, DiffError::ColumnMissing { table, column, side: "old" } if table == "wide" && column == "extra"),
+            "{err}"
+        );
         // Ignoring the column makes the tables comparable.
         let d = p.diff(&[TableSpec::new("wide").ignore(["extra"])], &o).await.unwrap();
         assert_eq!(d[0].columns, vec!["id".to_string(), "a".to_string()]);
 
-        let err = p.diff(&[TableSpec::new("wide").key(["id"]).ignore(["extra"]).time_column("nope")], &o).await.unwrap_err();
+        let err =
+            p.diff(&[TableSpec::new("wide").key(["id"]).ignore(["extra"]).time_column("nope")], &o).await.unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
         p.drop().await;
     }
@@ -87,7 +93,8 @@ fn source_urls_and_parts() {
     assert!(SourceConfig::from_url("oracle://x/y").is_err());
     assert!(SourceConfig::from_url("postgres://h/").is_err());
     assert!(SourceConfig::from_url("postgres://h/db?sslrootcert=/nonexistent/ca.pem").is_err());
-    let parts = SourceConfig::postgres("h", 5432, "u", Some("p"), "d").with_tls(rowdiff::TlsConfig::with_ca_pem(b"x".to_vec()));
+    let parts =
+        SourceConfig::postgres("h", 5432, "u", Some("p"), "d").with_tls(rowdiff::TlsConfig::with_ca_pem(b"x".to_vec()));
     assert!(parts.tls.enabled);
 }
 
@@ -115,7 +122,10 @@ async fn ignored_columns_and_rows_written_after_the_failover() {
         p.new_side("UPDATE o SET touched = 2").await;
         p.new_side("UPDATE o SET status = 'b', at = '2024-05-01 10:30:00' WHERE id = 2").await;
         p.new_side("UPDATE o SET status = 'c' WHERE id = 3").await;
-        p.new_side("INSERT INTO o VALUES (5, 'late', 1, '2024-05-01 10:05:00'), (6, 'early', 1, '2024-05-01 09:30:00')").await;
+        p.new_side(
+            "INSERT INTO o VALUES (5, 'late', 1, '2024-05-01 10:05:00'), (6, 'early', 1, '2024-05-01 09:30:00')",
+        )
+        .await;
         let opts = DiffOptions { after: Some("2024-05-01T10:00:00Z".into()), ..Default::default() };
         let spec = TableSpec::new("o").ignore(["touched"]).time_column("at");
         let d = p.diff(&[spec], &opts).await.unwrap().remove(0);
@@ -169,7 +179,8 @@ async fn key_ranges_partition_the_diff() {
         assert_eq!(lost, want, "{e:?}");
         assert_eq!((new, changed), (whole.counts.new, whole.counts.changed), "{e:?}");
         // A range with bounds given by hand.
-        let r = KeyRange { lower: Some(vec!["alpha".into(), "0".into()]), upper: Some(vec!["alpha".into(), "10".into()]) };
+        let r =
+            KeyRange { lower: Some(vec!["alpha".into(), "0".into()]), upper: Some(vec!["alpha".into(), "10".into()]) };
         let d = p.diff(&[TableSpec::new("c").range(r)], &DiffOptions::default()).await.unwrap().remove(0);
         assert_eq!(d.counts.old_rows, 10);
         assert_eq!(keys(&d.lost), set(&["alpha"]));
@@ -192,10 +203,15 @@ async fn reports_keep_null_empty_and_text_null_apart() {
     assert_eq!(summary["tables"][0]["new"], 1);
     assert_eq!(summary["tables"][0]["changed"], 1);
     assert_eq!(summary["identical"], false);
-    let lines: Vec<serde_json::Value> = get("differences.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        get("differences.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 5);
-    let lost_vals: Vec<&serde_json::Value> = lines.iter().filter(|l| l["kind"] == "lost").map(|l| &l["row"]["v"]).collect();
-    assert_eq!(lost_vals, vec![&serde_json::json!(""), &serde_json::json!("<null>"), &serde_json::json!("a \"quoted\", <b>")]);
+    let lost_vals: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["kind"] == "lost").map(|l| &l["row"]["v"]).collect();
+    assert_eq!(
+        lost_vals,
+        vec![&serde_json::json!(""), &serde_json::json!("<null>"), &serde_json::json!("a \"quoted\", <b>")]
+    );
     let changed = lines.iter().find(|l| l["kind"] == "changed").unwrap();
     assert_eq!(changed["old"]["v"], serde_json::Value::Null);
     assert_eq!(changed["columns"], serde_json::json!(["v"]));

@@ -27,8 +27,12 @@ async fn null_empty_and_the_text_null_all_differ() {
         let Some(mut p) = Pair::new(e, "nulls").await else { continue };
         let (i, t) = (ty(e, "int"), ty(e, "text"));
         p.both(&[&format!("CREATE TABLE t (id {i} PRIMARY KEY, v {t})")]).await;
-        p.old("INSERT INTO t VALUES (1, NULL), (2, ''), (3, '<null>'), (4, NULL), (5, ''), (6, '<null>'), (7, 'x')").await;
-        p.new_side("INSERT INTO t VALUES (1, ''), (2, '<null>'), (3, NULL), (4, NULL), (5, ''), (6, '<null>'), (7, NULL)").await;
+        p.old("INSERT INTO t VALUES (1, NULL), (2, ''), (3, '<null>'), (4, NULL), (5, ''), (6, '<null>'), (7, 'x')")
+            .await;
+        p.new_side(
+            "INSERT INTO t VALUES (1, ''), (2, '<null>'), (3, NULL), (4, NULL), (5, ''), (6, '<null>'), (7, NULL)",
+        )
+        .await;
         let d = p.diff1(TableSpec::new("t")).await;
         assert_sets(&d, &[], &[], &["1", "2", "3", "7"]);
         p.drop().await;
@@ -71,15 +75,35 @@ async fn unicode_and_collation_sensitive_text_keys() {
         // Distinct under every collation here (case, accent and pad insensitive included),
         // identical on both sides: the merge must walk them in step.
         let shared = [
-            "Apple", "apricot", "Banana", "b2", "Çedilla", "cherry", "ñandu", "Ødegaard", "zebra", "Zulu", "a b",
-            "日本語", "emoji 😀", "Straße", "zz z", "x\ty", "1", "10", "9", "~tilde", "_under",
+            "Apple",
+            "apricot",
+            "Banana",
+            "b2",
+            "Çedilla",
+            "cherry",
+            "ñandu",
+            "Ødegaard",
+            "zebra",
+            "Zulu",
+            "a b",
+            "日本語",
+            "emoji 😀",
+            "Straße",
+            "zz z",
+            "x\ty",
+            "1",
+            "10",
+            "9",
+            "~tilde",
+            "_under",
         ];
         for s in shared {
             let sql = format!("INSERT INTO t VALUES ('{s}', 1)");
             p.both(&[&sql]).await;
         }
         p.old("INSERT INTO t VALUES ('lost one', 1), ('cherry2', 1), ('Mixed', 1), ('pad', 1), ('crème', 1)").await;
-        p.new_side("INSERT INTO t VALUES ('new one', 1), ('cherry2', 2), ('mixed', 1), ('pad ', 1), ('creme', 1)").await;
+        p.new_side("INSERT INTO t VALUES ('new one', 1), ('cherry2', 2), ('mixed', 1), ('pad ', 1), ('creme', 1)")
+            .await;
         let d = p.diff1(TableSpec::new("t")).await;
         match e {
             // utf8mb4_general_ci: case, accents and trailing spaces do not make another key,
@@ -155,7 +179,16 @@ async fn uuid_keys() {
         let Some(mut p) = Pair::new(e, "uuid").await else { continue };
         let u = ty2(e, "uuid", "uuid", "TEXT");
         let ids: Vec<String> = (0..40u32)
-            .map(|n| format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", n.wrapping_mul(2654435761), n * 7, n, n * 3, n as u64 * 99991))
+            .map(|n| {
+                format!(
+                    "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+                    n.wrapping_mul(2654435761),
+                    n * 7,
+                    n,
+                    n * 3,
+                    n as u64 * 99991
+                )
+            })
             .collect();
         p.both(&[&format!("CREATE TABLE t (id {u} PRIMARY KEY, v int)")]).await;
         for (n, id) in ids.iter().enumerate() {
@@ -182,7 +215,8 @@ async fn numeric_scale() {
         let num = ty2(e, "numeric", "decimal(20,6)", "NUMERIC");
         p.both(&[&format!("CREATE TABLE t (id {i} PRIMARY KEY, a {num})")]).await;
         p.old("INSERT INTO t VALUES (1, 1.5), (2, 2.50), (3, 100), (4, 0.000001), (5, 12345678901234.5)").await;
-        p.new_side("INSERT INTO t VALUES (1, 1.50), (2, 2.51), (3, 100.000), (4, 0.000002), (5, 12345678901234.5)").await;
+        p.new_side("INSERT INTO t VALUES (1, 1.50), (2, 2.51), (3, 100.000), (4, 0.000002), (5, 12345678901234.5)")
+            .await;
         let d = p.diff1(TableSpec::new("t")).await;
         assert_sets(&d, &[], &[], &["2", "4"]);
         p.drop().await;
@@ -243,7 +277,8 @@ async fn floats() {
         let i = ty(e, "int");
         let f = ty2(e, "float8", "double", "REAL");
         p.both(&[&format!("CREATE TABLE t (id {i} PRIMARY KEY, x {f})")]).await;
-        p.old("INSERT INTO t VALUES (1, 0.1), (2, 0.3), (3, 1e300), (4, -2.5), (5, 123456789.123456789), (6, 1e-300)").await;
+        p.old("INSERT INTO t VALUES (1, 0.1), (2, 0.3), (3, 1e300), (4, -2.5), (5, 123456789.123456789), (6, 1e-300)")
+            .await;
         p.new_side("INSERT INTO t VALUES (1, 0.1), (2, 0.30000000000000004), (3, 1e300), (4, -2.5), (5, 123456789.12345679), (6, 2e-300)").await;
         let d = p.diff1(TableSpec::new("t")).await;
         assert_sets(&d, &[], &[], &["2", "6"]);
@@ -358,7 +393,8 @@ async fn gaps_in_the_key_range() {
         ids.extend(1_000_000..1_000_050);
         ids.extend((1i64 << 40)..(1i64 << 40) + 50);
         ids.extend([-9_000_000_000_000, -1, 0, i64::MAX - 1]);
-        let mut new: Vec<i64> = ids.iter().copied().filter(|i| ![-1, 1_000_000, 1i64 << 40, i64::MAX - 1].contains(i)).collect();
+        let mut new: Vec<i64> =
+            ids.iter().copied().filter(|i| ![-1, 1_000_000, 1i64 << 40, i64::MAX - 1].contains(i)).collect();
         new.extend([500_000, 3_000_000_000, i64::MAX]);
         orders_table(&mut p, &ids, &new).await;
         p.new_side("UPDATE o SET status = 'x' WHERE id IN (-9000000000000, 1000049)").await;
@@ -366,7 +402,12 @@ async fn gaps_in_the_key_range() {
         let big = (1i64 << 40).to_string();
         let max1 = (i64::MAX - 1).to_string();
         let max = i64::MAX.to_string();
-        assert_sets(&d, &["-1", "1000000", &big, &max1], &["500000", "3000000000", &max], &["-9000000000000", "1000049"]);
+        assert_sets(
+            &d,
+            &["-1", "1000000", &big, &max1],
+            &["500000", "3000000000", &max],
+            &["-9000000000000", "1000049"],
+        );
         p.drop().await;
     }
 }
@@ -380,7 +421,12 @@ async fn sparse_differences_descend_through_levels() {
         orders_table(&mut p, &ids, &new).await;
         p.new_side("UPDATE o SET status = 'x' WHERE id = 4242").await;
         // Four buckets at first, as if the catalog had underestimated the table.
-        let opts = rowdiff::DiffOptions { leaf_rows: 64, descend_above_rows: 0, first_level_bits: Some(2), ..Default::default() };
+        let opts = rowdiff::DiffOptions {
+            leaf_rows: 64,
+            descend_above_rows: 0,
+            first_level_bits: Some(2),
+            ..Default::default()
+        };
         let d = p.diff(&[TableSpec::new("o")], &opts).await.unwrap().remove(0);
         assert_sets(&d, &["777", "15001"], &["25000"], &["4242"]);
         assert!(d.stats.levels >= 2, "{e:?}: {:?}", d.stats);

@@ -104,8 +104,10 @@ async fn load(p: &mut Pair, old: &Table, new: &Table, text_key: bool) {
         if rows.is_empty() {
             continue;
         }
-        let vals: Vec<String> =
-            rows.iter().map(|(k, (a, b))| format!("({}, {}, {})", key_lit(*k, text_key), lit_text(e, a), lit_num(b))).collect();
+        let vals: Vec<String> = rows
+            .iter()
+            .map(|(k, (a, b))| format!("({}, {}, {})", key_lit(*k, text_key), lit_text(e, a), lit_num(b)))
+            .collect();
         let sql = format!("INSERT INTO p VALUES {}", vals.join(", "));
         if side { p.old(&sql).await } else { p.new_side(&sql).await }
     }

@@ -40,7 +40,9 @@ pub struct Pair {
 pub const ENGINES: [Engine; 3] = [Engine::Postgres, Engine::Mysql, Engine::Sqlite];
 
 async fn pg_client(db: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (c, conn) = tokio_postgres::connect(&format!("host=127.0.0.1 port=5432 user=postgres dbname={db}"), tokio_postgres::NoTls).await?;
+    let (c, conn) =
+        tokio_postgres::connect(&format!("host=127.0.0.1 port=5432 user=postgres dbname={db}"), tokio_postgres::NoTls)
+            .await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
