@@ -10,8 +10,9 @@
 //!
 //! Operations: DescribeGlobalClusters, SwitchoverGlobalCluster, FailoverGlobalCluster,
 //! DescribeDBClusters, DescribeDBInstances, DescribeDBClusterSnapshots,
-//! CopyDBClusterSnapshot, RestoreDBClusterFromSnapshot, CreateDBInstance, DeleteDBInstance,
-//! DeleteDBCluster, DescribeEvents. Anything else answers `InvalidAction`.
+//! CopyDBClusterSnapshot, RestoreDBClusterFromSnapshot, CreateDBInstance, ModifyDBCluster
+//! (managed master password, Serverless v2 capacity), DeleteDBInstance, DeleteDBCluster,
+//! DescribeEvents. Anything else answers `InvalidAction`.
 //!
 //! This module never reads the wall clock; time comes from the [`SharedClock`].
 
@@ -453,6 +454,21 @@ impl Aurora {
                 let i = st.model.create_instance(region, id, cluster, class, now)?;
                 Ok(format!("<DBInstance>{}</DBInstance>", instance_xml(&st.model, &i, now)))
             }
+            "ModifyDBCluster" => {
+                let id = required(form, "DBClusterIdentifier")?;
+                let manage = form.get("ManageMasterUserPassword").map(|v| v.eq_ignore_ascii_case("true"));
+                let min = form.get("ServerlessV2ScalingConfiguration.MinCapacity").and_then(|v| v.parse().ok());
+                let max = form.get("ServerlessV2ScalingConfiguration.MaxCapacity").and_then(|v| v.parse().ok());
+                let (c, secret) = st.model.modify_cluster(region, id, manage, min.zip(max), now)?;
+                if let (Some(arn), Some(sim)) = (secret, self.sim()) {
+                    // RDS keeps the managed password in Secrets Manager as JSON, where the
+                    // functions read it like any other credentials secret.
+                    let password = format!("sim-{:016x}", fnv(&arn));
+                    let value = serde_json::json!({ "username": c.master_username, "password": password });
+                    sim.world().secrets.put(region, &arn, &value.to_string(), now);
+                }
+                Ok(format!("<DBCluster>{}</DBCluster>", cluster_xml(&st.model, &c, now)))
+            }
             "DeleteDBInstance" => {
                 let i = st.model.delete_instance(region, required(form, "DBInstanceIdentifier")?, now)?;
                 Ok(format!("<DBInstance>{}</DBInstance>", instance_xml(&st.model, &i, now)))
@@ -883,7 +899,27 @@ fn cluster_xml(m: &RdsModel, c: &Cluster, now: SystemTime) -> String {
     if let Some(g) = &c.global {
         x += &xml_elem("GlobalClusterIdentifier", g);
     }
+    if let Some((min, max)) = c.serverless_v2 {
+        x += &format!(
+            "<ServerlessV2ScalingConfiguration>{}{}</ServerlessV2ScalingConfiguration>",
+            xml_elem("MinCapacity", &min.to_string()),
+            xml_elem("MaxCapacity", &max.to_string())
+        );
+    }
+    if let Some(secret) = &c.master_user_secret {
+        let status = if now < secret.active_at { "creating" } else { "active" };
+        x += &format!(
+            "<MasterUserSecret>{}{}{}</MasterUserSecret>",
+            xml_elem("SecretArn", &secret.arn),
+            xml_elem("SecretStatus", status),
+            xml_elem("KmsKeyId", &secret.kms_key_id)
+        );
+    }
     x
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn instance_xml(m: &RdsModel, i: &Instance, now: SystemTime) -> String {

@@ -422,7 +422,44 @@ async fn region_outage_failover_recovery_snapshot_copy_restore_cleanup(backend: 
         .send()
         .await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()));
+    let modify = || {
+        c1.modify_db_cluster()
+            .db_cluster_identifier("retail-orders-recovery")
+            .manage_master_user_password(true)
+            .apply_immediately(true)
+            .send()
+    };
+    let e = modify().await.unwrap_err();
+    assert!(e.as_service_error().is_some_and(|s| s.is_invalid_db_cluster_state_fault()), "still creating");
     advance(&clock, 600).await;
+    let e = c1.modify_db_cluster().db_cluster_identifier("nope").manage_master_user_password(true).send().await;
+    assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()));
+    let m = modify().await.unwrap();
+    let secret = m.db_cluster().and_then(|c| c.master_user_secret()).cloned().expect("a managed secret");
+    assert_eq!(secret.secret_status(), Some("creating"));
+    let secret_arn = secret.secret_arn().unwrap().to_string();
+    assert!(
+        secret_arn.starts_with("arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!cluster-"),
+        "{secret_arn}"
+    );
+    advance(&clock, 30).await;
+    let rc = c1.describe_db_clusters().db_cluster_identifier("retail-orders-recovery").send().await.unwrap();
+    assert_eq!(rc.db_clusters()[0].master_user_secret().and_then(|s| s.secret_status()), Some("active"));
+    let sm_conf = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(USE1))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+        .endpoint_url(sim.endpoints().url(service::SECRETS_MANAGER).unwrap())
+        .sleep_impl(clock.sdk_sleep())
+        .time_source(clock.sdk_time_source())
+        .build();
+    let value =
+        aws_sdk_secretsmanager::Client::new(&sm_conf).get_secret_value().secret_id(&secret_arn).send().await.unwrap();
+    let creds: serde_json::Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+    assert_eq!(creds["username"], "admin");
+    assert!(creds["password"].as_str().is_some_and(|p| !p.is_empty()));
     let rc = c1.describe_db_clusters().db_cluster_identifier("retail-orders-recovery").send().await.unwrap();
     let rc = &rc.db_clusters()[0];
     assert_eq!(rc.status(), Some("available"));
@@ -493,6 +530,18 @@ async fn headless_secondary_stalled_failover_and_snapshot_never_taken() {
     };
     let e = failover().await.unwrap_err();
     assert!(e.as_service_error().is_some_and(|s| s.is_invalid_db_cluster_state_fault()), "no instance to promote");
+    let m = c2
+        .modify_db_cluster()
+        .db_cluster_identifier("retail-orders-usw2")
+        .serverless_v2_scaling_configuration(
+            aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder().min_capacity(0.5).max_capacity(8.0).build(),
+        )
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let cap = m.db_cluster().and_then(|c| c.serverless_v2_scaling_configuration()).cloned().unwrap();
+    assert_eq!((cap.min_capacity(), cap.max_capacity()), (Some(0.5), Some(8.0)));
     c2.create_db_instance()
         .db_instance_identifier("retail-orders-usw2-2")
         .db_cluster_identifier("retail-orders-usw2")

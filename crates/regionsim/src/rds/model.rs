@@ -38,6 +38,8 @@ pub struct Timings {
     pub create_instance: Duration,
     pub delete_instance: Duration,
     pub delete_cluster: Duration,
+    /// From `ManageMasterUserPassword` to its secret being `active`.
+    pub managed_secret: Duration,
 }
 
 impl Default for Timings {
@@ -54,6 +56,7 @@ impl Default for Timings {
             create_instance: Duration::from_secs(480),
             delete_instance: Duration::from_secs(60),
             delete_cluster: Duration::from_secs(60),
+            managed_secret: Duration::from_secs(30),
         }
     }
 }
@@ -199,6 +202,19 @@ pub struct Cluster {
     /// When the old primary rejoins after its Region recovered.
     pub rejoin_at: Option<SystemTime>,
     pub schema: Schema,
+    /// The master password managed by RDS in Secrets Manager (`ManageMasterUserPassword`).
+    pub master_user_secret: Option<MasterSecret>,
+    /// Aurora Serverless v2 capacity (min, max ACUs).
+    pub serverless_v2: Option<(f64, f64)>,
+}
+
+/// The Secrets Manager secret RDS keeps a cluster's master password in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MasterSecret {
+    pub arn: String,
+    pub kms_key_id: String,
+    /// `creating` until then, `active` after.
+    pub active_at: SystemTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -381,6 +397,8 @@ impl RdsModel {
                 vpc_security_groups: Vec::new(),
                 rejoin_at: None,
                 schema: spec.schema,
+                master_user_secret: None,
+                serverless_v2: None,
             };
             self.clusters.insert(key.clone(), cluster);
             for n in 1..=m.instances {
@@ -1077,6 +1095,8 @@ impl RdsModel {
             vpc_security_groups: security_groups,
             rejoin_at: None,
             schema: snap.schema,
+            master_user_secret: None,
+            serverless_v2: None,
         };
         self.clusters.insert(key.clone(), c.clone());
         self.cluster_event(
@@ -1191,7 +1211,57 @@ impl RdsModel {
         Ok((out, vec![Effect::DropCluster { cluster: c.key }]))
     }
 
-    /// Creates a cluster with no global cluster directly (tests and set-ups).
+    /// `ModifyDBCluster`, for what the functions change: a managed master password (the
+    /// new secret's ARN is returned, for the caller to store in Secrets Manager) and
+    /// Serverless v2 capacity. Other parameters are accepted and ignored.
+    pub fn modify_cluster(
+        &mut self,
+        region: &str,
+        ident: &str,
+        manage_master_password: Option<bool>,
+        serverless_v2: Option<(f64, f64)>,
+        now: SystemTime,
+    ) -> Result<(Cluster, Option<String>), ApiError> {
+        let key = self.resolve_cluster_in(region, ident);
+        let c = self
+            .find_cluster(region, &key.cluster, now)
+            .cloned()
+            .ok_or_else(|| err(404, "DBClusterNotFoundFault", format!("DBCluster {ident} not found.")))?;
+        if self.cluster_status(&c, now) != "available" {
+            return Err(err(
+                400,
+                "InvalidDBClusterStateFault",
+                format!("DB cluster {} is not available for modification.", c.key.cluster),
+            ));
+        }
+        let mut new_secret = None;
+        let account = self.account.clone();
+        let delay = self.timings.managed_secret;
+        let entry = self.clusters.get_mut(&c.key).expect("found above");
+        match manage_master_password {
+            Some(true) if entry.master_user_secret.is_none() => {
+                let suffix = format!("{:06x}", fnv(&entry.arn) & 0xff_ffff);
+                let arn = format!(
+                    "arn:aws:secretsmanager:{region}:{account}:secret:rds!cluster-{}-{suffix}",
+                    entry.resource_id.trim_start_matches("cluster-").to_ascii_lowercase()
+                );
+                entry.master_user_secret = Some(MasterSecret {
+                    arn: arn.clone(),
+                    kms_key_id: format!("arn:aws:kms:{region}:{account}:alias/aws/secretsmanager"),
+                    active_at: now + delay,
+                });
+                new_secret = Some(arn);
+            }
+            Some(false) => entry.master_user_secret = None,
+            _ => {}
+        }
+        if serverless_v2.is_some() {
+            entry.serverless_v2 = serverless_v2;
+        }
+        Ok((entry.clone(), new_secret))
+    }
+
+    /// The current writer of a global cluster.
     pub fn writer_of(&self, global: &str) -> Option<&ClusterRef> {
         self.globals.get(&global.to_ascii_lowercase()).map(|g| &g.writer)
     }
