@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser, Debug)]
-#[command(name = "failover", version, about = "Fail a two-Region AWS application over to the healthy Region, and prove it")]
+#[command(
+    name = "failover",
+    version,
+    about = "Fail a two-Region AWS application over to the healthy Region, and prove it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -41,7 +41,9 @@ async fn planned_auto_moves_traffic_and_writers_and_loses_nothing() {
     let lb = r.rto_lower_bound_s.unwrap();
     assert!(rto >= lb * 0.95 && rto <= lb * 1.10, "RTO {rto} against lower bound {lb}");
     let visited = states(&r, "drill-planned");
-    for s in ["Preflight", "RequestApproval", "MoveTraffic", "WatchDns", "StartDatabase", "CheckDatabase", "VerifyService"] {
+    for s in
+        ["Preflight", "RequestApproval", "MoveTraffic", "WatchDns", "StartDatabase", "CheckDatabase", "VerifyService"]
+    {
         assert!(visited.iter().any(|v| v == s), "{s} not visited: {visited:?}");
     }
     assert!(!visited.iter().any(|v| v == "StartRecovery"), "a planned run starts no recovery");

@@ -112,11 +112,9 @@ fn print_summary(r: &DrillReport, wall: std::time::Duration) {
     }
     println!();
     match (r.rto_s, r.rto_lower_bound_s) {
-        (Some(rto), Some(lb)) => println!(
-            "RTO {rto:.1} s (plan objective {} s); lower bound {lb:.1} s; ratio {:.3}",
-            r.plan_rto_s,
-            rto / lb
-        ),
+        (Some(rto), Some(lb)) => {
+            println!("RTO {rto:.1} s (plan objective {} s); lower bound {lb:.1} s; ratio {:.3}", r.plan_rto_s, rto / lb)
+        }
         (Some(rto), None) => println!("RTO {rto:.1} s (plan objective {} s)", r.plan_rto_s),
         _ => println!("RTO: not measured (nothing moved)"),
     }

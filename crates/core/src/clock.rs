@@ -75,10 +75,7 @@ impl SharedClock {
 
     /// Seconds since the Unix epoch, as a float (for timelines and reports).
     pub fn unix_seconds(&self) -> f64 {
-        self.now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0)
+        self.now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
     }
 
     /// The current time as an RFC 3339 string with millisecond precision.

@@ -167,10 +167,7 @@ impl StepError {
 
 impl From<StepError> for lambda_runtime::Diagnostic {
     fn from(e: StepError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: e.kind.as_str().to_string(),
-            error_message: e.message,
-        }
+        lambda_runtime::Diagnostic { error_type: e.kind.as_str().to_string(), error_message: e.message }
     }
 }
 

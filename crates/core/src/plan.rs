@@ -504,7 +504,8 @@ impl Plan {
     pub fn summary(&self) -> String {
         let mut s = String::new();
         use std::fmt::Write;
-        let _ = writeln!(s, "plan {}: primary {}, secondary {}", self.name, self.regions.primary, self.regions.secondary);
+        let _ =
+            writeln!(s, "plan {}: primary {}, secondary {}", self.name, self.regions.primary, self.regions.secondary);
         let _ = writeln!(s, "objectives: RTO {} s, RPO {} s", self.objectives.rto_seconds, self.objectives.rpo_seconds);
         let controls: usize = self.arc.routing_controls.values().map(Vec::len).sum();
         let _ = writeln!(
@@ -599,7 +600,10 @@ impl Validator {
     fn url(&mut self, path: &str, s: &str, schemes: &[&str]) {
         match url::Url::parse(s) {
             Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some() => {}
-            Ok(u) => self.problem(path, format!("`{s}` must be an {} URL with a host (scheme is {})", schemes.join(" or "), u.scheme())),
+            Ok(u) => self.problem(
+                path,
+                format!("`{s}` must be an {} URL with a host (scheme is {})", schemes.join(" or "), u.scheme()),
+            ),
             Err(e) => self.problem(path, format!("`{s}` is not a valid URL ({e})")),
         }
     }
@@ -621,7 +625,10 @@ impl Validator {
         self.region("regions.primary", &p.regions.primary);
         self.region("regions.secondary", &p.regions.secondary);
         if p.regions.primary == p.regions.secondary && !p.regions.primary.is_empty() {
-            self.problem("regions.secondary", format!("must differ from regions.primary (both are `{}`)", p.regions.primary));
+            self.problem(
+                "regions.secondary",
+                format!("must differ from regions.primary (both are `{}`)", p.regions.primary),
+            );
         }
         let pair = [p.regions.primary.as_str(), p.regions.secondary.as_str()];
         self.pair_ok = pair.iter().all(|r| is_known_region(r)) && pair[0] != pair[1];
@@ -645,7 +652,10 @@ impl Validator {
             for (i, c) in h.http.iter().enumerate() {
                 self.url(&format!("{base}.http[{i}].url"), &c.url, &["http", "https"]);
                 if !(100..=599).contains(&c.expected_status) {
-                    self.problem(format!("{base}.http[{i}].expected_status"), format!("{} is not an HTTP status", c.expected_status));
+                    self.problem(
+                        format!("{base}.http[{i}].expected_status"),
+                        format!("{} is not an HTTP status", c.expected_status),
+                    );
                 }
                 if c.max_latency_ms == 0 {
                     self.problem(format!("{base}.http[{i}].max_latency_ms"), "must be greater than zero");
@@ -657,7 +667,10 @@ impl Validator {
                     && self.pair_ok
                     && !pair.contains(&r.as_str())
                 {
-                    self.problem(format!("{base}.alarms[{i}].region"), format!("`{r}` is not one of the plan's Regions"));
+                    self.problem(
+                        format!("{base}.alarms[{i}].region"),
+                        format!("`{r}` is not one of the plan's Regions"),
+                    );
                 }
             }
             self.unique(&format!("{base}.alarms"), "alarm", h.alarms.iter().map(|a| a.name.as_str()));
@@ -775,7 +788,10 @@ impl Validator {
                 self.unique(&format!("{tb}.key"), "key column", t.key.iter().map(String::as_str));
                 for (j, c) in t.ignore_columns.iter().enumerate() {
                     if t.key.contains(c) {
-                        self.problem(format!("{tb}.ignore_columns[{j}]"), format!("`{c}` is a key column and cannot be ignored"));
+                        self.problem(
+                            format!("{tb}.ignore_columns[{j}]"),
+                            format!("`{c}` is a key column and cannot be ignored"),
+                        );
                     }
                 }
             }
@@ -784,14 +800,25 @@ impl Validator {
 
     fn capacity(&mut self, base: &str, cap: &Capacity) {
         if !cap.instance_class.starts_with("db.") {
-            self.problem(format!("{base}.instance_class"), format!("`{}` is not an instance class (db.*)", cap.instance_class));
+            self.problem(
+                format!("{base}.instance_class"),
+                format!("`{}` is not an instance class (db.*)", cap.instance_class),
+            );
         }
         match (&cap.serverless, cap.instance_class == "db.serverless") {
             (None, true) => self.problem(format!("{base}.serverless"), "db.serverless needs min_acu and max_acu"),
-            (Some(_), false) => self.problem(format!("{base}.serverless"), "serverless capacity goes with instance_class db.serverless"),
+            (Some(_), false) => {
+                self.problem(format!("{base}.serverless"), "serverless capacity goes with instance_class db.serverless")
+            }
             (Some(s), true) => {
                 if !(s.min_acu >= 0.0 && s.max_acu >= 1.0 && s.min_acu <= s.max_acu && s.max_acu <= 256.0) {
-                    self.problem(format!("{base}.serverless"), format!("min_acu {} and max_acu {} are not a valid range (0 <= min <= max, 1 <= max <= 256)", s.min_acu, s.max_acu));
+                    self.problem(
+                        format!("{base}.serverless"),
+                        format!(
+                            "min_acu {} and max_acu {} are not a valid range (0 <= min <= max, 1 <= max <= 256)",
+                            s.min_acu, s.max_acu
+                        ),
+                    );
                 }
             }
             (None, false) => {}

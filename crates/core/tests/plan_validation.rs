@@ -35,7 +35,10 @@ fn the_example_plan_is_valid_and_summarised() {
     assert_eq!(plan.other_region("eu-west-1"), None);
     let s = plan.summary();
     assert!(s.contains("primary us-east-1, secondary us-west-2"), "{s}");
-    assert!(s.contains("database orders: global cluster retail-orders-global (aurora-postgresql), 2 report tables"), "{s}");
+    assert!(
+        s.contains("database orders: global cluster retail-orders-global (aurora-postgresql), 2 report tables"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -139,12 +142,13 @@ fn member_arn_in_the_wrong_region() {
 
 #[test]
 fn a_writer_endpoint_as_the_report_reader() {
-    let ps = problems(|p| {
-        p.databases[0].report.as_mut().unwrap().reader_endpoints.insert(
-            "us-west-2".into(),
-            "retail-catalog-usw2.cluster-mnopqrstuvwx.us-west-2.rds.amazonaws.com".into(),
-        );
-    });
+    let ps =
+        problems(|p| {
+            p.databases[0].report.as_mut().unwrap().reader_endpoints.insert(
+                "us-west-2".into(),
+                "retail-catalog-usw2.cluster-mnopqrstuvwx.us-west-2.rds.amazonaws.com".into(),
+            );
+        });
     assert_one(ps, "databases[0].report.reader_endpoints.us-west-2", "reader endpoint");
 }
 

@@ -37,8 +37,7 @@ pub struct Invocation {
 }
 
 /// Extra dependencies of some handlers.
-pub type DiffReportFn =
-    Arc<dyn Fn(Value, AwsClients) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
+pub type DiffReportFn = Arc<dyn Fn(Value, AwsClients) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
 
 pub struct StepsDispatcher {
     clients: AwsClients,
@@ -86,7 +85,12 @@ pub async fn invoke_function(
 }
 
 impl TaskDispatcher for StepsDispatcher {
-    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+    fn invoke(
+        &self,
+        resource: &str,
+        params: Value,
+        ctx: TaskContext,
+    ) -> BoxFuture<'static, Result<Value, TaskFailure>> {
         match ctx.integration {
             Integration::StartExecution => self.start_execution(params),
             Integration::LambdaInvoke | Integration::LambdaFunction => {
@@ -120,7 +124,8 @@ impl TaskDispatcher for StepsDispatcher {
             }
             Integration::Service => {
                 let r = resource.to_string();
-                async move { Err(TaskFailure::new("States.Runtime", format!("{r} is not available in drills"))) }.boxed()
+                async move { Err(TaskFailure::new("States.Runtime", format!("{r} is not available in drills"))) }
+                    .boxed()
             }
         }
     }
@@ -147,7 +152,11 @@ impl StepsDispatcher {
                 ));
             }
             let handle = runner
-                .start_with(&recovery, input, StartOptions { name, state_machine_name: Some("failover-recovery".into()) })
+                .start_with(
+                    &recovery,
+                    input,
+                    StartOptions { name, state_machine_name: Some("failover-recovery".into()) },
+                )
                 .map_err(|e| TaskFailure::new("States.Runtime", e.to_string()))?;
             let start = failover_core::time_fmt::rfc3339(handle.start_date());
             Ok(json!({"ExecutionArn": handle.arn(), "StartDate": start}))

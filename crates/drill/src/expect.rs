@@ -101,8 +101,11 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
             (expected, if ok { "moved".to_string() } else { "not-moved".to_string() })
         }
         Approve::Reject | Approve::Timeout => {
-            let want_error =
-                if i.opts.approve == Approve::Reject { "Failover.ApprovalRejected" } else { "Failover.ApprovalTimedOut" };
+            let want_error = if i.opts.approve == Approve::Reject {
+                "Failover.ApprovalRejected"
+            } else {
+                "Failover.ApprovalTimedOut"
+            };
             let still = serving == vec![other.clone()] && writers.values().all(|w| *w == other)
                 || (i.opts.scenario == Scenario::RegionOutage && !serving.contains(&i.decision_target.to_string()));
             let recorded = decision_result.error.as_deref() == Some(want_error);
@@ -225,7 +228,10 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                         .and_then(|o| at(o, "results").and_then(Value::as_array).cloned())
                         .unwrap_or_default()
                         .iter()
-                        .filter_map(|x| at(x, "error").map(|e| format!("{}: {e}", at(x, "database").and_then(Value::as_str).unwrap_or("?"))))
+                        .filter_map(|x| {
+                            at(x, "error")
+                                .map(|e| format!("{}: {e}", at(x, "database").and_then(Value::as_str).unwrap_or("?")))
+                        })
                         .collect();
                     problems.extend(errors);
                 }
@@ -341,7 +347,9 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
                 _ => vec![],
             };
             for (name, t) in entries {
-                let n = |k: &str| at(&t, k).or_else(|| at(&t, &format!("counts.{k}"))).and_then(Value::as_u64).unwrap_or(0) as usize;
+                let n = |k: &str| {
+                    at(&t, k).or_else(|| at(&t, &format!("counts.{k}"))).and_then(Value::as_u64).unwrap_or(0) as usize
+                };
                 tables.insert(name, TableLoss { lost: n("lost"), changed: n("changed"), new: n("new") });
             }
         }
@@ -379,12 +387,7 @@ fn slowest_global_operation(aurora: &Aurora, since: SystemTime) -> Duration {
             // The completion is reported on the new writer; the start on the cluster the
             // call named: the same target ARN appears in both messages.
             let target = e.message.split_whitespace().find(|w| w.starts_with("arn:")).unwrap_or_default().to_string();
-            let t0 = started
-                .iter()
-                .filter(|(_, t)| **t <= e.date)
-                .map(|(_, t)| *t)
-                .min()
-                .unwrap_or(e.date);
+            let t0 = started.iter().filter(|(_, t)| **t <= e.date).map(|(_, t)| *t).min().unwrap_or(e.date);
             let _ = target;
             longest = longest.max(e.date.duration_since(t0).unwrap_or_default());
         }

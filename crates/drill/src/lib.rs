@@ -10,4 +10,3 @@ mod expect;
 pub mod run;
 
 pub use run::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario, run, run_blocking};
-

@@ -90,7 +90,9 @@ impl Fault {
                     "hang" => EndpointFault::Hang,
                     "5xx" => EndpointFault::ServerError,
                     "unavailable" => EndpointFault::Unavailable,
-                    other => return Err(format!("--fault arc-dead: `{other}` is not refuse, hang, 5xx or unavailable")),
+                    other => {
+                        return Err(format!("--fault arc-dead: `{other}` is not refuse, hang, 5xx or unavailable"));
+                    }
                 };
                 Ok(Fault::ArcDead { k, how })
             }
@@ -263,7 +265,8 @@ fn diff_report_in(aurora: Arc<Aurora>) -> DiffReportFn {
     Arc::new(move |event: Value, clients: AwsClients| {
         let connector = AwsConnector::with_resolver(clients.clone(), resolve.clone(), Duration::from_secs(30));
         Box::pin(async move {
-            failover_steps::lambda::dispatch(event, |i| failover_steps::diff_report::handle(i, &clients, &connector)).await
+            failover_steps::lambda::dispatch(event, |i| failover_steps::diff_report::handle(i, &clients, &connector))
+                .await
         })
     })
 }
@@ -272,7 +275,8 @@ fn diff_report_in(aurora: Arc<Aurora>) -> DiffReportFn {
 pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>) -> Result<DrillReport, DrillError> {
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS);
     let clock = SharedClock::virtual_at(epoch);
-    let plan = Plan::from_yaml(opts.plan_yaml.as_deref().unwrap_or(DEFAULT_PLAN)).map_err(|e| DrillError::Plan(e.to_string()))?;
+    let plan = Plan::from_yaml(opts.plan_yaml.as_deref().unwrap_or(DEFAULT_PLAN))
+        .map_err(|e| DrillError::Plan(e.to_string()))?;
     let primary = plan.regions.primary.clone();
     let secondary = plan.regions.secondary.clone();
 
@@ -318,15 +322,20 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     let (approvals_tx, mut approvals_rx) = mpsc::unbounded_channel::<ApprovalRequest>();
     let invocations: Arc<Mutex<Vec<Invocation>>> = Arc::default();
     let diff_report = Some(diff_report_in(aurora.clone()));
-    let dispatcher =
-        StepsDispatcher::new(clients.clone(), runner_cell.clone(), recovery_def, approvals_tx, invocations.clone(), diff_report);
+    let dispatcher = StepsDispatcher::new(
+        clients.clone(),
+        runner_cell.clone(),
+        recovery_def,
+        approvals_tx,
+        invocations.clone(),
+        diff_report,
+    );
     let lambda_once = opts.faults.contains(&Fault::LambdaOnce);
     let rules = if lambda_once {
-        vec![FaultRule::every_task_once(LambdaFault::ServiceException), FaultRule {
-            state: Some("MoveTraffic".into()),
-            calls: 2..=2,
-            fault: LambdaFault::TimeoutAfterRun,
-        }]
+        vec![
+            FaultRule::every_task_once(LambdaFault::ServiceException),
+            FaultRule { state: Some("MoveTraffic".into()), calls: 2..=2, fault: LambdaFault::TimeoutAfterRun },
+        ]
     } else {
         vec![]
     };
@@ -347,12 +356,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         runner.observe(move |h, ev| {
             if ev.event_type.ends_with("StateEntered") {
                 let t = ev.timestamp.duration_since(epoch).unwrap_or_default().as_secs_f64();
-                progress(&format!(
-                    "{:>9}  {:<34} {}",
-                    format_elapsed(t),
-                    h.name(),
-                    ev.state_name().unwrap_or("?")
-                ));
+                progress(&format!("{:>9}  {:<34} {}", format_elapsed(t), h.name(), ev.state_name().unwrap_or("?")));
             }
         });
     }
@@ -377,11 +381,16 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
             };
             let line = match mode {
                 Approve::Auto => {
-                    let _ = approver_runner.send_task_success(&req.token, json!({"decision": "approve", "approver": "drill"}));
+                    let _ = approver_runner
+                        .send_task_success(&req.token, json!({"decision": "approve", "approver": "drill"}));
                     "approved"
                 }
                 Approve::Reject => {
-                    let _ = approver_runner.send_task_failure(&req.token, "Failover.ApprovalRejected", "rejected by the drill");
+                    let _ = approver_runner.send_task_failure(
+                        &req.token,
+                        "Failover.ApprovalRejected",
+                        "rejected by the drill",
+                    );
                     "rejected"
                 }
                 Approve::Timeout => "left unanswered (it will time out)",
@@ -431,7 +440,10 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
             h
         }
         Scenario::RegionOutage => {
-            progress(&format!("{:>9}  {primary} fails (its endpoints hang, its databases stop)", format_elapsed(secs(&clock, epoch))));
+            progress(&format!(
+                "{:>9}  {primary} fails (its endpoints hang, its databases stop)",
+                format_elapsed(secs(&clock, epoch))
+            ));
             sim.set_region_down(&primary, DownMode::Hang);
             if !opts.faults.contains(&Fault::NeverReturns) {
                 let sim2 = sim.clone();
@@ -484,7 +496,11 @@ fn start_failover(
 ) -> Result<ExecutionHandle, DrillError> {
     let input = json!({"plan": plan, "mode": mode, "target_region": target});
     runner
-        .start_with(def, input, StartOptions { name: Some(name.to_string()), state_machine_name: Some("failover".into()) })
+        .start_with(
+            def,
+            input,
+            StartOptions { name: Some(name.to_string()), state_machine_name: Some("failover".into()) },
+        )
         .map_err(|e| DrillError::Definitions(e.to_string()))
 }
 

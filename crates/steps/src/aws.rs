@@ -48,7 +48,8 @@ impl<C> std::fmt::Debug for Regional<C> {
 }
 
 /// Builds the ARC data-plane client of one cluster endpoint.
-pub type ArcFactory = Arc<dyn Fn(&ClusterEndpoint, &ArcTimeouts) -> aws_sdk_route53recoverycluster::Client + Send + Sync>;
+pub type ArcFactory =
+    Arc<dyn Fn(&ClusterEndpoint, &ArcTimeouts) -> aws_sdk_route53recoverycluster::Client + Send + Sync>;
 
 /// Every client a step may need, per Region, plus the clock.
 #[derive(Clone)]
@@ -200,11 +201,20 @@ where
             status: None,
         },
         SdkError::DispatchFailure(d) => {
-            let code = if d.is_timeout() { "timeout" } else if d.is_io() { "connect" } else { "dispatch" };
+            let code = if d.is_timeout() {
+                "timeout"
+            } else if d.is_io() {
+                "connect"
+            } else {
+                "dispatch"
+            };
             Classified {
                 kind: ErrorKind::Transient,
                 code: code.into(),
-                message: d.as_connector_error().map(|c| c.to_string()).unwrap_or_else(|| "the request was not sent".into()),
+                message: d
+                    .as_connector_error()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "the request was not sent".into()),
                 status: None,
             }
         }
@@ -222,7 +232,12 @@ where
             let code = s.err().code().unwrap_or("").to_string();
             let message = s.err().message().unwrap_or("").to_string();
             let kind = kind_of(&code, status);
-            Classified { kind, code: if code.is_empty() { format!("http-{status}") } else { code }, message, status: Some(status) }
+            Classified {
+                kind,
+                code: if code.is_empty() { format!("http-{status}") } else { code },
+                message,
+                status: Some(status),
+            }
         }
         SdkError::ConstructionFailure(_) => Classified {
             kind: ErrorKind::Internal,
@@ -230,7 +245,9 @@ where
             message: "the request could not be built".into(),
             status: None,
         },
-        other => Classified { kind: ErrorKind::Internal, code: "unknown".into(), message: other.to_string(), status: None },
+        other => {
+            Classified { kind: ErrorKind::Internal, code: "unknown".into(), message: other.to_string(), status: None }
+        }
     }
 }
 

@@ -67,8 +67,17 @@ pub async fn handle(input: RoutingControlInput, clients: &AwsClients) -> Result<
 
     for endpoint in order {
         let client = (clients.arc)(&endpoint, &arc.timeouts);
-        match on_endpoint(&client, &endpoint, &desired, &override_arns, updated, arc.conflict_retries, clients, &arc.timeouts)
-            .await
+        match on_endpoint(
+            &client,
+            &endpoint,
+            &desired,
+            &override_arns,
+            updated,
+            arc.conflict_retries,
+            clients,
+            &arc.timeouts,
+        )
+        .await
         {
             Ok(EndpointResult { controls, changed }) => {
                 updated |= changed;

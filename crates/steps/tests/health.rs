@@ -140,7 +140,11 @@ async fn a_canary_in_alarm_or_without_data_fails() {
         let s = setup("us-west-2", 200, state.clone(), [Behaviour::Healthy; 5]).await;
         let err = health::handle(s.input, &s.clients).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotHealthyYet, "{state:?}");
-        assert!(err.message.contains(&format!("alarm retail-canary-watching-usw2: {}", state.as_str())), "{}", err.message);
+        assert!(
+            err.message.contains(&format!("alarm retail-canary-watching-usw2: {}", state.as_str())),
+            "{}",
+            err.message
+        );
     }
 }
 

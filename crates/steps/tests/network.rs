@@ -30,7 +30,9 @@ async fn start() -> (Sim, AwsClients, Plan) {
     let base = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-west-2"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("AKIDTEST", "secret", None, None, "test")))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
         .endpoint_url(sim.endpoints().url(service::CLOUDWATCH).unwrap())
         .build();
     let mut clients = AwsClients::from_sdk_config(base, clock);
@@ -42,7 +44,13 @@ fn to_west(plan: &Plan) -> RoutingControlInput {
     let mut states = BTreeMap::new();
     states.insert("us-east-1".to_string(), RoutingState::Off);
     states.insert("us-west-2".to_string(), RoutingState::On);
-    RoutingControlInput { plan: plan.clone(), states, target_region: None, allow_all_off: None, override_safety_rules: vec![] }
+    RoutingControlInput {
+        plan: plan.clone(),
+        states,
+        target_region: None,
+        allow_all_off: None,
+        override_safety_rules: vec![],
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,7 +90,11 @@ async fn four_dead_endpoints_each_dead_differently_and_the_fifth_carries_the_upd
         let c = per_endpoint(i);
         assert_eq!(c.len(), 1, "endpoint {i} is tried exactly once: {c:?}");
         assert_eq!(c[0].operation, "GetRoutingControlState");
-        assert_eq!(c[0].region.as_deref(), Some(plan.arc.cluster_endpoints[i].region.as_str()), "signed for its own Region");
+        assert_eq!(
+            c[0].region.as_deref(),
+            Some(plan.arc.cluster_endpoints[i].region.as_str()),
+            "signed for its own Region"
+        );
     }
     let good = per_endpoint(0);
     let ops: Vec<&str> = good.iter().map(|c| c.operation.as_str()).collect();

@@ -16,7 +16,13 @@ fn to_west(plan: &Plan) -> RoutingControlInput {
     let mut states = BTreeMap::new();
     states.insert("us-east-1".to_string(), RoutingState::Off);
     states.insert("us-west-2".to_string(), RoutingState::On);
-    RoutingControlInput { plan: plan.clone(), states, target_region: None, allow_all_off: None, override_safety_rules: vec![] }
+    RoutingControlInput {
+        plan: plan.clone(),
+        states,
+        target_region: None,
+        allow_all_off: None,
+        override_safety_rules: vec![],
+    }
 }
 
 const ALL_HEALTHY: [Behaviour; 5] = [Behaviour::Healthy; 5];

@@ -28,15 +28,8 @@ pub mod routing;
 pub mod snapshot;
 
 /// The name of every function and the binary that runs it (`failover-<name>`).
-pub const FUNCTIONS: &[&str] = &[
-    "routing-control",
-    "verify-health",
-    "aurora-failover",
-    "snapshot-restore",
-    "diff-report",
-    "preflight",
-    "notify",
-];
+pub const FUNCTIONS: &[&str] =
+    &["routing-control", "verify-health", "aurora-failover", "snapshot-restore", "diff-report", "preflight", "notify"];
 
 /// Parses a function's input from the event JSON, naming the field of a structural error.
 pub fn parse_input<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, StepError> {
@@ -56,7 +49,13 @@ pub fn validate_plan(plan: &Plan) -> Result<(), StepError> {
         let lines: Vec<String> = errors
             .0
             .iter()
-            .map(|p| if p.path.is_empty() { format!("plan: {}", p.message) } else { format!("plan.{}: {}", p.path, p.message) })
+            .map(|p| {
+                if p.path.is_empty() {
+                    format!("plan: {}", p.message)
+                } else {
+                    format!("plan.{}: {}", p.path, p.message)
+                }
+            })
             .collect();
         StepError::bad_input(lines.join("; "))
     })

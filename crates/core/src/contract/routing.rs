@@ -54,7 +54,9 @@ impl RoutingControlInput {
         }
         for region in [&self.plan.regions.primary, &self.plan.regions.secondary] {
             if !states.contains_key(region) {
-                return Err(StepError::bad_input(format!("states: the requested state of Region `{region}` is missing")));
+                return Err(StepError::bad_input(format!(
+                    "states: the requested state of Region `{region}` is missing"
+                )));
             }
         }
         if let Some(a) = &self.allow_all_off
