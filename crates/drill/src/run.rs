@@ -468,6 +468,8 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         }
     };
 
+    let decisions_now = decisions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let invocations_now = invocations.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let report = expect::assess(expect::Inputs {
         opts,
         plan: &plan,
@@ -478,8 +480,8 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         executions: &executions,
         decision: &decision_exec,
         decision_target: &decision_target,
-        decisions: &decisions.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        invocations: &invocations.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        decisions: &decisions_now,
+        invocations: &invocations_now,
         lambda_faults_injected: injector.injected().len(),
     })
     .await;

@@ -4,7 +4,6 @@
 //! is at the end.
 
 mod rds_mocks;
-#[allow(clippy::type_complexity)] // support/mod.rs is shared; its lint is its owner's to fix
 mod support;
 
 use std::collections::BTreeMap;

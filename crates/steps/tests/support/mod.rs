@@ -5,10 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_config::retry::RetryConfig;
-use aws_sdk_route53recoverycluster as arc;
-use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
-use aws_smithy_types::error::ErrorMetadata;
 use arc::operation::get_routing_control_state::{GetRoutingControlStateError, GetRoutingControlStateOutput};
 use arc::operation::update_routing_control_states::{
     UpdateRoutingControlStatesError, UpdateRoutingControlStatesOutput,
@@ -18,6 +14,10 @@ use arc::types::error::{
     AccessDeniedException, ConflictException, EndpointTemporarilyUnavailableException, InternalServerException,
     ThrottlingException, ValidationException,
 };
+use aws_config::retry::RetryConfig;
+use aws_sdk_route53recoverycluster as arc;
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use aws_smithy_types::error::ErrorMetadata;
 use failover_core::{Plan, SharedClock};
 use failover_steps::aws::AwsClients;
 
@@ -38,10 +38,13 @@ pub enum Behaviour {
     SafetyRule,
 }
 
+/// One update as an endpoint received it: (endpoint URL, entries, safety rules overridden).
+pub type Update = (String, Vec<(String, RoutingControlState)>, Vec<String>);
+
 /// ARC's state, shared by all five endpoints, and what each endpoint does.
 pub struct FakeArc {
     pub states: Arc<Mutex<BTreeMap<String, RoutingControlState>>>,
-    pub updates: Arc<Mutex<Vec<(String, Vec<(String, RoutingControlState)>, Vec<String>)>>>,
+    pub updates: Arc<Mutex<Vec<Update>>>,
     pub reads: Arc<Mutex<BTreeMap<String, u32>>>,
 }
 
@@ -58,11 +61,7 @@ impl FakeArc {
                 states.insert(c.clone(), s);
             }
         }
-        FakeArc {
-            states: Arc::new(Mutex::new(states)),
-            updates: Arc::default(),
-            reads: Arc::default(),
-        }
+        FakeArc { states: Arc::new(Mutex::new(states)), updates: Arc::default(), reads: Arc::default() }
     }
 
     pub fn client(&self, url: &str, b: Behaviour) -> arc::Client {
@@ -73,15 +72,15 @@ impl FakeArc {
             *reads.lock().unwrap().entry(u.clone()).or_default() += 1;
             let arn = req.routing_control_arn().unwrap().to_string();
             match b {
-                Behaviour::Unavailable => MockResponse::Error(
-                    GetRoutingControlStateError::EndpointTemporarilyUnavailableException(
+                Behaviour::Unavailable => {
+                    MockResponse::Error(GetRoutingControlStateError::EndpointTemporarilyUnavailableException(
                         EndpointTemporarilyUnavailableException::builder()
                             .message("endpoint unavailable")
                             .meta(meta("EndpointTemporarilyUnavailableException", "endpoint unavailable"))
                             .build()
                             .unwrap(),
-                    ),
-                ),
+                    ))
+                }
                 Behaviour::Http503 => MockResponse::Http(http_status(503)),
                 Behaviour::Throttled => MockResponse::Error(GetRoutingControlStateError::ThrottlingException(
                     ThrottlingException::builder()
@@ -90,15 +89,13 @@ impl FakeArc {
                         .build()
                         .unwrap(),
                 )),
-                Behaviour::InternalError => {
-                    MockResponse::Error(GetRoutingControlStateError::InternalServerException(
-                        InternalServerException::builder()
-                            .message("oops")
-                            .meta(meta("InternalServerException", "oops"))
-                            .build()
-                            .unwrap(),
-                    ))
-                }
+                Behaviour::InternalError => MockResponse::Error(GetRoutingControlStateError::InternalServerException(
+                    InternalServerException::builder()
+                        .message("oops")
+                        .meta(meta("InternalServerException", "oops"))
+                        .build()
+                        .unwrap(),
+                )),
                 _ => {
                     let s = states.lock().unwrap().get(&arn).cloned().expect("known control");
                     MockResponse::Output(
@@ -194,7 +191,6 @@ pub fn http_status(code: u16) -> aws_smithy_runtime_api::client::orchestrator::H
 pub fn plan() -> Plan {
     Plan::from_yaml(PLAN).unwrap()
 }
-
 
 /// Clients with no real endpoint behind them, on a virtual clock; tests replace the ones
 /// they use.
