@@ -138,8 +138,25 @@ pub async fn diff_tables(
     let (a, b) = tokio::join!(db::begin(&mut o), db::begin(&mut n));
     a.map_err(|e| e.on("old"))?;
     b.map_err(|e| e.on("new"))?;
+    let res = diff_all(&mut o, &mut n, engine, tables, opts).await;
+    // Read-only transactions: ending them by rollback is the same as a commit, and also
+    // works after a failed query.
+    let (a, b) = tokio::join!(db::end(&mut o), db::end(&mut n));
+    let out = res?;
+    a.map_err(|e| e.on("old"))?;
+    b.map_err(|e| e.on("new"))?;
+    Ok(out)
+}
+
+async fn diff_all(
+    o: &mut Inner,
+    n: &mut Inner,
+    engine: Engine,
+    tables: &[TableSpec],
+    opts: &DiffOptions,
+) -> Result<Vec<TableDiff>, DiffError> {
     let specs: Vec<TableSpec> = if tables.is_empty() {
-        let (a, b) = tokio::join!(db::tables(&mut o), db::tables(&mut n));
+        let (a, b) = tokio::join!(db::tables(o), db::tables(n));
         let mut names = a.map_err(|e| e.on("old"))?;
         for t in b.map_err(|e| e.on("new"))? {
             if !names.contains(&t) {
@@ -153,11 +170,8 @@ pub async fn diff_tables(
     };
     let mut out = Vec::with_capacity(specs.len());
     for spec in &specs {
-        out.push(diff_one(&mut o, &mut n, engine, spec, opts).await.map_err(|e| e.in_table(&spec.name))?);
+        out.push(diff_one(o, n, engine, spec, opts).await.map_err(|e| e.in_table(&spec.name))?);
     }
-    let (a, b) = tokio::join!(db::end(&mut o), db::end(&mut n));
-    a.map_err(|e| e.on("old"))?;
-    b.map_err(|e| e.on("new"))?;
     Ok(out)
 }
 

@@ -155,11 +155,18 @@ async fn blocking<T: Send + 'static>(
 
 pub(crate) async fn begin(c: &Shared) -> Result<(), DiffError> {
     // A deferred transaction takes its snapshot at the first read; read at once.
-    blocking(c, |c| c.execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;").map_err(|e| lerr("", e))).await
+    blocking(c, |c| {
+        // A diff that failed half-way may have left its transaction open.
+        if !c.is_autocommit() {
+            c.execute_batch("ROLLBACK").map_err(|e| lerr("", e))?;
+        }
+        c.execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;").map_err(|e| lerr("", e))
+    })
+    .await
 }
 
 pub(crate) async fn end(c: &Shared) -> Result<(), DiffError> {
-    blocking(c, |c| c.execute_batch("COMMIT").map_err(|e| lerr("", e))).await
+    blocking(c, |c| c.execute_batch("ROLLBACK").map_err(|e| lerr("", e))).await
 }
 
 pub(crate) async fn columns(c: &Shared, table: &str) -> Result<Option<Vec<Column>>, DiffError> {

@@ -176,7 +176,7 @@ pub(crate) async fn begin(c: &mut mysql_async::Conn) -> Result<(), DiffError> {
 }
 
 pub(crate) async fn end(c: &mut mysql_async::Conn) -> Result<(), DiffError> {
-    c.query_drop("COMMIT").await.map_err(|e| qerr("", e))
+    c.query_drop("ROLLBACK").await.map_err(|e| qerr("", e))
 }
 
 fn split(table: &str) -> (Option<&str>, &str) {

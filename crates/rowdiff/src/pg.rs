@@ -172,11 +172,11 @@ fn qerr(table: &str, e: tokio_postgres::Error) -> DiffError {
 }
 
 pub(crate) async fn begin(c: &tokio_postgres::Client) -> Result<(), DiffError> {
-    c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(|e| qerr("", e))
+    c.batch_execute("ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(|e| qerr("", e))
 }
 
 pub(crate) async fn end(c: &tokio_postgres::Client) -> Result<(), DiffError> {
-    c.batch_execute("COMMIT").await.map_err(|e| qerr("", e))
+    c.batch_execute("ROLLBACK").await.map_err(|e| qerr("", e))
 }
 
 pub(crate) async fn columns(c: &tokio_postgres::Client, table: &str) -> Result<Option<Vec<Column>>, DiffError> {

@@ -262,3 +262,37 @@ async fn kept_rows_are_capped_but_counts_stay_exact() {
     assert_eq!((d.counts.lost, d.lost.len(), d.truncated), (1000, 10, true));
     p.drop().await;
 }
+
+#[tokio::test]
+async fn diff_futures_are_send_for_lambda_handlers() {
+    fn assert_send<T: Send>(_: &T) {}
+    let lite = std::env::temp_dir().join(format!("rd_send_{}.sqlite", std::process::id()));
+    rusqlite::Connection::open(&lite).unwrap().execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+    let s = Source::connect(&SourceConfig::sqlite(&lite)).await.unwrap();
+    let specs = [TableSpec::new("t")];
+    let opts = DiffOptions::default();
+    let f = rowdiff::diff_tables(&s, &s, &specs, &opts);
+    assert_send(&f);
+    drop(f);
+    let f = rowdiff::plan_ranges(&s, &specs[0], 4);
+    assert_send(&f);
+    drop(f);
+    std::fs::remove_file(lite).unwrap();
+}
+
+#[tokio::test]
+async fn a_source_stays_usable_after_a_failed_diff() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "reuse").await else { continue };
+        p.both(&[&format!("CREATE TABLE t (id {} PRIMARY KEY)", int(e)), "INSERT INTO t VALUES (1)"]).await;
+        let (o, n) = (Source::connect(&p.old).await.unwrap(), Source::connect(&p.new).await.unwrap());
+        let o2 = DiffOptions::default();
+        assert!(rowdiff::diff_tables(&o, &n, &[TableSpec::new("missing")], &o2).await.is_err());
+        // The same connections see a fresh snapshot next time.
+        p.new_side("INSERT INTO t VALUES (2)").await;
+        let d = rowdiff::diff_tables(&o, &n, &[TableSpec::new("t")], &o2).await.unwrap();
+        assert_eq!(keys(&d[0].new), set(&["2"]), "{e:?}");
+        drop((o, n));
+        p.drop().await;
+    }
+}
