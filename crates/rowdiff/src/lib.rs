@@ -487,7 +487,8 @@ async fn int_range(
     if span >= 1i128 << 62 {
         return Ok(None);
     }
-    Ok(Some(table::IntRange { col, lo, hi, total_bits: ceil_log2(span as u64) }))
+    let wide = d.wide(&plan.cols[0]);
+    Ok(Some(table::IntRange { col, wide, lo, hi, total_bits: ceil_log2(span as u64) }))
 }
 
 fn ceil_log2(x: u64) -> u32 {

@@ -75,6 +75,9 @@ impl Dialect for Pg {
     fn int_key(&self, c: &Column) -> bool {
         matches!(c.base.as_str(), "int2" | "int4" | "int8")
     }
+    fn wide(&self, c: &Column) -> String {
+        format!("{}::int8", self.quote(&c.name))
+    }
     fn row_hash(&self, plan: &Plan) -> String {
         let mut parts: Vec<String> = plan
             .cols

@@ -70,6 +70,8 @@ pub(crate) struct Plan {
 pub(crate) struct IntRange {
     /// The quoted key column.
     pub col: String,
+    /// The key as a 64-bit integer, for the arithmetic (`int4` would overflow).
+    pub wide: String,
     pub lo: i64,
     pub hi: i64,
     pub total_bits: u32,
@@ -77,7 +79,7 @@ pub(crate) struct IntRange {
 
 impl IntRange {
     pub(crate) fn bucket(&self, bits: u32) -> String {
-        format!("(({} - ({})) >> {})", self.col, self.lo, self.total_bits.saturating_sub(bits))
+        format!("(({} - ({})) >> {})", self.wide, self.lo, self.total_bits.saturating_sub(bits))
     }
     /// The key ranges of the given buckets, adjacent ones merged.
     pub(crate) fn ranges(&self, bits: u32, list: &[u64]) -> String {
@@ -130,6 +132,10 @@ pub(crate) trait Dialect: Sync {
     fn key_hash_bits(&self) -> u32;
     /// The column is an integer key that buckets may slice by value.
     fn int_key(&self, c: &Column) -> bool;
+    /// The integer key widened to 64 bits.
+    fn wide(&self, c: &Column) -> String {
+        self.quote(&c.name)
+    }
     /// The 64-bit row hash over the compared columns' canonical values, NULL-aware.
     fn row_hash(&self, plan: &Plan) -> String;
     fn xor_agg(&self, expr: &str) -> String;

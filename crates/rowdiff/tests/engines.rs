@@ -435,3 +435,22 @@ async fn sparse_differences_descend_through_levels() {
         p.drop().await;
     }
 }
+
+#[tokio::test]
+async fn narrow_integer_keys_spanning_their_whole_range() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "int4").await else { continue };
+        let k = if e == Engine::Sqlite { "INTEGER" } else { "int" };
+        p.both(&[
+            &format!("CREATE TABLE t (id {k} PRIMARY KEY, v int)"),
+            "INSERT INTO t VALUES (-2147483648, 1), (-5, 1), (0, 1), (7, 1), (2147483647, 1)",
+        ])
+        .await;
+        p.old("INSERT INTO t VALUES (2147483000, 1)").await;
+        p.new_side("UPDATE t SET v = 2 WHERE id = -2147483648").await;
+        p.new_side("INSERT INTO t VALUES (-2147483000, 1)").await;
+        let d = p.diff1(TableSpec::new("t")).await;
+        assert_sets(&d, &["2147483000"], &["-2147483000"], &["-2147483648"]);
+        p.drop().await;
+    }
+}
