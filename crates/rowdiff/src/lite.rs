@@ -2,7 +2,7 @@
 //!
 //! SQLite has neither a hash function nor an XOR aggregate, so the connection gets two:
 //! `rowdiff_hash(...)`, XXH3-64 over each argument's storage class, length and bytes (so
-//! NULL, '' and '<null>' differ, and so do the integer 1 and the text '1'), and
+//! NULL, `''` and `'<null>'` differ, and so do the integer 1 and the text '1'), and
 //! `rowdiff_xor(x)`. Values are compared as stored, with their storage class.
 
 use std::sync::{Arc, Mutex};
