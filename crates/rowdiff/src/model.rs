@@ -235,7 +235,7 @@ impl TableDiff {
 pub enum DiffError {
     #[error("bad source: {0}")]
     BadSource(String),
-    #[error("cannot connect to the {side} database: {message}")]
+    #[error("cannot connect to the database{}: {message}", side_note(side))]
     Connect { side: &'static str, message: String },
     #[error("the two sides are different engines ({old} and {new}): both sides must be the same engine")]
     EngineMismatch { old: &'static str, new: &'static str },
@@ -255,6 +255,25 @@ pub enum DiffError {
     Query { table: String, side: &'static str, message: String },
     #[error("{0}")]
     Io(String),
+}
+
+fn side_note(side: &str) -> String {
+    if side.is_empty() { String::new() } else { format!(" of the {side} side") }
+}
+
+/// An error with its causes, which drivers often keep out of their own message.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 impl DiffError {

@@ -165,9 +165,10 @@ pub(crate) async fn connect(cfg: &SourceConfig) -> Result<Inner, DiffError> {
         }
         o = o.ssl_opts(Some(ssl));
     }
-    let conn = mysql_async::Conn::new(o)
-        .await
-        .map_err(|e| DiffError::Connect { side: "", message: format!("{}: {e}", cfg.host) })?;
+    let conn = mysql_async::Conn::new(o).await.map_err(|e| DiffError::Connect {
+        side: "",
+        message: format!("{}:{}: {}", cfg.host, cfg.port, crate::model::chain(&e)),
+    })?;
     Ok(Inner::My(conn))
 }
 

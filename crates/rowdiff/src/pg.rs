@@ -138,7 +138,10 @@ pub(crate) async fn connect(cfg: &SourceConfig) -> Result<Inner, DiffError> {
         pc.password(p);
     }
     pc.connect_timeout(std::time::Duration::from_secs(10));
-    let err = |e: tokio_postgres::Error| DiffError::Connect { side: "", message: format!("{}: {e}", cfg.host) };
+    let err = |e: tokio_postgres::Error| DiffError::Connect {
+        side: "",
+        message: format!("{}:{}: {}", cfg.host, cfg.port, crate::model::chain(&e)),
+    };
     let client = if cfg.tls.enabled {
         pc.ssl_mode(tokio_postgres::config::SslMode::Require);
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(cfg.tls.rustls_config()?);
@@ -169,7 +172,7 @@ pub(crate) async fn connect(cfg: &SourceConfig) -> Result<Inner, DiffError> {
 fn qerr(table: &str, e: tokio_postgres::Error) -> DiffError {
     let message = match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => crate::model::chain(&e),
     };
     DiffError::Query { table: table.into(), side: "", message }
 }
