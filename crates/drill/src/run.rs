@@ -30,6 +30,9 @@ pub const EPOCH_SECS: u64 = 1_767_225_600;
 /// How long the workload runs before anything happens.
 pub const WARM_UP: Duration = Duration::from_secs(300);
 
+/// How long the workload writes (warm-up, failover, a normal recovery).
+pub const WORKLOAD_FOR: Duration = Duration::from_secs(3 * 3600);
+
 /// How long after the outage the old Region comes back (region-outage).
 pub const OUTAGE: Duration = Duration::from_secs(1800);
 
@@ -287,6 +290,11 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         .map_err(|e| DrillError::Sim(e.to_string()))?;
     let mut aurora_cfg = AuroraConfig::from_plan(&plan);
     aurora_cfg.seed = opts.seed;
+    for g in &mut aurora_cfg.globals {
+        // Writes go on through the failover and the recovery of a normal outage; a drill
+        // that waits two weeks for a Region need not replay two weeks of them.
+        g.workload.stop_after = Some(WORKLOAD_FOR);
+    }
     if let Some(url) = &opts.database {
         aurora_cfg.backend = regionsim::data::Backend::from_url(url).map_err(|e| DrillError::Sim(e.to_string()))?;
     }

@@ -450,11 +450,14 @@ pub struct WorkloadConfig {
     pub update_percent: u32,
     /// Percent of transactions that delete an existing row.
     pub delete_percent: u32,
+    /// The workload stops this long after it started (`None`: it never stops). A drill
+    /// that waits days for a Region would otherwise replay days of writes.
+    pub stop_after: Option<Duration>,
 }
 
 impl Default for WorkloadConfig {
     fn default() -> Self {
-        Self { txns_per_second: 2.0, update_percent: 20, delete_percent: 5 }
+        Self { txns_per_second: 2.0, update_percent: 20, delete_percent: 5, stop_after: None }
     }
 }
 
@@ -807,7 +810,11 @@ impl GlobalData {
         if self.cfg.txns_per_second <= 0.0 || !self.cfg.txns_per_second.is_finite() {
             return None;
         }
-        Some(self.start + Duration::from_secs_f64(k as f64 / self.cfg.txns_per_second))
+        let offset = Duration::from_secs_f64(k as f64 / self.cfg.txns_per_second);
+        if self.cfg.stop_after.is_some_and(|stop| offset > stop) {
+            return None;
+        }
+        Some(self.start + offset)
     }
 }
 
@@ -1441,7 +1448,7 @@ mod tests {
     }
 
     fn generator_mixes_writes(schema: Schema) {
-        let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10 };
+        let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10, stop_after: None };
         let run = || {
             let mut g = Generator { schema, rng: Rng(42), next_id: 1, mutable: Vec::new() };
             let mut mirror = Tables::new();
