@@ -77,6 +77,9 @@ pub(crate) struct IntRange {
     pub total_bits: u32,
 }
 
+/// Above this many key ranges, a restriction tests the bucket expression instead.
+const MAX_RANGES: usize = 256;
+
 impl IntRange {
     pub(crate) fn bucket(&self, bits: u32) -> String {
         format!("(({} - ({})) >> {})", self.wide, self.lo, self.total_bits.saturating_sub(bits))
@@ -92,6 +95,10 @@ impl IntRange {
                 Some((_, end)) if *end + 1 == b => *end = b,
                 _ => runs.push((b, b)),
             }
+        }
+        // Many disjoint ranges cost the planner more than they save: test the bucket instead.
+        if runs.len() > MAX_RANGES {
+            return format!("{} IN ({})", self.bucket(bits), join_u64(list));
         }
         let parts: Vec<String> = runs
             .iter()
