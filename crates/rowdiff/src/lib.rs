@@ -30,8 +30,10 @@
 //!   (PostgreSQL `REPEATABLE READ READ ONLY`, MySQL `WITH CONSISTENT SNAPSHOT, READ ONLY`,
 //!   SQLite a read transaction on a file opened read-only), so every level and the fetch see
 //!   the same rows.
-//! * **One canonical form per column, used twice.** The row hash covers exactly the values
-//!   the fetch returns (canonical text on PostgreSQL and MySQL, typed values on SQLite), so
+//! * **One canonical form per column, used twice.** The row hash covers the values the
+//!   fetch returns (canonical text on PostgreSQL and MySQL, typed values on SQLite), or a
+//!   form one-to-one with them (a PostgreSQL type's own hash, a MySQL `TIMESTAMP`'s Unix
+//!   time), so
 //!   a checksum differs if and only if (up to a 2^-64 collision) the client finds a row
 //!   difference. Both sessions fix every output setting (time zone UTC, ISO dates, float
 //!   digits, hex bytea), so both sides print a value the same way. Numeric values compare by
@@ -64,7 +66,9 @@
 //! NO PAD `utf8mb4_0900_ai_ci` collation, reports `PAD_ATTRIBUTE` in
 //! `information_schema.COLLATIONS` (read when present), and may differ from MariaDB in
 //! `WEIGHT_STRING` output and in how floats print; the code handles NO PAD by not trimming,
-//! but no test has run it against MySQL 8.
+//! but no test has run it against MySQL 8. MySQL's TLS (done by mysql_async with the same
+//! in-memory CA bundle) is not tested either; PostgreSQL's is, against a loopback endpoint.
+//! PostgreSQL must be 14 or later (`hash_record_extended`, `bit_xor`).
 
 mod db;
 mod lite;
