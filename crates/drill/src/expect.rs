@@ -330,7 +330,7 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
         }
         lost.ground_truth.insert(d.name.clone(), tables);
     }
-    let results = recovery
+    let results: Vec<Value> = recovery
         .and_then(|r| r.describe().output)
         .and_then(|o| at(&o, "results").and_then(Value::as_array).cloned())
         .unwrap_or_default();
@@ -354,6 +354,64 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
             }
         }
         lost.reported.insert(db.to_string(), tables);
+    }
+    // Row by row: every key the report names (read back from its JSON Lines file in the
+    // simulated S3) against every key the simulator recorded.
+    for d in &i.plan.databases {
+        let mut want = std::collections::BTreeSet::new();
+        for t in i.aurora.ground_truth(&d.global_cluster) {
+            for (table, tt) in &t.tables {
+                let key = |k: &Vec<regionsim::data::Value>| {
+                    k.iter().map(|v| v.to_text().unwrap_or_default()).collect::<Vec<_>>().join("|")
+                };
+                want.extend(tt.lost.iter().map(|k| (table.clone(), "lost".to_string(), key(k))));
+                want.extend(tt.changed.iter().map(|k| (table.clone(), "changed".to_string(), key(k))));
+                want.extend(tt.deleted.iter().map(|k| (table.clone(), "new".to_string(), key(k))));
+            }
+        }
+        let key_columns: BTreeMap<String, Vec<String>> = i
+            .aurora
+            .ground_truth(&d.global_cluster)
+            .iter()
+            .flat_map(|t| t.tables.iter().map(|(n, tt)| (n.clone(), tt.key_columns.clone())))
+            .collect();
+        let result = results.iter().find(|r| at(r, "database").and_then(Value::as_str) == Some(d.name.as_str()));
+        let bucket = result.and_then(|r| at(r, "report.report.bucket")).and_then(Value::as_str);
+        let jsonl = result.and_then(|r| at(r, "report.report.jsonl")).and_then(Value::as_str);
+        let mut got = std::collections::BTreeSet::new();
+        if let (Some(b), Some(k)) = (bucket, jsonl)
+            && let Some(obj) = i.sim.s3_object(b, k)
+        {
+            for line in String::from_utf8_lossy(&obj.body).lines() {
+                let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+                let (Some(table), Some(kind)) =
+                    (at(&v, "table").and_then(Value::as_str), at(&v, "kind").and_then(Value::as_str))
+                else {
+                    continue;
+                };
+                if !matches!(kind, "lost" | "changed" | "new") {
+                    continue; // written after the failover: reported apart, not lost
+                }
+                let cols = key_columns.get(table).cloned().unwrap_or_default();
+                let key = cols
+                    .iter()
+                    .map(|c| match at(&v, &format!("key.{c}")) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|");
+                got.insert((table.to_string(), kind.to_string(), key));
+            }
+        }
+        lost.keys_compared += want.len().max(got.len());
+        if want != got {
+            lost.exact = false;
+            lost.key_mismatches.extend(
+                want.symmetric_difference(&got).take(20).map(|(t, k, key)| format!("{}.{t} {k} {key}", d.name)),
+            );
+        }
     }
     for (db, truth) in &lost.ground_truth {
         let reported = lost.reported.get(db);

@@ -182,8 +182,12 @@ pub struct Lost {
     pub ground_truth: BTreeMap<String, BTreeMap<String, TableLoss>>,
     /// Per database and table: what the missing-transaction report said.
     pub reported: BTreeMap<String, BTreeMap<String, TableLoss>>,
-    /// Whether the report equals the ground truth exactly.
+    /// Whether the report equals the ground truth exactly: counts, and every key.
     pub exact: bool,
+    /// How many (table, kind, key) triples were compared.
+    pub keys_compared: usize,
+    /// The first differing triples, when any.
+    pub key_mismatches: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

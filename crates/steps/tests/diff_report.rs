@@ -987,6 +987,11 @@ async fn mariadb_through_the_production_settings() {
     i.database = "catalog".into();
     i.recovery.engine = Some("aurora-mysql".into());
     i.recovery.port = Some(3306);
+    // These tables carry no time column: nothing here counts as written after the failover.
+    let catalog = i.plan.databases.iter_mut().find(|d| d.name == "catalog").unwrap();
+    for t in &mut catalog.report.as_mut().unwrap().tables {
+        t.time_column = None;
+    }
     let result = handle(i, &e.clients, &c).await;
     drop(sides);
     for db in [&o, &n] {
