@@ -149,25 +149,41 @@ impl Pair {
         v.remove(0)
     }
 
-    pub async fn drop(mut self) {
-        match &mut self.admin {
-            Admin::Pg(..) => {
-                // FORCE ends the sessions still open on them.
-                let admin = pg_client("test").await.unwrap();
-                for db in [&self.names.0, &self.names.1] {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    /// Drops the two databases (also done when a failing test unwinds).
+    pub async fn drop(self) {}
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let (engine, names) = (self.engine, self.names.clone());
+        // A thread with its own runtime: Drop cannot await, and may run inside a runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                match engine {
+                    Engine::Postgres => {
+                        if let Ok(admin) = pg_client("test").await {
+                            for db in [&names.0, &names.1] {
+                                let _ =
+                                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+                            }
+                        }
+                    }
+                    Engine::Mysql => {
+                        if let Ok(mut admin) = my_conn(None).await {
+                            for db in [&names.0, &names.1] {
+                                let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS {db}")).await;
+                            }
+                        }
+                    }
+                    Engine::Sqlite => {
+                        let _ = std::fs::remove_file(&names.0);
+                        let _ = std::fs::remove_file(&names.1);
+                    }
                 }
-            }
-            Admin::My(a, _) => {
-                for db in [&self.names.0, &self.names.1] {
-                    let _ = a.query_drop(format!("DROP DATABASE IF EXISTS {db}")).await;
-                }
-            }
-            Admin::Lite(..) => {
-                let _ = std::fs::remove_file(&self.names.0);
-                let _ = std::fs::remove_file(&self.names.1);
-            }
-        }
+            })
+        })
+        .join();
     }
 }
 
