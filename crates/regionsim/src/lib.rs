@@ -74,6 +74,7 @@
 //! * `arc`: the ARC cluster data plane, five Regional endpoints ([`arc`]).
 //! * `cloudwatch`, `sns`, `s3`, `secretsmanager`: one shared port each.
 //! * `rds`: the Aurora model (module [`rds`]), registered by its author.
+//! * `states`: Step Functions over a `failover_asl::Runner` ([`sfn::Sfn`], installed by whoever owns the runner).
 //! * `web`: one health URL per Region (`GET /health`).
 //! * DNS: an authoritative UDP/TCP server for the plan's record ([`dns`]).
 //!
@@ -92,6 +93,7 @@ pub mod rds;
 pub mod s3;
 pub mod secrets;
 pub mod server;
+pub mod sfn;
 pub mod sim;
 pub mod sns;
 pub mod web;

@@ -30,10 +30,12 @@ pub mod service {
     pub const SNS: &str = "sns";
     pub const S3: &str = "s3";
     pub const SECRETS_MANAGER: &str = "secretsmanager";
+    /// Step Functions; served only once a handler is installed (`sfn::Sfn::install`).
+    pub const SFN: &str = "states";
     /// Each Region's application health endpoint (`GET /health`), one port per Region.
     pub const WEB: &str = "web";
     /// The services that share one port for both Regions.
-    pub const SHARED: [&str; 5] = [RDS, CLOUDWATCH, SNS, S3, SECRETS_MANAGER];
+    pub const SHARED: [&str; 6] = [RDS, CLOUDWATCH, SNS, S3, SECRETS_MANAGER, SFN];
 }
 
 /// How a down Region's endpoints behave.
