@@ -7,12 +7,14 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_sfn::error::DisplayErrorContext;
 use failover_asl::{
     ExecutionHandle, FaultInjector, FaultRule, LambdaFault, Runner, RunnerConfig, StartOptions, Status,
 };
 use failover_core::{Plan, SharedClock, time_fmt};
 use failover_steps::aws::AwsClients;
 use regionsim::rds::{Aurora, AuroraConfig};
+use regionsim::sfn::Sfn;
 use regionsim::{DownMode, EndpointFault, Sim, SimBuilder, service};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -253,6 +255,27 @@ pub fn sim_clients(sim: &Sim, clock: &SharedClock, region: &str, seed: u64) -> A
     clients
 }
 
+/// A Step Functions client of `region`, pointed at the simulator's `states` endpoint: how
+/// the drill's approver answers, as a person with the CLI would.
+fn sfn_client(sim: &Sim, clock: &SharedClock, region: &str) -> aws_sdk_sfn::Client {
+    let base = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDAPPROVER",
+            "approver-secret",
+            None,
+            None,
+            "drill-approver",
+        )))
+        .build();
+    let mut conf = aws_sdk_sfn::config::Builder::from(&failover_steps::aws::regional_config(&base, region, clock));
+    if let Some(url) = sim.endpoints().url(service::SFN) {
+        conf = conf.endpoint_url(url);
+    }
+    aws_sdk_sfn::Client::from_conf(conf.build())
+}
+
 /// Runs a drill on its own paused runtime: virtual time, no wall-clock waiting.
 pub fn run_blocking(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>) -> Result<DrillReport, DrillError> {
     let rt = failover_asl::virtual_runtime().map_err(|e| DrillError::Sim(e.to_string()))?;
@@ -328,6 +351,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     let (failover_def, recovery_def) =
         definitions::load(&decision_target).map_err(|e| DrillError::Definitions(e.to_string()))?;
     let recovery_def = Arc::new(recovery_def);
+    let machines = [("failover", failover_def.clone()), ("failover-recovery", (*recovery_def).clone())];
     let clients = sim_clients(&sim, &clock, &decision_target, opts.seed);
 
     let runner_cell: Arc<OnceLock<Runner>> = Arc::new(OnceLock::new());
@@ -361,6 +385,8 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     };
     let runner = Runner::with_config(injector.clone(), clock.clone(), config);
     let _ = runner_cell.set(runner.clone());
+    // The approver and anyone else answer callbacks through the Step Functions API.
+    Sfn::new(runner.clone(), machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, name), def))).install(&sim);
 
     // A line per state entered, with simulated time since the start.
     {
@@ -376,7 +402,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     // The approver: decides as the drill was told, the moment it is asked.
     let approve = opts.approve;
     let scenario = opts.scenario;
-    let approver_runner = runner.clone();
+    let approver = sfn_client(&sim, &clock, &decision_target);
     let approver_progress = progress.clone();
     let decisions: Arc<Mutex<Vec<String>>> = Arc::default();
     let decisions_w = decisions.clone();
@@ -392,20 +418,24 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
                 approve
             };
             let line = match mode {
-                Approve::Auto => {
-                    let _ = approver_runner
-                        .send_task_success(&req.token, json!({"decision": "approve", "approver": "drill"}));
-                    "approved"
-                }
-                Approve::Reject => {
-                    let _ = approver_runner.send_task_failure(
-                        &req.token,
-                        "Failover.ApprovalRejected",
-                        "rejected by the drill",
-                    );
-                    "rejected"
-                }
-                Approve::Timeout => "left unanswered (it will time out)",
+                Approve::Auto => approver
+                    .send_task_success()
+                    .task_token(&req.token)
+                    .output(json!({"decision": "approve", "approver": "drill"}).to_string())
+                    .send()
+                    .await
+                    .map(|_| "approved".to_string())
+                    .unwrap_or_else(|e| format!("not approved: SendTaskSuccess failed: {}", DisplayErrorContext(e))),
+                Approve::Reject => approver
+                    .send_task_failure()
+                    .task_token(&req.token)
+                    .error("Failover.ApprovalRejected")
+                    .cause("rejected by the drill")
+                    .send()
+                    .await
+                    .map(|_| "rejected".to_string())
+                    .unwrap_or_else(|e| format!("not rejected: SendTaskFailure failed: {}", DisplayErrorContext(e))),
+                Approve::Timeout => "left unanswered (it will time out)".to_string(),
             };
             decisions_w.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {line}", req.state));
             approver_progress(&format!("{:>9}  approval #{n} for {} {line}", "", req.execution));
