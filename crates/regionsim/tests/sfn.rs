@@ -37,7 +37,7 @@ fn approval() -> Definition {
 }
 
 struct Fixture {
-    _sim: Sim,
+    sim: Sim,
     runner: Runner,
     client: aws_sdk_sfn::Client,
     machine: String,
@@ -62,7 +62,7 @@ async fn fixture() -> Fixture {
     Sfn::new(runner.clone(), [(machine.clone(), approval())]).install(&sim);
     let url = sim.endpoints().url(service::SFN).expect("a states endpoint").to_string();
     let client = aws_sdk_sfn::Client::new(&config(&clock, &url));
-    Fixture { _sim: sim, runner, client, machine, clock, tokens }
+    Fixture { sim, runner, client, machine, clock, tokens }
 }
 
 fn config(clock: &SharedClock, url: &str) -> SdkConfig {
@@ -154,6 +154,9 @@ async fn an_approval_through_the_sdk_resumes_the_execution() {
     assert_eq!(scheduled.resource_type(), "lambda");
     assert_eq!(scheduled.heartbeat_in_seconds(), Some(600));
     assert_eq!(history.events()[0].timestamp().secs(), 1_767_225_600);
+    let bare = f.client.get_execution_history().execution_arn(&arn).include_execution_data(false).send().await.unwrap();
+    let started = bare.events()[0].execution_started_event_details().expect("executionStartedEventDetails");
+    assert!(started.input().is_none() && started.input_details().is_some(), "data left out, details kept");
     assert!(history.next_token().is_none());
 
     // A page of two, newest first, then the rest through the token.
@@ -309,4 +312,9 @@ async fn errors_are_the_ones_the_sdk_models() {
     let err = f.client.send_task_heartbeat().task_token(&token).send().await.unwrap_err();
     assert!(err.as_service_error().is_some_and(|e| e.is_task_timed_out()), "{err:?}");
     assert_eq!(code(err.as_service_error().unwrap()), "TaskTimedOut");
+
+    // The simulator's faults apply to this service as to the others.
+    f.sim.set_throttle_rate(service::SFN, 1.0);
+    let err = f.client.describe_execution().execution_arn(&arn).send().await.unwrap_err();
+    assert_eq!(code(err.as_service_error().unwrap()), "ThrottlingException");
 }
