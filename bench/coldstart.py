@@ -57,6 +57,8 @@ def once(binary, port):
         "AWS_ACCESS_KEY_ID": "AKIDBENCH",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_SESSION_TOKEN": "bench",
+        # diff-report loads its CA bundle at start (the package ships the RDS bundle).
+        "FAILOVER_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
     }
     t0 = time.perf_counter()
     p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,19 +1,12 @@
 //! Lambda entry point of `aurora-failover`: glue only (see failover_steps::aurora).
 
-use failover_core::SharedClock;
-use failover_steps::aws::AwsClients;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
+use failover_steps::lambda;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    failover_steps::lambda::init_tracing();
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let (level, format) = (std::env::var("AWS_LAMBDA_LOG_LEVEL").ok(), std::env::var("AWS_LAMBDA_LOG_FORMAT").ok());
+    lambda::init_tracing(level.as_deref(), format.as_deref());
     // Credentials resolve lazily on the first call: nothing heavy before the first event.
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let clients = AwsClients::from_sdk_config(config, SharedClock::system());
-    let clients = &clients;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        failover_steps::lambda::dispatch(event.payload, |input| failover_steps::aurora::handle(input, clients)).await
-    }))
-    .await
+    let clients = lambda::clients(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await);
+    lambda::serve(|event| lambda::dispatch(event, |input| failover_steps::aurora::handle(input, clients))).await
 }
