@@ -12,28 +12,9 @@ use failover_core::contract::health::{HealthChecks, Verdict, VerifyHealthInput};
 use failover_core::{ErrorKind, Plan};
 use failover_steps::aws::{AwsClients, Regional};
 use failover_steps::health;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod support;
-use support::{Behaviour, FakeArc, plan};
-
-/// A one-route HTTP server on 127.0.0.1 answering every request with `status`.
-async fn http_server(status: u16) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let _ = sock.read(&mut buf).await;
-                let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}/health")
-}
+use support::{Behaviour, FakeArc, http_server, plan};
 
 /// CloudWatch in each Region answering DescribeAlarms with the given states; counts calls
 /// per Region.

@@ -3,7 +3,6 @@
 //! EndpointTemporarilyUnavailableException, and the update still goes through. Time is
 //! virtual: a hanging endpoint costs its 100 ms timeout on the paused clock, no wall time.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -11,11 +10,13 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use failover_core::contract::RoutingState;
 use failover_core::contract::health::{HealthChecks, Verdict, VerifyHealthInput};
-use failover_core::contract::routing::RoutingControlInput;
 use failover_core::{ErrorKind, Plan, SharedClock};
 use failover_steps::aws::AwsClients;
 use failover_steps::{health, routing};
 use regionsim::{EndpointFault, Sim, SimBuilder, service};
+
+mod support;
+use support::to_west;
 
 fn epoch() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
@@ -38,19 +39,6 @@ async fn start() -> (Sim, AwsClients, Plan) {
     let mut clients = AwsClients::from_sdk_config(base, clock);
     clients.seed = Some(3);
     (sim, clients, plan)
-}
-
-fn to_west(plan: &Plan) -> RoutingControlInput {
-    let mut states = BTreeMap::new();
-    states.insert("us-east-1".to_string(), RoutingState::Off);
-    states.insert("us-west-2".to_string(), RoutingState::On);
-    RoutingControlInput {
-        plan: plan.clone(),
-        states,
-        target_region: None,
-        allow_all_off: None,
-        override_safety_rules: vec![],
-    }
 }
 
 #[tokio::test(start_paused = true)]

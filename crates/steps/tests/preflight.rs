@@ -22,29 +22,10 @@ use failover_core::{ErrorKind, Plan, StepError};
 use failover_steps::aws::AwsClients;
 use failover_steps::preflight::{self, emf_line, plan_digest};
 use rds_mocks::*;
-use support::{Behaviour, FakeArc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{Behaviour, FakeArc, http_server};
 
 const MYSQL: &str = "8.0.mysql_aurora.3.05.2";
 const PG: &str = "15.4";
-
-/// A one-route HTTP server on 127.0.0.1 answering every request with `status`.
-async fn http_server(status: u16) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let _ = sock.read(&mut buf).await;
-                let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}/health")
-}
 
 /// What the world looks like; each test changes what it is about.
 struct World {

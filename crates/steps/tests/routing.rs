@@ -3,27 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use failover_core::ErrorKind;
 use failover_core::contract::RoutingState;
 use failover_core::contract::routing::{AllowAllOff, RoutingControlInput};
-use failover_core::{ErrorKind, Plan};
 use failover_steps::routing;
 
 mod support;
-use support::{Behaviour, FakeArc, SAFETY_MSG, plan};
-
-/// Fail over to us-west-2: us-west-2 On, us-east-1 Off.
-fn to_west(plan: &Plan) -> RoutingControlInput {
-    let mut states = BTreeMap::new();
-    states.insert("us-east-1".to_string(), RoutingState::Off);
-    states.insert("us-west-2".to_string(), RoutingState::On);
-    RoutingControlInput {
-        plan: plan.clone(),
-        states,
-        target_region: None,
-        allow_all_off: None,
-        override_safety_rules: vec![],
-    }
-}
+use support::{Behaviour, FakeArc, SAFETY_MSG, plan, to_west};
 
 const ALL_HEALTHY: [Behaviour; 5] = [Behaviour::Healthy; 5];
 

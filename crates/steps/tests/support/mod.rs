@@ -18,8 +18,11 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_route53recoverycluster as arc;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
+use failover_core::contract::RoutingState;
+use failover_core::contract::routing::RoutingControlInput;
 use failover_core::{Plan, SharedClock};
 use failover_steps::aws::AwsClients;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const PLAN: &str = include_str!("../../../../examples/retail-store.plan.yaml");
 pub const SAFETY_MSG: &str = "Cannot update the routing control state: the change would violate safety rule \
@@ -201,4 +204,36 @@ pub fn base_clients() -> AwsClients {
     );
     c.seed = Some(7);
     c
+}
+
+/// A one-route HTTP server on 127.0.0.1 answering every request with `status`.
+pub async fn http_server(status: u16) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = sock.read(&mut buf).await;
+                let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/health")
+}
+
+/// Fail over to us-west-2: us-west-2 On, us-east-1 Off.
+pub fn to_west(plan: &Plan) -> RoutingControlInput {
+    let mut states = BTreeMap::new();
+    states.insert("us-east-1".to_string(), RoutingState::Off);
+    states.insert("us-west-2".to_string(), RoutingState::On);
+    RoutingControlInput {
+        plan: plan.clone(),
+        states,
+        target_region: None,
+        allow_all_off: None,
+        override_safety_rules: vec![],
+    }
 }
