@@ -2,6 +2,8 @@
 //! functions use, success and modeled errors, in both Regions, on a paused virtual clock.
 //! The databases are SQLite here; tests/data_replication.rs covers PostgreSQL and MariaDB.
 
+mod common;
+
 use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -11,7 +13,6 @@ use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::primitives::DateTime;
 use aws_sdk_rds::types::{Filter, GlobalCluster};
 use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 use failover_core::SharedClock;
 use regionsim::data::{Backend, ClusterRef};
 use regionsim::rds::{Aurora, AuroraConfig};
@@ -52,19 +53,7 @@ async fn start_on(backend: Backend) -> Option<(Sim, SharedClock, std::sync::Arc<
 
 fn rds(sim: &Sim, clock: &SharedClock, region: &str) -> aws_sdk_rds::Client {
     let url = sim.endpoints().url(service::RDS).expect("rds endpoint").to_string();
-    let conf = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST", "secret", None, None, "test",
-        )))
-        .endpoint_url(url)
-        .sleep_impl(clock.sdk_sleep())
-        .time_source(clock.sdk_time_source())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(5)).build())
-        .build();
-    aws_sdk_rds::Client::new(&conf)
+    aws_sdk_rds::Client::new(&common::sdk_config(clock, region, &url, Duration::from_secs(5)))
 }
 
 fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> String {

@@ -1,15 +1,13 @@
 //! The simulated Step Functions API behind the real `aws-sdk-sfn` client: executions of the
 //! local runner started, listed, described, read back and answered through the SDK.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::SdkConfig;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
 use failover_asl::{Definition, ExecutionHandle, FnDispatcher, Runner, RunnerConfig, TaskContext, TaskFailure};
 use failover_core::SharedClock;
 use regionsim::sfn::Sfn;
@@ -66,23 +64,7 @@ async fn fixture() -> Fixture {
 }
 
 fn config(clock: &SharedClock, url: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST", "secret", None, None, "test",
-        )))
-        .endpoint_url(url)
-        .sleep_impl(clock.sdk_sleep())
-        .time_source(clock.sdk_time_source())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_attempt_timeout(Duration::from_secs(1))
-                .build(),
-        )
-        .build()
+    common::sdk_config(clock, REGION, url, Duration::from_secs(1))
 }
 
 impl Fixture {

@@ -2,13 +2,11 @@
 //! both Regions, and every fault. One integration binary; time is virtual (paused tokio
 //! clock), so hangs and delays cost no wall time.
 
+mod common;
+
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_types::retry::RetryConfig;
-use aws_smithy_types::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
 use failover_core::SharedClock;
 use regionsim::{DownMode, EndpointFault, Sim, SimBuilder, service};
 
@@ -33,23 +31,7 @@ async fn start() -> (Sim, SharedClock) {
 }
 
 fn config(clock: &SharedClock, region: &str, url: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST", "secret", None, None, "test",
-        )))
-        .endpoint_url(url)
-        .sleep_impl(clock.sdk_sleep())
-        .time_source(clock.sdk_time_source())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_attempt_timeout(Duration::from_secs(1))
-                .build(),
-        )
-        .build()
+    common::sdk_config(clock, region, url, Duration::from_secs(1))
 }
 
 fn arc_client(sim: &Sim, clock: &SharedClock, i: usize) -> aws_sdk_route53recoverycluster::Client {
