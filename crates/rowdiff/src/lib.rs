@@ -47,7 +47,7 @@
 //!   `-` for NULL); SQLite hashes the storage class. So NULL, `''` and `'<null>'` all
 //!   differ, in the hash and in the client's comparison.
 //! * **Hashes.** PostgreSQL: `hash_record_extended`, the cheapest 64-bit hash it has, and a
-//!   non-linear one. MySQL: the first 64 bits of MD5 (`CRC32` is linear, so an XOR of CRCs
+//!   non-linear one. MySQL: the first 64 bits of SHA-256 (`CRC32` is linear, so an XOR of CRCs
 //!   cancels when two rows swap values). SQLite: XXH3-64 in process. The XOR of a bucket
 //!   misses a difference with probability about 2^-64; counts are compared too.
 //! * **Key identity and the merge.** The fetch orders rows by the very identity values it

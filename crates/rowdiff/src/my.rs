@@ -1,12 +1,16 @@
 //! MySQL and MariaDB.
 //!
-//! Row hash: the first 64 bits of `MD5` over the row's canonical bytes, a prefix-free code
-//! per column: text and binary columns as `length:bytes`, numbers and dates (whose text is
-//! never empty and has no comma) as `text,`, `TIMESTAMP` as its Unix time (one-to-one with
-//! the instant, and cheaper than formatting it), NULL as `-` in both. MySQL has no cheap 64-bit non-linear hash: `CRC32` is linear over
-//! GF(2), so an XOR of CRCs misses two rows that swap a value, while MD5's first 64 bits
-//! behave as independent random values and the XOR of a bucket only collides with
-//! probability 2^-64. Buckets use `CRC32` of the key identity: spreading keys needs no more.
+//! Row hash: the first 64 bits of `SHA2(..., 256)` over the row's canonical bytes, a
+//! prefix-free code per column: text and binary columns as `length:bytes`, numbers and
+//! dates (whose text is never empty and has no comma) as `text,`, `TIMESTAMP` as its Unix
+//! time (one-to-one with the instant, and cheaper than formatting it), NULL as `-` in both.
+//! MySQL has no cheap 64-bit non-linear hash: `CRC32` is linear over GF(2), so an XOR of
+//! CRCs misses two rows that swap a value, while SHA-256's first 64 bits behave as
+//! independent random values and the XOR of a bucket only collides with probability 2^-64.
+//! SHA-256 rather than MD5 because it is the faster of the two on the server: MariaDB 10.11
+//! hashes a million rows with SHA-256 in about 0.35 s of CPU and with MD5 in about 0.9 s
+//! (bench/rowdiff/README.md). Buckets use `CRC32` of the key identity: spreading keys needs
+//! no more.
 //!
 //! Key identity of text keys is `WEIGHT_STRING` (the collation's sort key), with trailing
 //! spaces trimmed first under PAD SPACE collations, so two keys are the same row exactly
@@ -96,7 +100,7 @@ impl Dialect for My {
                 format!("COALESCE(CONCAT(LENGTH({x}), ':', {x}), '-')")
             })
             .collect();
-        format!("CAST(CONV(LEFT(MD5(CONCAT({})), 16), 16, 10) AS UNSIGNED)", parts.join(", "))
+        format!("CAST(CONV(LEFT(SHA2(CONCAT({}), 256), 16), 16, 10) AS UNSIGNED)", parts.join(", "))
     }
     fn xor_agg(&self, expr: &str) -> String {
         format!("BIT_XOR({expr})")
