@@ -111,6 +111,24 @@ async fn region_outage_fails_over_recovers_and_reports_exactly_the_lost_rows() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_table_too_large_for_one_invocation_is_compared_in_key_ranges_and_merged() {
+    let plan = failover_drill::run::DEFAULT_PLAN
+        .replace("      database: orders\n", "      database: orders\n      rows_per_part: 150\n");
+    assert_ne!(plan, failover_drill::run::DEFAULT_PLAN, "the plan names rows_per_part");
+    let opts = DrillOptions { seed: 7, plan_yaml: Some(plan), ..DrillOptions::default() };
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    let r = failover_drill::run(&opts, progress).await.expect("the drill runs");
+    assert_expected(&r);
+    assert!(r.lost.exact, "the merged report equals the ground truth key by key: {:#?}", r.lost);
+    let visited = states(&r, "drill-outage-recovery");
+    let parts = visited.iter().filter(|s| *s == "DiffPart").count();
+    assert!(parts >= 3, "orders is cut into key ranges: {parts} parts in {visited:?}");
+    assert_eq!(visited.iter().filter(|s| *s == "MergeReport").count(), 1, "{visited:?}");
+    // catalog stays whole: one DiffReport for it.
+    assert_eq!(visited.iter().filter(|s| *s == "DiffReport").count(), 1, "{visited:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn four_of_five_arc_endpoints_dead() {
     let r = drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::ArcDead { k: 4, how: EndpointFault::Hang }]).await;
     assert_expected(&r);

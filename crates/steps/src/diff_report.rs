@@ -6,11 +6,12 @@
 //!   endpoint (the *new* side) using [`rowdiff`], and writes `differences.jsonl`, one CSV
 //!   per table, `report.html` and, last, `summary.json` to the report bucket of the new
 //!   primary's Region. With `key_range` it does the same for one key range of one table (a
-//!   part, under `parts/`).
+//!   part, under `parts/`, which also keeps its rows in `part-rows.json` for `merge`).
 //! * `plan-ranges` splits the tables into key ranges on the old side
-//!   ([`rowdiff::plan_ranges`]) for a Map state that runs `diff` once per range.
-//! * `merge` combines the parts' summaries into the database's `summary.json` and an index
-//!   `report.html` that points at the parts' files.
+//!   ([`rowdiff::plan_ranges`]), as many per table as its estimated rows need at the plan's
+//!   `report.rows_per_part`, for a Map state that runs `diff` once per range.
+//! * `merge` reads the parts' rows back and writes the database's report from them: the
+//!   same files as a whole `diff` (the lost rows in full in `report.html`).
 //!
 //! # What it must never do
 //! * Write to a database: both sides run in read-only snapshot transactions (rowdiff), and
@@ -37,7 +38,6 @@
 //! [`Resolve`] to map simulated clusters to their databases, or implements
 //! [`Connector`] itself.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,8 +48,8 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use failover_core::contract::aurora::cluster_id_of_arn;
 use failover_core::contract::diff_report::{
-    Compared, DiffAction, DiffReportInput, DiffReportOutput, RangePart, ReportLocation, TableCounts, TableObject,
-    Totals, is_writer_endpoint, key_segment, secret_region,
+    Compared, DiffAction, DiffReportInput, DiffReportOutput, MAX_PARTS_PER_TABLE, RangePart, ReportLocation,
+    TableCounts, TableObject, Totals, is_writer_endpoint, key_segment, secret_region,
 };
 use failover_core::plan::{Engine, Region, Table};
 use failover_core::{ErrorKind, StepError};
@@ -65,6 +65,8 @@ pub const MAX_PARTS_PAYLOAD: usize = 200 * 1024;
 pub const SUMMARY: &str = "summary.json";
 pub const HTML: &str = "report.html";
 pub const JSONL: &str = "differences.jsonl";
+/// A part's kept rows, for `merge`.
+pub const PART_ROWS: &str = "part-rows.json";
 
 /// Which side of the comparison a connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,25 +373,13 @@ impl<'a> Ctx<'a> {
 
     /// The summary already written under `key`, if any.
     async fn existing(&self, key: &str) -> Result<Option<DiffReportOutput>, StepError> {
-        match self.s3().get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(out) => {
-                let body = out.body.collect().await.map_err(|e| {
-                    StepError::transient(format!("S3 GetObject s3://{}/{key}: reading the body: {e}", self.bucket))
-                })?;
-                let summary: DiffReportOutput = serde_json::from_slice(&body.into_bytes()).map_err(|e| {
-                    StepError::new(
-                        ErrorKind::InvalidState,
-                        format!(
-                            "s3://{}/{key} exists but is not a report summary ({e}); remove it to recompute",
-                            self.bucket
-                        ),
-                    )
-                })?;
-                Ok(Some(summary))
-            }
-            Err(SdkError::ServiceError(se)) if se.err().code() == Some("NoSuchKey") => Ok(None),
-            Err(e) => Err(classify(&e).into_step_error(&format!("S3 GetObject s3://{}/{key}", self.bucket))),
-        }
+        let Some(body) = self.object(key).await? else { return Ok(None) };
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            StepError::new(
+                ErrorKind::InvalidState,
+                format!("s3://{}/{key} exists but is not a report summary ({e}); remove it to recompute", self.bucket),
+            )
+        })
     }
 
     async fn put(&self, key: &str, content_type: &str, body: Vec<u8>) -> Result<(), StepError> {
@@ -429,9 +419,9 @@ impl<'a> Ctx<'a> {
 
     async fn diff(&self) -> Result<DiffReportOutput, StepError> {
         let prefix = self.input.prefix();
-        let mut loc = self.location(prefix.clone());
-        if let Some(mut done) = self.existing(&loc.summary).await? {
-            tracing::info!(key = %loc.summary, "the report is already written: returning it");
+        let summary = format!("{prefix}{SUMMARY}");
+        if let Some(mut done) = self.existing(&summary).await? {
+            tracing::info!(key = %summary, "the report is already written: returning it");
             done.reused = true;
             return Ok(done);
         }
@@ -449,18 +439,39 @@ impl<'a> Ctx<'a> {
         let opts = DiffOptions { after: Some(self.input.failover_started_at.clone()), ..DiffOptions::default() };
         let diffs = rowdiff::diff_tables(&old, &new, &specs, &opts).await.map_err(diff_error)?;
         drop((old, new));
+        let mut extra = Vec::new();
+        if part.is_some() {
+            // What `merge` reads back: the rows as compared.
+            let body = serde_json::to_vec(&diffs)
+                .map_err(|e| StepError::internal(format!("part result does not serialise: {e}")))?;
+            extra.push((format!("{prefix}{PART_ROWS}"), "application/json", body));
+        }
+        self.write_report(DiffAction::Diff, prefix, &diffs, part, vec![], extra).await
+    }
 
+    /// Writes the report files of `diffs` under `prefix`, then the summary, and returns it.
+    async fn write_report(
+        &self,
+        action: DiffAction,
+        prefix: String,
+        diffs: &[TableDiff],
+        part: Option<&RangePart>,
+        part_prefixes: Vec<String>,
+        extra: Vec<(String, &str, Vec<u8>)>,
+    ) -> Result<DiffReportOutput, StepError> {
+        let mut loc = self.location(prefix.clone());
+        loc.part_prefixes = part_prefixes;
         let mut title = format!("Missing-transaction report: {} ({})", self.input.database, self.input.execution.name);
         if let Some(p) = part {
             title.push_str(&format!(", table {} part {} of {}", p.table, p.index + 1, p.count));
         }
-        let mut files: Vec<(String, &str, Vec<u8>)> = Vec::new();
+        let mut files = extra;
         let mut jsonl = Vec::new();
-        rowdiff::report::jsonl(&diffs, &mut jsonl).map_err(|e| StepError::internal(format!("JSON Lines: {e}")))?;
+        rowdiff::report::jsonl(diffs, &mut jsonl).map_err(|e| StepError::internal(format!("JSON Lines: {e}")))?;
         files.push((format!("{prefix}{JSONL}"), "application/x-ndjson", jsonl));
         loc.jsonl = Some(format!("{prefix}{JSONL}"));
         let mut used = Vec::new();
-        for d in &diffs {
+        for d in diffs {
             let mut name = key_segment(&d.table);
             while used.contains(&name) {
                 name.push('_');
@@ -473,13 +484,18 @@ impl<'a> Ctx<'a> {
             files.push((key, "text/csv; charset=utf-8", csv));
         }
         let mut html = Vec::new();
-        rowdiff::report::html(&diffs, &title, &mut html).map_err(|e| StepError::internal(format!("HTML: {e}")))?;
+        rowdiff::report::html(diffs, &title, &mut html).map_err(|e| StepError::internal(format!("HTML: {e}")))?;
         files.push((loc.html.clone(), "text/html; charset=utf-8", html));
 
-        let tables: Vec<TableCounts> = diffs.iter().map(counts).collect();
+        let mut tables: Vec<TableCounts> = diffs.iter().map(counts).collect();
+        if action == DiffAction::Merge {
+            for t in &mut tables {
+                t.parts = self.input.parts.iter().filter(|p| p.table == t.table).count() as u32;
+            }
+        }
         let totals = Totals::of(&tables);
         let out = DiffReportOutput {
-            action: DiffAction::Diff,
+            action,
             database: self.input.database.clone(),
             execution: self.input.execution.name.clone(),
             reused: false,
@@ -489,7 +505,9 @@ impl<'a> Ctx<'a> {
             tables,
             totals,
             part: part.cloned(),
+            // `merge` does not echo them: the input's list may be near the payload limit.
             parts: vec![],
+            split: false,
             completed_at: self.clients.clock.now_rfc3339(),
         };
         for (key, ct, body) in files {
@@ -516,12 +534,22 @@ impl<'a> Ctx<'a> {
     }
 
     async fn plan_ranges(&self) -> Result<DiffReportOutput, StepError> {
-        let n = self.input.parts_per_table.unwrap_or(1) as usize;
+        let rows_per_part = self.input.report_config()?.rows_per_part();
         let old = self.connector.source(self.old.clone()).await?;
         let mut parts = Vec::new();
+        let mut split = false;
         for spec in self.specs(None) {
+            let n = match self.input.parts_per_table {
+                Some(n) => n as usize,
+                None => {
+                    let est = rowdiff::estimate_rows(&old, &spec.name).await.map_err(diff_error)?;
+                    est.div_ceil(rows_per_part).clamp(1, u64::from(MAX_PARTS_PER_TABLE)) as usize
+                }
+            };
             let ranges = rowdiff::plan_ranges(&old, &spec, n).await.map_err(diff_error)?;
             let count = ranges.len() as u32;
+            split |= count > 1;
+            tracing::info!(table = %spec.name, parts = count, "key ranges");
             for (i, r) in ranges.into_iter().enumerate() {
                 parts.push(RangePart {
                     table: spec.name.clone(),
@@ -535,8 +563,9 @@ impl<'a> Ctx<'a> {
         let size = serde_json::to_vec(&parts).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_PARTS_PAYLOAD {
             return Err(StepError::bad_input(format!(
-                "parts_per_table: {n} parts per table make {size} bytes of ranges, over the {MAX_PARTS_PAYLOAD} bytes a \
-                 state machine payload can carry; ask for fewer"
+                "parts_per_table: {} parts make {size} bytes of ranges, over the {MAX_PARTS_PAYLOAD} bytes a state \
+                 machine payload can carry; ask for fewer (parts_per_table, or a larger report.rows_per_part)",
+                parts.len()
             )));
         }
         Ok(DiffReportOutput {
@@ -551,85 +580,107 @@ impl<'a> Ctx<'a> {
             identical: false,
             part: None,
             parts,
+            split,
             completed_at: self.clients.clock.now_rfc3339(),
         })
     }
 
+    /// A part's rows as its `diff` kept them.
+    async fn part_rows(&self, p: &RangePart) -> Result<(String, Vec<TableDiff>), StepError> {
+        let prefix = self.input.part_prefix(p);
+        let missing = |what: &str| {
+            StepError::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "part {} of {} of table `{}` has no {what} (s3://{}/{prefix}): its `diff` did not complete",
+                    p.index + 1,
+                    p.count,
+                    p.table,
+                    self.bucket
+                ),
+            )
+        };
+        let key = format!("{prefix}{SUMMARY}");
+        let s = self.existing(&key).await?.ok_or_else(|| missing("report"))?;
+        if s.part.as_ref() != Some(p) {
+            return Err(StepError::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "s3://{}/{key} is the report of another range than part {} of `{}`",
+                    self.bucket, p.index, p.table
+                ),
+            ));
+        }
+        let key = format!("{prefix}{PART_ROWS}");
+        let body = self.object(&key).await?.ok_or_else(|| missing(PART_ROWS))?;
+        let diffs: Vec<TableDiff> = serde_json::from_slice(&body).map_err(|e| {
+            StepError::new(ErrorKind::InvalidState, format!("s3://{}/{key} is not a part's rows ({e})", self.bucket))
+        })?;
+        Ok((prefix, diffs))
+    }
+
     async fn merge(&self) -> Result<DiffReportOutput, StepError> {
-        let mut loc = self.location(self.input.prefix());
-        if let Some(mut done) = self.existing(&loc.summary).await? {
-            tracing::info!(key = %loc.summary, "the merged report is already written: returning it");
+        let prefix = self.input.prefix();
+        let summary = format!("{prefix}{SUMMARY}");
+        if let Some(mut done) = self.existing(&summary).await? {
+            tracing::info!(key = %summary, "the merged report is already written: returning it");
             done.reused = true;
             return Ok(done);
         }
-        let mut per_table: BTreeMap<&str, TableCounts> = BTreeMap::new();
-        let mut part_rows: Vec<(RangePart, String, TableCounts)> = Vec::new();
-        let mut compared = None;
+        let max_kept = DiffOptions::default().max_rows_kept;
+        let mut merged: Vec<TableDiff> = Vec::new();
+        let mut part_prefixes = Vec::new();
         let mut parts: Vec<&RangePart> = self.input.parts.iter().collect();
         parts.sort_by_key(|p| (self.tables.iter().position(|t| t.name == p.table), p.index));
         for p in parts {
-            let prefix = self.input.part_prefix(p);
-            let key = format!("{prefix}{SUMMARY}");
-            let s = self.existing(&key).await?.ok_or_else(|| {
-                StepError::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                        "part {} of {} of table `{}` has no report (s3://{}/{key}): its `diff` did not complete",
-                        p.index + 1,
-                        p.count,
-                        p.table,
-                        self.bucket
-                    ),
-                )
-            })?;
-            if s.part.as_ref() != Some(p) {
-                return Err(StepError::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                        "s3://{}/{key} is the report of another range than part {} of `{}`",
-                        self.bucket, p.index, p.table
-                    ),
-                ));
+            let (prefix, diffs) = self.part_rows(p).await?;
+            part_prefixes.push(prefix);
+            for d in diffs {
+                match merged.iter_mut().find(|m| m.table == d.table) {
+                    Some(m) => absorb(m, d, max_kept),
+                    None => merged.push(TableDiff { range: None, ..d }),
+                }
             }
-            compared = compared.or(s.compared.clone());
-            let c = s.tables.iter().find(|c| c.table == p.table).cloned().unwrap_or_default();
-            let acc = per_table
-                .entry(&p.table)
-                .or_insert_with(|| TableCounts { table: p.table.clone(), ..Default::default() });
-            acc.lost += c.lost;
-            acc.new += c.new;
-            acc.changed += c.changed;
-            acc.after_failover += c.after_failover;
-            acc.old_rows += c.old_rows;
-            acc.new_rows += c.new_rows;
-            acc.truncated |= c.truncated;
-            acc.parts += 1;
-            loc.part_prefixes.push(prefix.clone());
-            part_rows.push((p.clone(), prefix, c));
         }
-        let tables: Vec<TableCounts> = self.tables.iter().filter_map(|t| per_table.remove(t.name.as_str())).collect();
-        let totals = Totals::of(&tables);
-        let out = DiffReportOutput {
-            action: DiffAction::Merge,
-            database: self.input.database.clone(),
-            execution: self.input.execution.name.clone(),
-            reused: false,
-            report: Some(loc),
-            compared: compared.or_else(|| Some(self.compared())),
-            identical: totals.differences() == 0,
-            tables,
-            totals,
-            part: None,
-            // Not echoed: the input's list may be near the payload limit already.
-            parts: vec![],
-            completed_at: self.clients.clock.now_rfc3339(),
-        };
-        let html = index_html(&out, &part_rows);
-        let html_key = out.report.as_ref().map(|l| l.html.clone()).unwrap_or_default();
-        self.put(&html_key, "text/html; charset=utf-8", html.into_bytes()).await?;
-        self.write_summary(&out).await?;
-        Ok(out)
+        self.write_report(DiffAction::Merge, prefix, &merged, None, part_prefixes, vec![]).await
     }
+
+    /// The body of an object, or `None` when there is none.
+    async fn object(&self, key: &str) -> Result<Option<Vec<u8>>, StepError> {
+        match self.s3().get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let body = out.body.collect().await.map_err(|e| {
+                    StepError::transient(format!("S3 GetObject s3://{}/{key}: reading the body: {e}", self.bucket))
+                })?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(SdkError::ServiceError(se)) if se.err().code() == Some("NoSuchKey") => Ok(None),
+            Err(e) => Err(classify(&e).into_step_error(&format!("S3 GetObject s3://{}/{key}", self.bucket))),
+        }
+    }
+}
+
+/// Adds one part's result of a table to the merged one: counts add up, rows append (the
+/// parts are disjoint key ranges taken in key order), at most `max` rows of each kind kept.
+fn absorb(m: &mut TableDiff, d: TableDiff, max: usize) {
+    let c = &mut m.counts;
+    c.old_rows += d.counts.old_rows;
+    c.new_rows += d.counts.new_rows;
+    c.lost += d.counts.lost;
+    c.new += d.counts.new;
+    c.changed += d.counts.changed;
+    c.written_after += d.counts.written_after;
+    m.truncated |= d.truncated;
+    fn keep<T>(into: &mut Vec<T>, from: Vec<T>, max: usize, truncated: &mut bool) {
+        let room = max.saturating_sub(into.len());
+        *truncated |= from.len() > room;
+        into.extend(from.into_iter().take(room));
+    }
+    keep(&mut m.lost, d.lost, max, &mut m.truncated);
+    keep(&mut m.new, d.new, max, &mut m.truncated);
+    keep(&mut m.changed, d.changed, max, &mut m.truncated);
+    keep(&mut m.new_after, d.new_after, max, &mut m.truncated);
+    keep(&mut m.changed_after, d.changed_after, max, &mut m.truncated);
 }
 
 fn counts(d: &TableDiff) -> TableCounts {
@@ -644,79 +695,4 @@ fn counts(d: &TableDiff) -> TableCounts {
         truncated: d.truncated,
         parts: 0,
     }
-}
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// The merged report's page: totals, counts per table, and per part a relative link to its
-/// own page (the rows stay in the parts' files; the links work in a copy of the prefix).
-fn index_html(out: &DiffReportOutput, parts: &[(RangePart, String, TableCounts)]) -> String {
-    let base = out.report.as_ref().map(|l| l.prefix.as_str()).unwrap_or("");
-    let mut s = String::new();
-    let title = format!("Missing-transaction report: {} ({})", out.database, out.execution);
-    s.push_str("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    s.push_str(&esc(&title));
-    s.push_str(
-        "</title><style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;\
-         margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .5em;font-size:.9em}th{background:#f3f3f3}\
-         .lost{color:#b00020}.ok{color:#0a7a0a}</style></head><body>",
-    );
-    s.push_str(&format!("<h1>{}</h1>", esc(&title)));
-    if out.identical {
-        s.push_str("<p class=\"ok\">No lost, new or changed rows.</p>");
-    } else {
-        s.push_str(&format!("<p class=\"lost\"><strong>{}</strong> lost row(s) in total.</p>", out.totals.lost));
-    }
-    s.push_str(
-        "<p>Each table was compared in key ranges; the rows are in each part's report, linked below.</p>\
-         <table><tr><th>table</th><th>lost</th><th>changed</th><th>new</th><th>written after failover</th>\
-         <th>old rows</th><th>new rows</th><th>parts</th></tr>",
-    );
-    for t in &out.tables {
-        s.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&t.table),
-            t.lost,
-            t.changed,
-            t.new,
-            t.after_failover,
-            t.old_rows,
-            t.new_rows,
-            t.parts
-        ));
-    }
-    s.push_str(
-        "</table><h2>Parts</h2><table><tr><th>table</th><th>part</th><th>lost</th><th>changed</th><th>new</th>\
-                <th>written after failover</th><th>report</th></tr>",
-    );
-    for (p, prefix, c) in parts {
-        let rel = prefix.strip_prefix(base).unwrap_or(prefix);
-        s.push_str(&format!(
-            "<tr><td>{}</td><td>{} of {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"{}{HTML}\">{}{HTML}</a></td></tr>",
-            esc(&p.table),
-            p.index + 1,
-            p.count,
-            c.lost,
-            c.changed,
-            c.new,
-            c.after_failover,
-            esc(rel),
-            esc(rel)
-        ));
-    }
-    s.push_str("</table></body></html>\n");
-    s
 }

@@ -551,7 +551,6 @@ async fn bad_input_names_the_field() {
             }),
             "key_range.lower",
         ),
-        (Box::new(|i| i.action = DiffAction::PlanRanges), "parts_per_table"),
         (
             Box::new(|i| {
                 i.action = DiffAction::PlanRanges;
@@ -653,9 +652,24 @@ async fn plan_ranges_fan_out_and_merge_add_up_to_the_whole() {
     let loc = merged.report.as_ref().unwrap();
     assert_eq!(loc.summary, format!("{PREFIX}summary.json"));
     assert_eq!(loc.part_prefixes.len(), 8);
-    let html = String::from_utf8(e.s3.object(&loc.html).unwrap().body).unwrap();
-    assert!(html.contains("href=\"parts/orders/0000-of-0004/report.html\""), "relative links to the parts");
-    assert_eq!(e.s3.object(&loc.summary).unwrap().sse, Some(ServerSideEncryption::AwsKms));
+    // The merged report is the same report a whole diff writes, rows included.
+    let mut whole = input(plan());
+    whole.tables = Some(vec!["orders".into(), "order_items".into()]);
+    let whole = handle(whole, &e.clients, &conn).await.unwrap();
+    let body = |k: &str| e.s3.object(k).unwrap().body;
+    let wloc = whole.report.as_ref().unwrap();
+    assert_eq!(body(loc.jsonl.as_ref().unwrap()), body(wloc.jsonl.as_ref().unwrap()), "same rows, same order");
+    assert_eq!(loc.csv.len(), 2);
+    for (m, w) in loc.csv.iter().zip(&wloc.csv) {
+        assert_eq!(body(&m.key), body(&w.key), "{}", m.table);
+    }
+    let html = String::from_utf8(body(&loc.html)).unwrap();
+    for id in LOST_ORDERS {
+        assert!(html.contains(&format!(">{id}<")), "lost order {id} in the page: {html}");
+    }
+    for key in [&loc.summary, &loc.html, loc.jsonl.as_ref().unwrap()] {
+        assert_eq!(e.s3.object(key).unwrap().sse, Some(ServerSideEncryption::AwsKms), "{key}");
+    }
     let puts = e.s3.puts().len();
     let connections = conn.seen().len();
 
@@ -666,6 +680,39 @@ async fn plan_ranges_fan_out_and_merge_add_up_to_the_whole() {
     i.key_range = Some(parts[0].clone());
     assert!(handle(i, &e.clients, &conn).await.unwrap().reused);
     assert_eq!((e.s3.puts().len(), conn.seen().len()), (puts, connections));
+}
+
+#[tokio::test(start_paused = true)]
+async fn plan_ranges_splits_only_the_tables_above_rows_per_part() {
+    let d = dbs();
+    let e = env();
+    let conn = SqliteConnector::new(&d);
+    let plan_ranges = |rows_per_part: Option<u64>| {
+        let mut p = plan();
+        p.databases.iter_mut().find(|d| d.name == "orders").unwrap().report.as_mut().unwrap().rows_per_part =
+            rows_per_part;
+        let mut i = input(p);
+        i.action = DiffAction::PlanRanges;
+        handle(i, &e.clients, &conn)
+    };
+    // The default (50 million rows) leaves both small tables whole: one diff does it.
+    let whole = plan_ranges(None).await.unwrap();
+    assert!(!whole.split);
+    assert_eq!(whole.parts.len(), 2);
+    assert!(whole.parts.iter().all(|p| p.count == 1 && p.lower.is_none() && p.upper.is_none()), "{:?}", whole.parts);
+    // 30 rows per part: orders (100 rows on the old side) in 4 key slices, order_items
+    // (50 rows) in 2.
+    let split = plan_ranges(Some(30)).await.unwrap();
+    assert!(split.split);
+    let of = |t: &str| split.parts.iter().filter(|p| p.table == t).count();
+    assert_eq!((of("orders"), of("order_items")), (4, 2), "{:?}", split.parts);
+    // Integer keys are cut into equal slices of the key span [1, 100].
+    let bounds: Vec<_> = split.parts.iter().filter(|p| p.table == "orders").map(|p| p.upper.clone()).collect();
+    assert_eq!(bounds, vec![Some(vec!["26".to_string()]), Some(vec!["51".into()]), Some(vec!["76".into()]), None]);
+    // A table of 100 rows is never cut into more parts than it has keys.
+    let fine = plan_ranges(Some(1)).await.unwrap();
+    assert_eq!(fine.parts.iter().filter(|p| p.table == "orders").count(), 100);
+    assert!(e.s3.puts().is_empty(), "plan-ranges writes nothing");
 }
 
 #[tokio::test(start_paused = true)]
@@ -928,7 +975,7 @@ async fn postgresql_through_the_production_settings() {
     let ranges = ranges.expect("plan-ranges over PostgreSQL").parts;
     let orders: Vec<&RangePart> = ranges.iter().filter(|p| p.table == "orders").collect();
     assert_eq!(orders.len(), 3);
-    assert_eq!(orders[0].upper, Some(vec!["35".to_string()]), "printed as the database prints keys");
+    assert_eq!(orders[0].upper, Some(vec!["34".to_string()]), "equal slices of the key span 1..=100");
 }
 
 #[tokio::test]

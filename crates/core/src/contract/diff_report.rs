@@ -9,16 +9,18 @@
 //! * `diff` (the default): compares the tables (or one key range of one table, for a
 //!   fan-out) and writes the report files; the summary is written last and is what makes
 //!   the action idempotent: when it exists, it is returned and nothing is recomputed.
-//! * `plan-ranges`: splits each table into at most `parts_per_table` key ranges, for a Map
-//!   state that runs `diff` once per range ([`RangePart`]).
-//! * `merge`: after the Map, combines the parts' summaries into the database's summary and
-//!   an index page.
+//! * `plan-ranges`: splits each table into key ranges ([`RangePart`]): as many as the
+//!   table's estimated rows need at `report.rows_per_part` rows each (one range for a
+//!   table below it), or at most `parts_per_table` when the input says; `split` tells
+//!   whether any table was cut.
+//! * `merge`: after the Map, combines the parts' results into the database's report, the
+//!   same files a whole `diff` writes (the lost rows in full in `report.html`).
 //!
-//! In the recovery machine: `recovery` is `snapshot-restore check`'s `recovery` as is; a
-//! small database takes one `diff`; a large one takes `plan-ranges`, a Map over its `parts`
-//! (each item becomes `key_range` of a `diff`, with a bounded `MaxConcurrency`: every item
-//! opens one connection to each cluster), then `merge` with the same `parts`. Every action
-//! may be retried as is.
+//! In the recovery machine: `recovery` is `snapshot-restore check`'s `recovery` as is;
+//! `plan-ranges` runs first; when no table is split, one `diff` compares the database;
+//! otherwise a Map runs `diff` over the `parts` (each item becomes `key_range`, with a
+//! bounded `MaxConcurrency`: every item opens one connection to each cluster), then `merge`
+//! with the same `parts`. Every action may be retried as is.
 //!
 //! The S3 layout ([`report_prefix`]) is part of the contract: `reports/<plan>/<execution>/
 //! <database>/` holds `summary.json`, `report.html`, `differences.jsonl` and one
@@ -82,8 +84,9 @@ pub struct DiffReportInput {
     /// `diff` of one key range of one table (one item of `plan-ranges`' `parts`).
     #[serde(default)]
     pub key_range: Option<RangePart>,
-    /// `plan-ranges`: how many ranges each table is split into, at most (fewer for small
-    /// tables); 1 leaves a table whole.
+    /// `plan-ranges`: split every table into this many ranges, at most (fewer for small
+    /// tables); 1 leaves a table whole. Default: from each table's estimated rows and the
+    /// plan's `report.rows_per_part`.
     #[serde(default)]
     pub parts_per_table: Option<u32>,
     /// `merge`: the parts `plan-ranges` returned.
@@ -239,7 +242,7 @@ impl DiffReportInput {
         }
         match self.action {
             DiffAction::PlanRanges => match self.parts_per_table {
-                None => return Err(StepError::bad_input("parts_per_table: `plan-ranges` needs it")),
+                None => {}
                 Some(n) if n == 0 || n > MAX_PARTS_PER_TABLE => {
                     return Err(StepError::bad_input(format!(
                         "parts_per_table: {n} is not between 1 and {MAX_PARTS_PER_TABLE}"
@@ -421,6 +424,10 @@ pub struct DiffReportOutput {
     /// [`ReportLocation::part_prefixes`]).
     #[serde(default)]
     pub parts: Vec<RangePart>,
+    /// `plan-ranges`: some table was cut into more than one range, so the database is
+    /// compared part by part and merged; otherwise one `diff` compares it whole.
+    #[serde(default)]
+    pub split: bool,
     /// When the report was computed (RFC 3339); for a reused report, when it was first computed.
     pub completed_at: String,
 }
@@ -436,13 +443,13 @@ pub struct ReportLocation {
     pub prefix: String,
     pub summary: String,
     pub html: String,
-    /// `diff`: the JSON Lines file (every differing row).
+    /// The JSON Lines file (every differing row).
     #[serde(default)]
     pub jsonl: Option<String>,
-    /// `diff`: one CSV per table: `(table, key)`.
+    /// One CSV per table: `(table, key)`.
     #[serde(default)]
     pub csv: Vec<TableObject>,
-    /// `merge`: the parts' prefixes, whose files hold the rows.
+    /// `merge`: the parts' prefixes, each a report of its key range.
     #[serde(default)]
     pub part_prefixes: Vec<String>,
     /// `aws:kms`.
