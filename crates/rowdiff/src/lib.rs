@@ -66,8 +66,9 @@
 //! NO PAD `utf8mb4_0900_ai_ci` collation, reports `PAD_ATTRIBUTE` in
 //! `information_schema.COLLATIONS` (read when present), and may differ from MariaDB in
 //! `WEIGHT_STRING` output and in how floats print; the code handles NO PAD by not trimming,
-//! but no test has run it against MySQL 8. MySQL's TLS (done by mysql_async with the same
-//! in-memory CA bundle) is not tested either; PostgreSQL's is, against a loopback endpoint.
+//! but no test has run it against MySQL 8. TLS certificate verification is tested for both
+//! drivers against loopback endpoints that speak the start of each protocol's TLS
+//! negotiation, not against a TLS-enabled server.
 //! PostgreSQL must be 14 or later (`hash_record_extended`, `bit_xor`).
 
 mod db;
