@@ -442,11 +442,9 @@ fn slowest_global_operation(aurora: &Aurora, since: SystemTime) -> Duration {
         if e.message.ends_with("started.") {
             started.entry(e.source_arn.clone()).or_insert(e.date);
         } else if e.message.ends_with("completed.") {
-            // The completion is reported on the new writer; the start on the cluster the
-            // call named: the same target ARN appears in both messages.
-            let target = e.message.split_whitespace().find(|w| w.starts_with("arn:")).unwrap_or_default().to_string();
+            // The completion is reported on the new writer, the start on the cluster the
+            // call named: measured from the earliest start before it.
             let t0 = started.iter().filter(|(_, t)| **t <= e.date).map(|(_, t)| *t).min().unwrap_or(e.date);
-            let _ = target;
             longest = longest.max(e.date.duration_since(t0).unwrap_or_default());
         }
     }

@@ -195,75 +195,127 @@ pub async fn estimate_rows(source: &Source, table: &str) -> Result<u64, DiffErro
     if db::columns(&mut i, table).await?.is_none() {
         return Err(DiffError::TableMissing { table: table.into(), side: "this" });
     }
-    let est = db::estimate(&mut i, table).await?;
+    rows_estimate(&mut i, d, table).await
+}
+
+async fn rows_estimate(i: &mut Inner, d: &dyn table::Dialect, table: &str) -> Result<u64, DiffError> {
+    let est = db::estimate(i, table).await?;
     if est > 0 {
         return Ok(est);
     }
-    let r = db::text_rows(&mut i, table, &format!("SELECT COUNT(*) FROM {}", d.table_ref(table))).await?;
+    let r = db::text_rows(i, table, &format!("SELECT COUNT(*) FROM {}", d.table_ref(table))).await?;
     Ok(r.first().and_then(|x| x.first().cloned().flatten()).and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
 /// Splits a table into `n` key ranges (fewer when the table is small), for fanning one
-/// diff out over many invocations: with a single integer key, equal slices of the key
-/// span (two index lookups); otherwise ranges of about equal row counts (one pass over the
-/// key). Boundaries come from this side; they are plain key values, so they cut both
-/// sides the same way.
+/// diff out over many invocations; see [`plan_ranges_over`].
 pub async fn plan_ranges(source: &Source, table: &TableSpec, n: usize) -> Result<Vec<KeyRange>, DiffError> {
-    let d = db::dialect(source.engine);
-    let mut i = source.inner.lock().await;
+    plan_ranges_over(&[source], table, n).await
+}
+
+/// Splits a table into `n` key ranges (fewer when the table is small). With a single
+/// integer key whose values are dense enough, equal slices of the key span over every
+/// source (two index lookups each), so that rows written on one side only (the new
+/// primary's, after the failover) are spread like the others instead of piling into the
+/// last range; otherwise ranges of about equal row counts on the first source (one pass
+/// over its key). Boundaries are plain key values compared by the database, so they cut
+/// every side the same way. The sources must be distinct.
+pub async fn plan_ranges_over(sources: &[&Source], table: &TableSpec, n: usize) -> Result<Vec<KeyRange>, DiffError> {
+    let Some(first) = sources.first() else {
+        return Err(DiffError::BadSpec { table: table.name.clone(), message: "no source to plan ranges on".into() });
+    };
+    let d = db::dialect(first.engine);
     let name = table.name.as_str();
-    let cols =
-        db::columns(&mut i, name).await?.ok_or_else(|| DiffError::TableMissing { table: name.into(), side: "this" })?;
-    let key_names = if table.key.is_empty() { db::primary_key(&mut i, name).await? } else { table.key.clone() };
-    if key_names.is_empty() {
-        return Err(DiffError::NoPrimaryKey { table: name.into() });
-    }
-    let key: Vec<Column> = key_names
-        .iter()
-        .map(|k| {
-            cols.iter().find(|c| &c.name == k).cloned().ok_or_else(|| DiffError::ColumnMissing {
-                table: name.into(),
-                column: k.clone(),
-                side: "this",
+    let key: Vec<Column> = {
+        let mut i = first.inner.lock().await;
+        let cols = db::columns(&mut i, name)
+            .await?
+            .ok_or_else(|| DiffError::TableMissing { table: name.into(), side: "this" })?;
+        let key_names = if table.key.is_empty() { db::primary_key(&mut i, name).await? } else { table.key.clone() };
+        if key_names.is_empty() {
+            return Err(DiffError::NoPrimaryKey { table: name.into() });
+        }
+        key_names
+            .iter()
+            .map(|k| {
+                cols.iter().find(|c| &c.name == k).cloned().ok_or_else(|| DiffError::ColumnMissing {
+                    table: name.into(),
+                    column: k.clone(),
+                    side: "this",
+                })
             })
-        })
-        .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()?
+    };
     if n <= 1 {
         return Ok(vec![KeyRange::default()]);
     }
     let from = d.table_ref(name);
-    // A single integer key: equal slices of the key span, from two index lookups. Dense
-    // keys (sequences) give parts of about equal size without reading the table.
+    let mut estimate = 0u64;
+    for s in sources {
+        let mut i = s.inner.lock().await;
+        estimate = estimate.max(rows_estimate(&mut i, d, name).await?);
+    }
     if key.len() == 1 && d.int_key(&key[0]) {
         let col = d.quote(&key[0].name);
-        let r = db::text_rows(&mut i, name, &format!("SELECT MIN({col}), MAX({col}) FROM {from}")).await?;
-        let parse = |j: usize| r.first().and_then(|x| x.get(j).cloned().flatten()).and_then(|s| s.parse::<i64>().ok());
-        let (Some(lo), Some(hi)) = (parse(0), parse(1)) else {
-            return Ok(vec![KeyRange::default()]);
-        };
-        let span = hi as i128 - lo as i128 + 1;
-        let parts = (n as i128).min(span);
-        let mut out = Vec::with_capacity(parts as usize);
-        let mut lower: Option<Vec<String>> = None;
-        for k in 1..parts {
-            let b = (lo as i128 + span * k / parts).to_string();
-            out.push(KeyRange { lower: lower.take(), upper: Some(vec![b.clone()]) });
-            lower = Some(vec![b]);
+        let (mut lo, mut hi) = (None::<i64>, None::<i64>);
+        let mut integers = true;
+        for s in sources {
+            let mut i = s.inner.lock().await;
+            let r = db::text_rows(&mut i, name, &format!("SELECT MIN({col}), MAX({col}) FROM {from}")).await?;
+            let cell = |j: usize| r.first().and_then(|x| x.get(j).cloned().flatten());
+            match (cell(0), cell(1)) {
+                (None, None) => {}
+                (Some(a), Some(b)) => match (a.parse::<i64>(), b.parse::<i64>()) {
+                    (Ok(a), Ok(b)) => {
+                        lo = Some(lo.map_or(a, |l| l.min(a)));
+                        hi = Some(hi.map_or(b, |h| h.max(b)));
+                    }
+                    _ => integers = false,
+                },
+                _ => integers = false,
+            }
         }
-        out.push(KeyRange { lower, upper: None });
-        return Ok(out);
+        match (integers, lo, hi) {
+            (true, None, None) => return Ok(vec![KeyRange::default()]),
+            (true, Some(lo), Some(hi)) => {
+                let span = hi as i128 - lo as i128 + 1;
+                // Sparse keys (an outlier, big gaps) would make slices of very unequal
+                // sizes: count rows instead.
+                if span <= 4 * estimate as i128 {
+                    let parts = (n as i128).min(span);
+                    let mut out = Vec::with_capacity(parts as usize);
+                    let mut lower: Option<Vec<String>> = None;
+                    for k in 1..parts {
+                        let b = (lo as i128 + span * k / parts).to_string();
+                        out.push(KeyRange { lower: lower.take(), upper: Some(vec![b.clone()]) });
+                        lower = Some(vec![b]);
+                    }
+                    out.push(KeyRange { lower, upper: None });
+                    return Ok(out);
+                }
+            }
+            // Values that are not integers after all (SQLite): count rows.
+            _ => {}
+        }
     }
-    let total = db::text_rows(&mut i, name, &format!("SELECT COUNT(*) FROM {from}")).await?;
-    let total: u64 = total.first().and_then(|r| r[0].as_deref()).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut i = first.inner.lock().await;
+    // A catalog estimate spares a pass over a big table; a small one is counted exactly.
+    let total = if estimate >= EXACT_COUNT_BELOW {
+        estimate
+    } else {
+        let r = db::text_rows(&mut i, name, &format!("SELECT COUNT(*) FROM {from}")).await?;
+        r.first().and_then(|r| r[0].as_deref()).and_then(|s| s.parse().ok()).unwrap_or(0)
+    };
     let step = total.div_ceil(n as u64).max(1);
     let kq: Vec<String> = key.iter().map(|c| d.quote(&c.name)).collect();
     let printed: Vec<String> = key.iter().map(|c| d.print(c)).collect();
     let sql = format!(
         "SELECT {} FROM (SELECT {}, ROW_NUMBER() OVER (ORDER BY {}) AS rd_rn FROM {from}) s \
-         WHERE rd_rn > 1 AND (rd_rn - 1) % {step} = 0 ORDER BY rd_rn",
+         WHERE rd_rn > 1 AND (rd_rn - 1) % {step} = 0 ORDER BY rd_rn LIMIT {}",
         printed.join(", "),
         kq.join(", "),
-        kq.join(", ")
+        kq.join(", "),
+        n - 1
     );
     let rows = db::text_rows(&mut i, name, &sql).await?;
     let mut bounds = Vec::new();

@@ -277,11 +277,16 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 }
 
 impl DiffError {
-    /// Names the side of a connection or query error raised below the engine.
-    pub(crate) fn on(self, which: &'static str) -> Self {
+    /// Names the side (`old`, `new`) of an error raised on one source: a connection or query
+    /// error, or a table or column missing on "this" side.
+    pub fn on(self, which: &'static str) -> Self {
         match self {
             DiffError::Connect { message, .. } => DiffError::Connect { side: which, message },
             DiffError::Query { table, message, .. } => DiffError::Query { table, side: which, message },
+            DiffError::TableMissing { table, side: "this" } => DiffError::TableMissing { table, side: which },
+            DiffError::ColumnMissing { table, column, side: "this" } => {
+                DiffError::ColumnMissing { table, column, side: which }
+            }
             e => e,
         }
     }

@@ -254,7 +254,11 @@ pub(crate) async fn tables(c: &tokio_postgres::Client) -> Result<Vec<String>, Di
 pub(crate) async fn estimate(c: &tokio_postgres::Client, table: &str) -> Result<u64, DiffError> {
     let r = c
         .query_one(
-            "SELECT GREATEST(reltuples, 0)::int8 FROM pg_class WHERE oid = to_regclass($1)",
+            // The leaves of a partitioned table hold its rows and its statistics (a
+            // partitioned parent is never analysed by autovacuum); a plain table is its
+            // own only leaf.
+            "SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0)::int8 FROM pg_partition_tree(to_regclass($1)) p \
+             JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf",
             &[&Pg.table_ref(table)],
         )
         .await

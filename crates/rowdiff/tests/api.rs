@@ -190,6 +190,44 @@ async fn key_ranges_partition_the_diff() {
 }
 
 #[tokio::test]
+async fn integer_keys_are_cut_by_key_span_over_both_sides_unless_sparse() {
+    for e in ENGINES {
+        let Some(mut p) = Pair::new(e, "slices").await else { continue };
+        let i = int(e);
+        let values = |from: i64, to: i64| (from..=to).map(|k| format!("({k}, {k})")).collect::<Vec<_>>().join(", ");
+        p.both(&[
+            &format!("CREATE TABLE t (id {i} PRIMARY KEY, v {i})"),
+            &format!("INSERT INTO t VALUES {}", values(1, 100)),
+        ])
+        .await;
+        // The new side kept taking writes: 200 more rows above the old side's keys.
+        p.new_side(&format!("INSERT INTO t VALUES {}", values(101, 300))).await;
+        p.both(&[
+            &format!("CREATE TABLE s (id {i} PRIMARY KEY, v {i})"),
+            &format!("INSERT INTO s VALUES {}", values(1, 100)),
+        ])
+        .await;
+        // One outlier key makes the span a million times the rows.
+        p.both(&["INSERT INTO s VALUES (1000000000, 0)"]).await;
+        let (o, n) = (Source::connect(&p.old).await.unwrap(), Source::connect(&p.new).await.unwrap());
+        let upper = |r: &[KeyRange]| r.iter().map(|x| x.upper.clone().map(|u| u.join(","))).collect::<Vec<_>>();
+
+        // Both sides' span [1, 300] in three equal slices; the old side alone would put
+        // every new row into the last range.
+        let both = rowdiff::plan_ranges_over(&[&o, &n], &TableSpec::new("t"), 3).await.unwrap();
+        assert_eq!(upper(&both), vec![Some("101".into()), Some("201".into()), None], "{e:?}");
+        let old_only = rowdiff::plan_ranges(&o, &TableSpec::new("t"), 3).await.unwrap();
+        assert_eq!(upper(&old_only), vec![Some("34".into()), Some("67".into()), None], "{e:?}");
+
+        // Sparse keys: cut by row counts (101 rows, 26 a part), not by the span.
+        let sparse = rowdiff::plan_ranges(&o, &TableSpec::new("s"), 4).await.unwrap();
+        assert_eq!(upper(&sparse), vec![Some("27".into()), Some("53".into()), Some("79".into()), None], "{e:?}");
+        drop((o, n));
+        p.drop().await;
+    }
+}
+
+#[tokio::test]
 async fn reports_keep_null_empty_and_text_null_apart() {
     let Some(mut p) = Pair::new(Engine::Sqlite, "report").await else { return };
     p.both(&["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES (9, 'same')"]).await;

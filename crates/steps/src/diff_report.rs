@@ -48,8 +48,8 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use failover_core::contract::aurora::cluster_id_of_arn;
 use failover_core::contract::diff_report::{
-    Compared, DiffAction, DiffReportInput, DiffReportOutput, MAX_PARTS_PER_TABLE, RangePart, ReportLocation,
-    TableCounts, TableObject, Totals, is_writer_endpoint, key_segment, secret_region,
+    Compared, DiffAction, DiffReportInput, DiffReportOutput, MAX_PARTS_PER_DATABASE, MAX_PARTS_PER_TABLE, RangePart,
+    ReportLocation, TableCounts, TableObject, Totals, is_writer_endpoint, key_segment, secret_region,
 };
 use failover_core::plan::{Engine, Region, Table};
 use failover_core::{ErrorKind, StepError};
@@ -58,8 +58,10 @@ use rowdiff::{DiffError, DiffOptions, KeyRange, Source, SourceConfig, TableDiff,
 
 use crate::aws::{AwsClients, classify};
 
-/// The most bytes of ranges `plan-ranges` returns: Step Functions caps a payload at 256 KiB.
-pub const MAX_PARTS_PAYLOAD: usize = 200 * 1024;
+/// Step Functions caps a state's input, output and a task's payload at 256 KiB: the
+/// ranges `plan-ranges` returns travel with the plan through the Map and into `merge`, so
+/// together they stay under this (a margin for the rest of the state).
+pub const MAX_PARTS_PAYLOAD: usize = 240 * 1024;
 
 /// The file names under a report's prefix.
 pub const SUMMARY: &str = "summary.json";
@@ -420,12 +422,17 @@ impl<'a> Ctx<'a> {
     async fn diff(&self) -> Result<DiffReportOutput, StepError> {
         let prefix = self.input.prefix();
         let summary = format!("{prefix}{SUMMARY}");
-        if let Some(mut done) = self.existing(&summary).await? {
-            tracing::info!(key = %summary, "the report is already written: returning it");
-            done.reused = true;
-            return Ok(done);
-        }
         let part = self.input.key_range.as_ref();
+        if let Some(mut done) = self.existing(&summary).await? {
+            if done.part.as_ref() == part {
+                tracing::info!(key = %summary, "the report is already written: returning it");
+                done.reused = true;
+                return Ok(done);
+            }
+            // The same part number of a differently cut table (ranges planned again):
+            // this range's report is computed and replaces it.
+            tracing::warn!(key = %summary, "a report of another key range is in this part's place: recomputing");
+        }
         let specs = self.specs(part);
         tracing::info!(
             database = %self.input.database,
@@ -535,21 +542,40 @@ impl<'a> Ctx<'a> {
 
     async fn plan_ranges(&self) -> Result<DiffReportOutput, StepError> {
         let rows_per_part = self.input.report_config()?.rows_per_part();
-        let old = self.connector.source(self.old.clone()).await?;
-        let mut parts = Vec::new();
-        let mut split = false;
-        for spec in self.specs(None) {
+        // Both sides: the new primary has kept taking writes since the failover.
+        let (old, new) = self.connect_both().await?;
+        let specs = self.specs(None);
+        let mut wanted = Vec::with_capacity(specs.len());
+        let mut total_rows = 0u64;
+        for spec in &specs {
+            let (eo, en) =
+                tokio::join!(rowdiff::estimate_rows(&old, &spec.name), rowdiff::estimate_rows(&new, &spec.name));
+            let rows = eo.map_err(|e| diff_error(e.on("old")))?.max(en.map_err(|e| diff_error(e.on("new")))?);
+            total_rows = total_rows.saturating_add(rows);
             let n = match self.input.parts_per_table {
-                Some(n) => n as usize,
-                None => {
-                    let est = rowdiff::estimate_rows(&old, &spec.name).await.map_err(diff_error)?;
-                    est.div_ceil(rows_per_part).clamp(1, u64::from(MAX_PARTS_PER_TABLE)) as usize
-                }
+                Some(n) => n,
+                None => rows.div_ceil(rows_per_part).clamp(1, u64::from(MAX_PARTS_PER_TABLE)) as u32,
             };
-            let ranges = rowdiff::plan_ranges(&old, &spec, n).await.map_err(diff_error)?;
+            wanted.push((rows, n));
+        }
+        let sum: u32 = wanted.iter().map(|w| w.1).sum();
+        if sum > MAX_PARTS_PER_DATABASE {
+            tracing::warn!(
+                wanted = sum,
+                cap = MAX_PARTS_PER_DATABASE,
+                "more key ranges than one execution's history affords: the parts are made larger"
+            );
+            for w in &mut wanted {
+                w.1 = (u64::from(w.1) * u64::from(MAX_PARTS_PER_DATABASE) / u64::from(sum)).max(1) as u32;
+            }
+        }
+        let mut parts = Vec::new();
+        let mut cut = false;
+        for (spec, (rows, n)) in specs.iter().zip(&wanted) {
+            let ranges = rowdiff::plan_ranges_over(&[&old, &new], spec, *n as usize).await.map_err(diff_error)?;
             let count = ranges.len() as u32;
-            split |= count > 1;
-            tracing::info!(table = %spec.name, parts = count, "key ranges");
+            cut |= count > 1;
+            tracing::info!(table = %spec.name, rows, parts = count, "key ranges");
             for (i, r) in ranges.into_iter().enumerate() {
                 parts.push(RangePart {
                     table: spec.name.clone(),
@@ -560,11 +586,17 @@ impl<'a> Ctx<'a> {
                 });
             }
         }
+        drop((old, new));
+        // Several tables may be too much for one invocation together even when none is
+        // on its own: then the Map compares them one table at a time.
+        let split = cut || (parts.len() > 1 && total_rows > rows_per_part);
+        let plan_size = serde_json::to_vec(&self.input.plan).map(|v| v.len()).unwrap_or(0);
         let size = serde_json::to_vec(&parts).map(|v| v.len()).unwrap_or(usize::MAX);
-        if size > MAX_PARTS_PAYLOAD {
+        if size + plan_size > MAX_PARTS_PAYLOAD {
             return Err(StepError::bad_input(format!(
-                "parts_per_table: {} parts make {size} bytes of ranges, over the {MAX_PARTS_PAYLOAD} bytes a state \
-                 machine payload can carry; ask for fewer (parts_per_table, or a larger report.rows_per_part)",
+                "parts_per_table: {} parts make {size} bytes of ranges, which with the plan's {plan_size} bytes \
+                 exceed the {MAX_PARTS_PAYLOAD} bytes a state machine payload can carry; ask for fewer \
+                 (parts_per_table, or a larger report.rows_per_part)",
                 parts.len()
             )));
         }
@@ -625,7 +657,7 @@ impl<'a> Ctx<'a> {
         if let Some(mut done) = self.existing(&summary).await? {
             tracing::info!(key = %summary, "the merged report is already written: returning it");
             done.reused = true;
-            return Ok(done);
+            return Ok(without_part_prefixes(done));
         }
         let max_kept = DiffOptions::default().max_rows_kept;
         let mut merged: Vec<TableDiff> = Vec::new();
@@ -642,7 +674,8 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        self.write_report(DiffAction::Merge, prefix, &merged, None, part_prefixes, vec![]).await
+        let out = self.write_report(DiffAction::Merge, prefix, &merged, None, part_prefixes, vec![]).await?;
+        Ok(without_part_prefixes(out))
     }
 
     /// The body of an object, or `None` when there is none.
@@ -660,6 +693,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The merge's output as the state machine carries it: the parts' prefixes stay in
+/// `summary.json` (hundreds of them would crowd the execution's 256 KiB payload).
+fn without_part_prefixes(mut out: DiffReportOutput) -> DiffReportOutput {
+    if let Some(loc) = out.report.as_mut() {
+        loc.part_prefixes.clear();
+    }
+    out
+}
+
 /// Adds one part's result of a table to the merged one: counts add up, rows append (the
 /// parts are disjoint key ranges taken in key order), at most `max` rows of each kind kept.
 fn absorb(m: &mut TableDiff, d: TableDiff, max: usize) {
@@ -671,6 +713,9 @@ fn absorb(m: &mut TableDiff, d: TableDiff, max: usize) {
     c.changed += d.counts.changed;
     c.written_after += d.counts.written_after;
     m.truncated |= d.truncated;
+    m.stats.levels = m.stats.levels.max(d.stats.levels);
+    m.stats.buckets_compared += d.stats.buckets_compared;
+    m.stats.rows_fetched += d.stats.rows_fetched;
     fn keep<T>(into: &mut Vec<T>, from: Vec<T>, max: usize, truncated: &mut bool) {
         let room = max.saturating_sub(into.len());
         *truncated |= from.len() > room;

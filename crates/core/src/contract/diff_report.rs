@@ -53,9 +53,14 @@ impl DiffAction {
     }
 }
 
-/// The most parts one table may be split into: a Map over them stays far inside the
-/// 256 KiB payload and 25,000-event history limits.
+/// The most parts one table may be split into.
 pub const MAX_PARTS_PER_TABLE: u32 = 200;
+
+/// The most parts of one database: every part costs about 7 events of the recovery
+/// execution's history (more with retries), which it shares with the snapshot wait
+/// (about 2,400 events a database over 16 days) and the other databases, under the
+/// 25,000-event limit. Above it, the tables' parts are made fewer and larger.
+pub const MAX_PARTS_PER_DATABASE: u32 = 400;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -449,7 +454,7 @@ pub struct ReportLocation {
     /// One CSV per table: `(table, key)`.
     #[serde(default)]
     pub csv: Vec<TableObject>,
-    /// `merge`: the parts' prefixes, each a report of its key range.
+    /// `merge`, in `summary.json` only: the parts' prefixes, each a report of its key range.
     #[serde(default)]
     pub part_prefixes: Vec<String>,
     /// `aws:kms`.
