@@ -794,7 +794,7 @@ impl Validator {
                 }
             }
             if report.rows_per_part == Some(0) {
-                self.problem(&format!("{rb}.rows_per_part"), "must be at least 1 (or left out for the default)");
+                self.problem(format!("{rb}.rows_per_part"), "must be at least 1 (or left out for the default)");
             }
             if report.tables.is_empty() {
                 self.problem(format!("{rb}.tables"), "name at least one table to compare");

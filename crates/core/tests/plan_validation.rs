@@ -159,6 +159,14 @@ fn ignoring_a_key_column() {
 }
 
 #[test]
+fn rows_per_part_of_zero() {
+    let ps = problems(|p| p.databases[1].report.as_mut().unwrap().rows_per_part = Some(0));
+    assert_one(ps, "databases[1].report.rows_per_part", "at least 1");
+    assert!(problems(|p| p.databases[1].report.as_mut().unwrap().rows_per_part = Some(1)).is_empty());
+    assert_eq!(example().databases[1].report.as_ref().unwrap().rows_per_part(), 50_000_000, "the default");
+}
+
+#[test]
 fn serverless_without_capacity_and_bad_class() {
     let ps = problems(|p| p.databases[0].recovery.capacity.serverless = None);
     assert_one(ps, "databases[0].recovery.capacity.serverless", "min_acu and max_acu");
