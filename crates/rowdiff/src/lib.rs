@@ -505,20 +505,7 @@ async fn diff_one(
             .collect();
         drop((mo, mn, bo, bn));
         if differing.is_empty() {
-            return Ok(TableDiff {
-                table: t.into(),
-                key: plan.key().iter().map(|c| c.name.clone()).collect(),
-                columns: plan.cols.iter().map(|c| c.name.clone()).collect(),
-                range: spec.range.clone(),
-                counts,
-                lost: vec![],
-                new: vec![],
-                changed: vec![],
-                new_after: vec![],
-                changed_after: vec![],
-                truncated: false,
-                stats,
-            });
+            return Ok(Acc::new(&plan, spec, opts, counts, stats).finish());
         }
         // Descending costs one more pass over the buckets' rows; it pays only when the
         // differences are sparse among many rows.
