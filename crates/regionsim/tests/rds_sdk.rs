@@ -6,13 +6,9 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::primitives::DateTime;
 use aws_sdk_rds::types::{Filter, GlobalCluster};
-use aws_smithy_types::retry::RetryConfig;
 use failover_core::SharedClock;
 use regionsim::data::{Backend, ClusterRef};
 use regionsim::rds::{Aurora, AuroraConfig};
@@ -24,10 +20,6 @@ const GLOBAL: &str = "retail-orders-global";
 const C_USE1: &str = "arn:aws:rds:us-east-1:111122223333:cluster:retail-orders-use1";
 const C_USW2: &str = "arn:aws:rds:us-west-2:111122223333:cluster:retail-orders-usw2";
 
-fn epoch() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600) // 2026-01-01
-}
-
 async fn start() -> (Sim, SharedClock, std::sync::Arc<Aurora>) {
     start_on(Backend::Sqlite(None)).await.expect("SQLite is always there")
 }
@@ -35,7 +27,7 @@ async fn start() -> (Sim, SharedClock, std::sync::Arc<Aurora>) {
 /// The simulator with its databases on `backend`; `None` (a loud skip) when a database
 /// server is missing outside CI.
 async fn start_on(backend: Backend) -> Option<(Sim, SharedClock, std::sync::Arc<Aurora>)> {
-    let clock = SharedClock::virtual_at(epoch());
+    let clock = SharedClock::virtual_at(common::epoch());
     let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
     let mut cfg = AuroraConfig::from_plan(&sim.plan());
     cfg.replication_lag = Duration::from_secs(2);
@@ -76,6 +68,60 @@ fn writer_arn(g: &GlobalCluster) -> String {
         .and_then(|m| m.db_cluster_arn())
         .unwrap_or("")
         .into()
+}
+
+/// A switchover of `global` to the cluster `target`, ready to send.
+fn switchover(
+    client: &aws_sdk_rds::Client,
+    global: &str,
+    target: &str,
+) -> aws_sdk_rds::operation::switchover_global_cluster::builders::SwitchoverGlobalClusterFluentBuilder {
+    client.switchover_global_cluster().global_cluster_identifier(global).target_db_cluster_identifier(target)
+}
+
+/// A failover of the global cluster to `target` with data loss allowed, ready to send.
+fn failover(
+    client: &aws_sdk_rds::Client,
+    target: &str,
+) -> aws_sdk_rds::operation::failover_global_cluster::builders::FailoverGlobalClusterFluentBuilder {
+    client
+        .failover_global_cluster()
+        .global_cluster_identifier(GLOBAL)
+        .target_db_cluster_identifier(target)
+        .allow_data_loss(true)
+}
+
+/// An Aurora PostgreSQL instance `instance` of class `class` in `cluster`, ready to send.
+fn create_instance(
+    client: &aws_sdk_rds::Client,
+    instance: &str,
+    cluster: &str,
+    class: &str,
+) -> aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder {
+    client
+        .create_db_instance()
+        .db_instance_identifier(instance)
+        .db_cluster_identifier(cluster)
+        .db_instance_class(class)
+        .engine("aurora-postgresql")
+}
+
+/// A copy of the snapshot `source` named `target`, ready to send.
+fn copy_snapshot(
+    client: &aws_sdk_rds::Client,
+    source: &str,
+    target: &str,
+) -> aws_sdk_rds::operation::copy_db_cluster_snapshot::builders::CopyDBClusterSnapshotFluentBuilder {
+    client
+        .copy_db_cluster_snapshot()
+        .source_db_cluster_snapshot_identifier(source)
+        .target_db_cluster_snapshot_identifier(target)
+}
+
+/// The synchronization status of the member `arn` of `g`.
+fn sync_status(g: &GlobalCluster, arn: &str) -> Option<String> {
+    let member = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(arn)).expect("a member");
+    member.synchronization_status().map(|s| s.as_str().to_string())
 }
 
 fn failover_status(g: &GlobalCluster) -> Option<String> {
@@ -137,38 +183,18 @@ async fn describe_in_both_regions_and_not_found_errors() {
 async fn switchover_pending_switching_over_done_and_refusals() {
     let (sim, clock, aurora) = start().await;
     let c2 = rds(&sim, &clock, USW2);
-    let e = c2
-        .switchover_global_cluster()
-        .global_cluster_identifier("nope")
-        .target_db_cluster_identifier(C_USW2)
-        .send()
-        .await;
+    let e = switchover(&c2, "nope", C_USW2).send().await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_global_cluster_not_found_fault()));
-    let e = c2
-        .switchover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier("arn:aws:rds:us-west-2:111122223333:cluster:nope")
-        .send()
-        .await;
+    let e = switchover(&c2, GLOBAL, "arn:aws:rds:us-west-2:111122223333:cluster:nope").send().await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()));
-    let e = c2
-        .switchover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USE1)
-        .send()
-        .await;
+    let e = switchover(&c2, GLOBAL, C_USE1).send().await;
     assert!(
         e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()),
         "already primary"
     );
 
     advance(&clock, 30).await;
-    let out = c2
-        .switchover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USW2)
-        .send()
-        .await;
+    let out = switchover(&c2, GLOBAL, C_USW2).send().await;
     let g = out.expect("switchover starts").global_cluster().cloned().unwrap();
     assert_eq!(failover_status(&g).as_deref(), Some("pending"));
     let fs = g.failover_state().unwrap();
@@ -177,12 +203,7 @@ async fn switchover_pending_switching_over_done_and_refusals() {
         (Some(C_USE1), Some(C_USW2), Some(false))
     );
 
-    let e = c2
-        .switchover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USW2)
-        .send()
-        .await;
+    let e = switchover(&c2, GLOBAL, C_USW2).send().await;
     assert!(
         e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()),
         "in progress"
@@ -211,22 +232,11 @@ async fn switchover_pending_switching_over_done_and_refusals() {
     // Versions differing in the minor version refuse both modes.
     aurora.set_engine_version(USE1, "retail-orders-use1", "16.2");
     let c1 = rds(&sim, &clock, USE1);
-    let e = c1
-        .switchover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USE1)
-        .send()
-        .await;
+    let e = switchover(&c1, GLOBAL, C_USE1).send().await;
     let e = e.unwrap_err();
     assert!(e.as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()));
     assert!(e.as_service_error().and_then(|s| s.message()).is_some_and(|m| m.contains("16.2")));
-    let e = c1
-        .failover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USE1)
-        .allow_data_loss(true)
-        .send()
-        .await;
+    let e = failover(&c1, C_USE1).send().await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()));
 }
 
@@ -266,34 +276,12 @@ async fn region_outage_failover_recovery_snapshot_copy_restore_cleanup(backend: 
     assert_eq!(lag, Duration::from_secs(22), "the lag grows from the failure");
 
     // A switchover is refused (not every member is available); a failover proceeds.
-    let e = c2
-        .switchover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USW2)
-        .send()
-        .await;
+    let e = switchover(&c2, GLOBAL, C_USW2).send().await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_invalid_global_cluster_state_fault()));
-    let e = c2
-        .failover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USW2)
-        .allow_data_loss(true)
-        .switchover(true)
-        .send()
-        .await;
+    let e = failover(&c2, C_USW2).switchover(true).send().await;
     assert_eq!(code(e.unwrap_err()), "InvalidParameterCombination");
     let started = clock.now();
-    let g = c2
-        .failover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USW2)
-        .allow_data_loss(true)
-        .send()
-        .await
-        .expect("failover starts")
-        .global_cluster()
-        .cloned()
-        .unwrap();
+    let g = failover(&c2, C_USW2).send().await.expect("failover starts").global_cluster().cloned().unwrap();
     assert_eq!(g.failover_state().and_then(|f| f.is_data_loss_allowed()), Some(true));
     advance(&clock, 10).await;
     assert_eq!(failover_status(&global(&c2).await).as_deref(), Some("failing-over"));
@@ -301,8 +289,7 @@ async fn region_outage_failover_recovery_snapshot_copy_restore_cleanup(backend: 
     let g = global(&c2).await;
     assert!(g.failover_state().is_none());
     assert_eq!(writer_arn(&g), C_USW2);
-    let old = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).unwrap();
-    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("pending-resync"));
+    assert_eq!(sync_status(&g, C_USE1).as_deref(), Some("pending-resync"));
 
     let truth = aurora.ground_truth(GLOBAL);
     assert_eq!(truth.len(), 1);
@@ -342,36 +329,21 @@ async fn region_outage_failover_recovery_snapshot_copy_restore_cleanup(backend: 
         snap.snapshot_create_time()
             .is_some_and(|t| t.secs() as u64 >= recovered.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs())
     );
-    let old = global(&c2).await;
-    let old = old.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).cloned().unwrap();
-    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("pending-resync"), "rejoins after the snapshot");
+    assert_eq!(
+        sync_status(&global(&c2).await, C_USE1).as_deref(),
+        Some("pending-resync"),
+        "rejoins after the snapshot"
+    );
     advance(&clock, 60).await;
     let g = global(&c2).await;
-    let old = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).unwrap();
-    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("connected"), "rejoined as a secondary");
+    assert_eq!(sync_status(&g, C_USE1).as_deref(), Some("connected"), "rejoined as a secondary");
 
     // Copy (5 min), restore (10 min), instance (8 min), in the old Region.
-    let copy = c1
-        .copy_db_cluster_snapshot()
-        .source_db_cluster_snapshot_identifier(snap.db_cluster_snapshot_arn().unwrap())
-        .target_db_cluster_snapshot_identifier("recovery-copy")
-        .send()
-        .await
-        .unwrap();
+    let copy = copy_snapshot(&c1, snap.db_cluster_snapshot_arn().unwrap(), "recovery-copy").send().await.unwrap();
     assert_eq!(copy.db_cluster_snapshot().and_then(|s| s.status()), Some("copying"));
-    let e = c1
-        .copy_db_cluster_snapshot()
-        .source_db_cluster_snapshot_identifier(&id)
-        .target_db_cluster_snapshot_identifier("recovery-copy")
-        .send()
-        .await;
+    let e = copy_snapshot(&c1, &id, "recovery-copy").send().await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_already_exists_fault()));
-    let e = c1
-        .copy_db_cluster_snapshot()
-        .source_db_cluster_snapshot_identifier("nope")
-        .target_db_cluster_snapshot_identifier("x")
-        .send()
-        .await;
+    let e = copy_snapshot(&c1, "nope", "x").send().await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_snapshot_not_found_fault()));
     let restore = || {
         c1.restore_db_cluster_from_snapshot()
@@ -391,25 +363,11 @@ async fn region_outage_failover_recovery_snapshot_copy_restore_cleanup(backend: 
     assert_eq!(out.db_cluster().and_then(|c| c.status()), Some("creating"));
     let e = restore().await.unwrap_err();
     assert!(e.as_service_error().is_some_and(|s| s.is_db_cluster_already_exists_fault()));
-    let create = || {
-        c1.create_db_instance()
-            .db_instance_identifier("retail-orders-recovery-1")
-            .db_cluster_identifier("retail-orders-recovery")
-            .db_instance_class("db.r6g.large")
-            .engine("aurora-postgresql")
-            .send()
-    };
+    let create = || create_instance(&c1, "retail-orders-recovery-1", "retail-orders-recovery", "db.r6g.large").send();
     let inst = create().await.unwrap();
     assert_eq!(inst.db_instance().and_then(|i| i.db_instance_status()), Some("creating"));
     assert!(create().await.unwrap_err().as_service_error().is_some_and(|s| s.is_db_instance_already_exists_fault()));
-    let e = c1
-        .create_db_instance()
-        .db_instance_identifier("x-1")
-        .db_cluster_identifier("nope")
-        .db_instance_class("db.r6g.large")
-        .engine("aurora-postgresql")
-        .send()
-        .await;
+    let e = create_instance(&c1, "x-1", "nope", "db.r6g.large").send().await;
     assert!(e.unwrap_err().as_service_error().is_some_and(|s| s.is_db_cluster_not_found_fault()));
     let modify = || {
         c1.modify_db_cluster()
@@ -434,16 +392,8 @@ async fn region_outage_failover_recovery_snapshot_copy_restore_cleanup(backend: 
     advance(&clock, 30).await;
     let rc = c1.describe_db_clusters().db_cluster_identifier("retail-orders-recovery").send().await.unwrap();
     assert_eq!(rc.db_clusters()[0].master_user_secret().and_then(|s| s.secret_status()), Some("active"));
-    let sm_conf = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(USE1))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST", "secret", None, None, "test",
-        )))
-        .endpoint_url(sim.endpoints().url(service::SECRETS_MANAGER).unwrap())
-        .sleep_impl(clock.sdk_sleep())
-        .time_source(clock.sdk_time_source())
-        .build();
+    let sm_url = sim.endpoints().url(service::SECRETS_MANAGER).unwrap().to_string();
+    let sm_conf = common::sdk_config(&clock, USE1, &sm_url, Duration::from_secs(5));
     let value =
         aws_sdk_secretsmanager::Client::new(&sm_conf).get_secret_value().secret_id(&secret_arn).send().await.unwrap();
     let creds: serde_json::Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
@@ -510,14 +460,7 @@ async fn headless_secondary_stalled_failover_and_snapshot_never_taken() {
     let (sim, clock, aurora) = start().await;
     let c2 = rds(&sim, &clock, USW2);
     aurora.make_headless(USW2, "retail-orders-usw2");
-    let failover = || {
-        c2.failover_global_cluster()
-            .global_cluster_identifier(GLOBAL)
-            .target_db_cluster_identifier(C_USW2)
-            .allow_data_loss(true)
-            .send()
-    };
-    let e = failover().await.unwrap_err();
+    let e = failover(&c2, C_USW2).send().await.unwrap_err();
     assert!(e.as_service_error().is_some_and(|s| s.is_invalid_db_cluster_state_fault()), "no instance to promote");
     let m = c2
         .modify_db_cluster()
@@ -531,20 +474,13 @@ async fn headless_secondary_stalled_failover_and_snapshot_never_taken() {
         .unwrap();
     let cap = m.db_cluster().and_then(|c| c.serverless_v2_scaling_configuration()).cloned().unwrap();
     assert_eq!((cap.min_capacity(), cap.max_capacity()), (Some(0.5), Some(8.0)));
-    c2.create_db_instance()
-        .db_instance_identifier("retail-orders-usw2-2")
-        .db_cluster_identifier("retail-orders-usw2")
-        .db_instance_class("db.serverless")
-        .engine("aurora-postgresql")
-        .send()
-        .await
-        .unwrap();
+    create_instance(&c2, "retail-orders-usw2-2", "retail-orders-usw2", "db.serverless").send().await.unwrap();
     advance(&clock, 480).await;
 
     aurora.set_failover_stalls(true);
     aurora.set_snapshot_after_recovery(None);
     sim.set_region_down(USE1, DownMode::Hang);
-    failover().await.expect("failover starts");
+    failover(&c2, C_USW2).send().await.expect("failover starts");
     advance(&clock, 3600).await;
     assert_eq!(failover_status(&global(&c2).await).as_deref(), Some("failing-over"), "stalled");
     aurora.set_failover_stalls(false);
@@ -556,8 +492,7 @@ async fn headless_secondary_stalled_failover_and_snapshot_never_taken() {
     let snaps = c1.describe_db_cluster_snapshots().db_cluster_identifier("retail-orders-use1").send().await.unwrap();
     assert!(snaps.db_cluster_snapshots().is_empty(), "the snapshot was never taken");
     let g = global(&c2).await;
-    let old = g.global_cluster_members().iter().find(|m| m.db_cluster_arn() == Some(C_USE1)).unwrap();
-    assert_eq!(old.synchronization_status().map(|s| s.as_str()), Some("connected"), "rejoined anyway");
+    assert_eq!(sync_status(&g, C_USE1).as_deref(), Some("connected"), "rejoined anyway");
 }
 
 #[tokio::test(start_paused = true)]
@@ -567,18 +502,7 @@ async fn cloudwatch_reports_the_secondary_lag_from_the_rds_model() {
     advance(&clock, 300).await;
     let lag = |region: &str, cluster: &str| {
         let url = sim.endpoints().url(service::CLOUDWATCH).unwrap().to_string();
-        let conf = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "AKIDTEST", "secret", None, None, "test",
-            )))
-            .endpoint_url(url)
-            .sleep_impl(clock.sdk_sleep())
-            .time_source(clock.sdk_time_source())
-            .retry_config(RetryConfig::disabled())
-            .build();
-        let cw = aws_sdk_cloudwatch::Client::new(&conf);
+        let cw = aws_sdk_cloudwatch::Client::new(&common::sdk_config(&clock, region, &url, Duration::from_secs(5)));
         let metric = Metric::builder()
             .namespace("AWS/RDS")
             .metric_name("AuroraGlobalDBRPOLag")
@@ -614,13 +538,7 @@ async fn healthy_failover_fences_the_old_primary_and_a_cross_region_copy_restore
     let c2 = rds(&sim, &clock, USW2);
     advance(&clock, 60).await;
     let started = clock.now();
-    c2.failover_global_cluster()
-        .global_cluster_identifier(GLOBAL)
-        .target_db_cluster_identifier(C_USW2)
-        .allow_data_loss(true)
-        .send()
-        .await
-        .expect("a failover with data loss while both Regions are up");
+    failover(&c2, C_USW2).send().await.expect("a failover with data loss while both Regions are up");
     // The old primary is reachable: the fencing event is recorded on it, in its Region.
     let ev = c1
         .describe_events()
@@ -647,10 +565,7 @@ async fn healthy_failover_fences_the_old_primary_and_a_cross_region_copy_restore
     );
 
     // Copied across to the target Region (the call runs in the destination), restored there.
-    let copy = c2
-        .copy_db_cluster_snapshot()
-        .source_db_cluster_snapshot_identifier(&arn)
-        .target_db_cluster_snapshot_identifier("orders-recovery-copy")
+    let copy = copy_snapshot(&c2, &arn, "orders-recovery-copy")
         .kms_key_id("arn:aws:kms:us-west-2:111122223333:key/recovery")
         .send()
         .await
@@ -676,14 +591,7 @@ async fn healthy_failover_fences_the_old_primary_and_a_cross_region_copy_restore
         .send()
         .await
         .unwrap();
-    c2.create_db_instance()
-        .db_instance_identifier("orders-recovery-1")
-        .db_cluster_identifier("orders-recovery")
-        .db_instance_class("db.r6g.large")
-        .engine("aurora-postgresql")
-        .send()
-        .await
-        .unwrap();
+    create_instance(&c2, "orders-recovery-1", "orders-recovery", "db.r6g.large").send().await.unwrap();
     advance(&clock, 600).await;
     let ri = c2.describe_db_instances().db_instance_identifier("orders-recovery-1").send().await.unwrap();
     assert_eq!(ri.db_instances()[0].db_instance_status(), Some("available"));

@@ -4,7 +4,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
@@ -15,10 +15,6 @@ use regionsim::{Sim, SimBuilder, service};
 use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
-
-fn epoch() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600) // 2026-01-01
-}
 
 /// An approval: the notify task receives the token, the approver answers with a callback.
 fn approval() -> Definition {
@@ -45,7 +41,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let clock = SharedClock::virtual_at(epoch());
+    let clock = SharedClock::virtual_at(common::epoch());
     let tokens = Arc::new(Mutex::new(Vec::new()));
     let seen = tokens.clone();
     let dispatcher = FnDispatcher(move |_r: String, p: Value, _c: TaskContext| {

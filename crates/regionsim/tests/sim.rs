@@ -20,12 +20,8 @@ const TOPIC_USW2: &str = "arn:aws:sns:us-west-2:111122223333:failover-retail-sto
 const BUCKET_USE1: &str = "failover-retail-store-reports-111122223333-us-east-1";
 const BUCKET_USW2: &str = "failover-retail-store-reports-111122223333-us-west-2";
 
-fn epoch() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600) // 2026-01-01
-}
-
 async fn start() -> (Sim, SharedClock) {
-    let clock = SharedClock::virtual_at(epoch());
+    let clock = SharedClock::virtual_at(common::epoch());
     let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
     (sim, clock)
 }
@@ -399,7 +395,7 @@ async fn canary_alarms_follow_the_watched_region_after_one_evaluation_period() {
     assert_eq!(states(out.clone())[0].1, "ALARM");
     assert_eq!(
         out.metric_alarms()[0].state_updated_timestamp().map(|t| t.secs()),
-        Some(epoch().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64 + 60)
+        Some(common::epoch().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64 + 60)
     );
     let only_ok = cw.describe_alarms().state_value(aws_sdk_cloudwatch::types::StateValue::Ok).send().await.unwrap();
     assert!(only_ok.metric_alarms().is_empty());
@@ -846,7 +842,7 @@ async fn the_example_plan_shapes_the_simulator_and_its_cname_record() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/retail-store.plan.yaml")).unwrap();
     let plan = failover_core::Plan::from_yaml(&text).unwrap();
-    let clock = SharedClock::virtual_at(epoch());
+    let clock = SharedClock::virtual_at(common::epoch());
     let sim = SimBuilder::with_plan(clock.clone(), plan.clone()).start().await.unwrap();
     let regions: Vec<&str> = sim.endpoints().arc.iter().map(|(_, r)| r.as_str()).collect();
     let wanted: Vec<&str> = plan.arc.cluster_endpoints.iter().map(|e| e.region.as_str()).collect();

@@ -1,7 +1,7 @@
 //! What the regionsim test binaries share: an SDK configuration pointed at the simulator.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -9,6 +9,11 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use failover_core::SharedClock;
+
+/// The virtual clock's start in every test: 2026-01-01T00:00:00Z.
+pub fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+}
 
 /// A client configuration for `region` at `url`: static test credentials, the clock as
 /// sleep and time source, no SDK retries (the tests see every answer), a 500 ms connect
