@@ -465,24 +465,24 @@ impl RdsModel {
         gone_at.is_none_or(|g| now < g)
     }
 
-    pub fn cluster_status(&self, c: &Cluster, now: SystemTime) -> &'static str {
-        if c.deleting_since.is_some_and(|d| now >= d) {
+    /// The status of a cluster or an instance: `creating` until `ready_at`, `deleting` from
+    /// `deleting_since`.
+    fn lifecycle_status(deleting_since: Option<SystemTime>, ready_at: SystemTime, now: SystemTime) -> &'static str {
+        if deleting_since.is_some_and(|d| now >= d) {
             "deleting"
-        } else if now < c.ready_at {
+        } else if now < ready_at {
             "creating"
         } else {
             "available"
         }
     }
 
+    pub fn cluster_status(&self, c: &Cluster, now: SystemTime) -> &'static str {
+        Self::lifecycle_status(c.deleting_since, c.ready_at, now)
+    }
+
     pub fn instance_status(&self, i: &Instance, now: SystemTime) -> &'static str {
-        if i.deleting_since.is_some_and(|d| now >= d) {
-            "deleting"
-        } else if now < i.ready_at {
-            "creating"
-        } else {
-            "available"
-        }
+        Self::lifecycle_status(i.deleting_since, i.ready_at, now)
     }
 
     pub fn snapshot_status(&self, s: &Snapshot, now: SystemTime) -> &'static str {
@@ -538,6 +538,32 @@ impl RdsModel {
         } else {
             ClusterRef::new(region, ident.to_ascii_lowercase())
         }
+    }
+
+    /// The live cluster of `region` that `ident` (identifier or ARN) names, or
+    /// `DBClusterNotFoundFault`.
+    fn cluster_in(&self, region: &str, ident: &str, now: SystemTime) -> Result<&Cluster, ApiError> {
+        let key = self.resolve_cluster_in(region, ident);
+        self.find_cluster(region, &key.cluster, now)
+            .ok_or_else(|| err(404, "DBClusterNotFoundFault", format!("DBCluster {ident} not found.")))
+    }
+
+    /// The snapshot of `region` with the identifier `id`, once it is available;
+    /// `DBClusterSnapshotNotFoundFault` naming `ident` (what the caller asked for) or
+    /// `InvalidDBClusterSnapshotStateFault`.
+    fn available_snapshot(&self, region: &str, id: &str, ident: &str, now: SystemTime) -> Result<Snapshot, ApiError> {
+        let snap =
+            self.snapshots_in(region, now).into_iter().find(|s| s.id.eq_ignore_ascii_case(id)).cloned().ok_or_else(
+                || err(404, "DBClusterSnapshotNotFoundFault", format!("DBClusterSnapshot {ident} not found.")),
+            )?;
+        if self.snapshot_status(&snap, now) != "available" {
+            return Err(err(
+                400,
+                "InvalidDBClusterSnapshotStateFault",
+                format!("DBClusterSnapshot {} is not available.", snap.id),
+            ));
+        }
+        Ok(snap)
     }
 
     /// The FailoverState status at `now`, if an operation is in progress.
@@ -982,19 +1008,7 @@ impl RdsModel {
         if src_region != region && self.down.contains_key(&src_region) {
             return Err(not_found());
         }
-        let src = self
-            .snapshots_in(&src_region, now)
-            .into_iter()
-            .find(|s| s.id.eq_ignore_ascii_case(&src_id))
-            .cloned()
-            .ok_or_else(not_found)?;
-        if self.snapshot_status(&src, now) != "available" {
-            return Err(err(
-                400,
-                "InvalidDBClusterSnapshotStateFault",
-                format!("DBClusterSnapshot {} is not available.", src.id),
-            ));
-        }
+        let src = self.available_snapshot(&src_region, &src_id, source, now)?;
         let id = target.to_ascii_lowercase();
         if self.snapshots.get(&(region.to_string(), id.clone())).is_some_and(|s| s.expires_at.is_none_or(|e| now < e)) {
             return Err(err(
@@ -1047,21 +1061,7 @@ impl RdsModel {
             Some(rest) => rest.splitn(4, ':').nth(3).unwrap_or(snapshot).to_string(),
             None => snapshot.to_string(),
         };
-        let snap = self
-            .snapshots_in(region, now)
-            .into_iter()
-            .find(|s| s.id.eq_ignore_ascii_case(&snap_id))
-            .cloned()
-            .ok_or_else(|| {
-                err(404, "DBClusterSnapshotNotFoundFault", format!("DBClusterSnapshot {snapshot} not found."))
-            })?;
-        if self.snapshot_status(&snap, now) != "available" {
-            return Err(err(
-                400,
-                "InvalidDBClusterSnapshotStateFault",
-                format!("DBClusterSnapshot {} is not available.", snap.id),
-            ));
-        }
+        let snap = self.available_snapshot(region, &snap_id, snapshot, now)?;
         if !engine.eq_ignore_ascii_case(&snap.engine) {
             return Err(err(
                 400,
@@ -1121,10 +1121,7 @@ impl RdsModel {
         if self.instances.get(&(region.to_string(), id.clone())).is_some_and(|i| Self::exists(i.gone_at, now)) {
             return Err(err(400, "DBInstanceAlreadyExists", format!("DB instance already exists: {id}")));
         }
-        let key = self.resolve_cluster_in(region, cluster);
-        let c = self
-            .find_cluster(region, &key.cluster, now)
-            .ok_or_else(|| err(404, "DBClusterNotFoundFault", format!("DBCluster {cluster} not found.")))?;
+        let c = self.cluster_in(region, cluster, now)?;
         if self.cluster_status(c, now) == "deleting" {
             return Err(err(
                 400,
@@ -1176,11 +1173,7 @@ impl RdsModel {
         ident: &str,
         now: SystemTime,
     ) -> Result<(Cluster, Vec<Effect>), ApiError> {
-        let key = self.resolve_cluster_in(region, ident);
-        let c = self
-            .find_cluster(region, &key.cluster, now)
-            .cloned()
-            .ok_or_else(|| err(404, "DBClusterNotFoundFault", format!("DBCluster {ident} not found.")))?;
+        let c = self.cluster_in(region, ident, now)?.clone();
         if c.deleting_since.is_some() {
             return Err(err(
                 400,
@@ -1222,11 +1215,7 @@ impl RdsModel {
         serverless_v2: Option<(f64, f64)>,
         now: SystemTime,
     ) -> Result<(Cluster, Option<String>), ApiError> {
-        let key = self.resolve_cluster_in(region, ident);
-        let c = self
-            .find_cluster(region, &key.cluster, now)
-            .cloned()
-            .ok_or_else(|| err(404, "DBClusterNotFoundFault", format!("DBCluster {ident} not found.")))?;
+        let c = self.cluster_in(region, ident, now)?.clone();
         if self.cluster_status(&c, now) != "available" {
             return Err(err(
                 400,
