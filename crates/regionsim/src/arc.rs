@@ -201,16 +201,7 @@ impl ArcService {
                 format!("Credential should be scoped to a valid region, not '{signed}'. Expected '{own}'."),
             ));
         }
-        let target = req.header("x-amz-target").unwrap_or("");
-        let op = target
-            .strip_prefix(TARGET_PREFIX)
-            .ok_or_else(|| ApiError::new(400, "UnknownOperationException", format!("unknown target `{target}`")))?;
-        let input: Value = if req.body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::new(400, "SerializationException", format!("invalid JSON: {e}")))?
-        };
+        let (op, input) = wire::json_call(req, TARGET_PREFIX)?;
         let now = sim.clock().now();
         let mut world = sim.world();
         let arc = &mut world.arc;
@@ -298,11 +289,7 @@ fn not_found(arn: &str) -> ApiError {
 
 impl HttpService for ArcService {
     fn handle(&self, req: Request) -> ResponseFuture {
-        let resp = match self.call(&req) {
-            Ok(v) => wire::json_response(CONTENT_TYPE, &v),
-            Err(e) => self.error_response(&req, &e),
-        };
-        Box::pin(async move { resp })
+        wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
     }
 
     fn internal_error(&self) -> ApiError {

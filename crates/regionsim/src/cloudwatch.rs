@@ -237,6 +237,26 @@ fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::new(400, "InvalidParameterValue", msg)
 }
 
+/// The time range a read asks for (`StartTime`, `EndTime`, both required, start first).
+fn time_range(input: &Value) -> Result<(SystemTime, SystemTime), ApiError> {
+    let start = field_time(input, "StartTime")
+        .ok_or_else(|| ApiError::new(400, "MissingParameter", "StartTime is required"))?;
+    let end =
+        field_time(input, "EndTime").ok_or_else(|| ApiError::new(400, "MissingParameter", "EndTime is required"))?;
+    if end <= start {
+        return Err(invalid("The parameter StartTime must be less than the parameter EndTime."));
+    }
+    Ok((start, end))
+}
+
+/// One metric of one Region: namespace, name and the dimensions a point must carry.
+struct MetricRef<'a> {
+    region: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    dims: &'a [(String, String)],
+}
+
 pub struct CloudWatchService {
     sim: WeakSim,
 }
@@ -340,18 +360,8 @@ impl CloudWatchService {
     }
 
     /// The value of a metric over one period ending at `end`, or `None` for no data.
-    #[allow(clippy::too_many_arguments)]
-    fn value(
-        &self,
-        sim: &Sim,
-        region: &str,
-        namespace: &str,
-        name: &str,
-        dims: &[(String, String)],
-        start: SystemTime,
-        end: SystemTime,
-        stat: &str,
-    ) -> Option<f64> {
+    fn value(&self, sim: &Sim, metric: &MetricRef, start: SystemTime, end: SystemTime, stat: &str) -> Option<f64> {
+        let MetricRef { region, namespace, name, dims } = *metric;
         if LAG_METRICS.contains(&name) {
             if let Some(source) = sim.lag_source() {
                 let q = LagQuery {
@@ -386,13 +396,7 @@ impl CloudWatchService {
     }
 
     fn get_metric_data(&self, sim: &Sim, region: &str, input: &Value, now: SystemTime) -> Result<Value, ApiError> {
-        let start = field_time(input, "StartTime")
-            .ok_or_else(|| ApiError::new(400, "MissingParameter", "StartTime is required"))?;
-        let end = field_time(input, "EndTime")
-            .ok_or_else(|| ApiError::new(400, "MissingParameter", "EndTime is required"))?;
-        if end <= start {
-            return Err(invalid("The parameter StartTime must be less than the parameter EndTime."));
-        }
+        let (start, end) = time_range(input)?;
         let ascending = field_str(input, "ScanBy") == Some("TimestampAscending");
         let max_points = field_i64(input, "MaxDatapoints").unwrap_or(100_800).clamp(1, 100_800) as usize;
         let mut results = Vec::new();
@@ -407,8 +411,8 @@ impl CloudWatchService {
             let dims = dimensions(metric);
             let period = field_i64(ms, "Period").unwrap_or(60).max(1) as u64;
             let stat = field_str(ms, "Stat").unwrap_or("Average");
-            let (times, values) =
-                self.series(sim, region, namespace, name, &dims, start, end.min(now), period, stat, max_points);
+            let metric = MetricRef { region, namespace, name, dims: &dims };
+            let (times, values) = self.series(sim, &metric, start, end.min(now), period, stat, max_points);
             let mut pairs: Vec<(SystemTime, f64)> = times.into_iter().zip(values).collect();
             if !ascending {
                 pairs.reverse();
@@ -429,10 +433,7 @@ impl CloudWatchService {
     fn series(
         &self,
         sim: &Sim,
-        region: &str,
-        namespace: &str,
-        name: &str,
-        dims: &[(String, String)],
+        metric: &MetricRef,
         start: SystemTime,
         end: SystemTime,
         period: u64,
@@ -445,7 +446,7 @@ impl CloudWatchService {
         let mut t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs - secs % period);
         let (mut times, mut values) = (Vec::new(), Vec::new());
         while t + step <= end && times.len() < max_points.min(1440) {
-            if let Some(v) = self.value(sim, region, namespace, name, dims, t, t + step, stat) {
+            if let Some(v) = self.value(sim, metric, t, t + step, stat) {
                 times.push(t);
                 values.push(v);
             }
@@ -454,7 +455,7 @@ impl CloudWatchService {
         // The current, partial period: CloudWatch shows the latest point as it arrives.
         if times.len() < max_points.min(1440)
             && t < end
-            && let Some(v) = self.value(sim, region, namespace, name, dims, t, end, stat)
+            && let Some(v) = self.value(sim, metric, t, end, stat)
         {
             times.push(t);
             values.push(v);
@@ -472,13 +473,7 @@ impl CloudWatchService {
         let name = field_str(input, "MetricName")
             .ok_or_else(|| ApiError::new(400, "MissingParameter", "MetricName is required"))?;
         let namespace = field_str(input, "Namespace").unwrap_or("");
-        let start = field_time(input, "StartTime")
-            .ok_or_else(|| ApiError::new(400, "MissingParameter", "StartTime is required"))?;
-        let end = field_time(input, "EndTime")
-            .ok_or_else(|| ApiError::new(400, "MissingParameter", "EndTime is required"))?;
-        if end <= start {
-            return Err(invalid("The parameter StartTime must be less than the parameter EndTime."));
-        }
+        let (start, end) = time_range(input)?;
         let period = field_i64(input, "Period").unwrap_or(60).max(1) as u64;
         let stats: Vec<&str> = field_list(input, "Statistics").into_iter().filter_map(Value::as_text).collect();
         if stats.is_empty() {
@@ -487,9 +482,9 @@ impl CloudWatchService {
         let dims = dimensions(input);
         let unit = if LAG_METRICS.contains(&name) { "Milliseconds" } else { "None" };
         let mut points: BTreeMap<SystemTime, Vec<(&str, f64)>> = BTreeMap::new();
+        let metric = MetricRef { region, namespace, name, dims: &dims };
         for stat in &stats {
-            let (times, values) =
-                self.series(sim, region, namespace, name, &dims, start, end.min(now), period, stat, 1440);
+            let (times, values) = self.series(sim, &metric, start, end.min(now), period, stat, 1440);
             for (t, v) in times.into_iter().zip(values) {
                 points.entry(t).or_default().push((stat, v));
             }

@@ -126,11 +126,7 @@ impl SecretsService {
 
 impl HttpService for SecretsService {
     fn handle(&self, req: Request) -> ResponseFuture {
-        let resp = match self.call(&req) {
-            Ok(v) => wire::json_response(CONTENT_TYPE, &v),
-            Err(e) => self.error_response(&req, &e),
-        };
-        Box::pin(async move { resp })
+        wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
     }
 
     fn error_response(&self, _req: &Request, err: &ApiError) -> Response {

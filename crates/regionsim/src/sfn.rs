@@ -58,16 +58,7 @@ impl Sfn {
     }
 
     fn call(&self, req: &Request) -> Result<Value, ApiError> {
-        let target = req.header("x-amz-target").unwrap_or("");
-        let op = target
-            .strip_prefix(TARGET_PREFIX)
-            .ok_or_else(|| ApiError::new(400, "UnknownOperationException", format!("unknown target `{target}`")))?;
-        let input: Value = if req.body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(&req.body)
-                .map_err(|e| ApiError::new(400, "SerializationException", format!("invalid JSON: {e}")))?
-        };
+        let (op, input) = wire::json_call(req, TARGET_PREFIX)?;
         match op {
             "StartExecution" => self.start_execution(&input),
             "DescribeExecution" => {
@@ -282,11 +273,7 @@ fn check_arn(arn: &str) -> Result<(), ApiError> {
 
 impl HttpService for Sfn {
     fn handle(&self, req: Request) -> ResponseFuture {
-        let resp = match self.call(&req) {
-            Ok(v) => wire::json_response(CONTENT_TYPE, &v),
-            Err(e) => self.error_response(&req, &e),
-        };
-        Box::pin(async move { resp })
+        wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
     }
 
     /// A heartbeat repeats by design; it must not count as a repeated mutation.

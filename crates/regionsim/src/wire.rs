@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::server::{ApiError, Response};
+use serde_json::Value;
+
+use crate::server::{ApiError, Request, Response, ResponseFuture};
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
@@ -19,6 +21,36 @@ pub fn request_id() -> String {
 /// A JSON-protocol (awsJson 1.0 / 1.1) success response.
 pub fn json_response(content_type: &str, value: &serde_json::Value) -> Response {
     Response::new(200, content_type, value.to_string()).with_header("x-amzn-requestid", &request_id())
+}
+
+/// A JSON-protocol (awsJson 1.0 / 1.1) call: the operation named by `X-Amz-Target` after
+/// `target_prefix`, and the JSON input (an empty body reads as `{}`).
+pub fn json_call<'a>(req: &'a Request, target_prefix: &str) -> Result<(&'a str, Value), ApiError> {
+    let target = req.header("x-amz-target").unwrap_or("");
+    let op = target
+        .strip_prefix(target_prefix)
+        .ok_or_else(|| ApiError::new(400, "UnknownOperationException", format!("unknown target `{target}`")))?;
+    let input: Value = if req.body.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(&req.body)
+            .map_err(|e| ApiError::new(400, "SerializationException", format!("invalid JSON: {e}")))?
+    };
+    Ok((op, input))
+}
+
+/// A JSON-protocol service's answer to a call: the success response, or the service's
+/// own error response for `Err`.
+pub fn json_answer(
+    content_type: &str,
+    result: Result<Value, ApiError>,
+    error_response: impl FnOnce(&ApiError) -> Response,
+) -> ResponseFuture {
+    let resp = match result {
+        Ok(v) => json_response(content_type, &v),
+        Err(e) => error_response(&e),
+    };
+    Box::pin(async move { resp })
 }
 
 /// A JSON-protocol error: the SDK reads the code from `__type` (and `x-amzn-errortype`).
