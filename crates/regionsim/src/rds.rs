@@ -593,6 +593,12 @@ fn matches_filter(filters: &BTreeMap<String, Vec<String>>, name: &str, candidate
     filters.get(name).is_none_or(|vals| vals.iter().any(|v| candidates.iter().any(|c| c.eq_ignore_ascii_case(v))))
 }
 
+/// The `db-cluster-id` filter on a resource of the cluster `cluster` of `region`: the
+/// filter names the cluster by identifier or ARN.
+fn matches_cluster_filter(m: &RdsModel, filters: &BTreeMap<String, Vec<String>>, region: &str, cluster: &str) -> bool {
+    matches_filter(filters, "db-cluster-id", &[cluster, &m.cluster_arn(region, cluster)])
+}
+
 /// `MaxRecords` (20..=100, default 100) and `Marker` (an offset) paging.
 fn page<T>(items: Vec<T>, form: &Form) -> Result<(Vec<T>, Option<String>), ApiError> {
     let max = match form.get("MaxRecords") {
@@ -617,6 +623,20 @@ fn marker_xml(m: Option<String>) -> String {
     m.map(|m| xml_elem("Marker", &m)).unwrap_or_default()
 }
 
+/// One page of `items` (see [`page`]) as `<{list}><{member}>…</{member}>…</{list}>`,
+/// followed by the `Marker` of the next page.
+fn paged_xml<T>(
+    items: Vec<T>,
+    form: &Form,
+    list: &str,
+    member: &str,
+    xml: impl Fn(&T) -> String,
+) -> Result<String, ApiError> {
+    let (items, marker) = page(items, form)?;
+    let body: String = items.iter().map(|i| format!("<{member}>{}</{member}>", xml(i))).collect();
+    Ok(format!("<{list}>{body}</{list}>{}", marker_xml(marker)))
+}
+
 fn short_id(ident: &str) -> String {
     ident.rsplit(':').next().unwrap_or(ident).to_ascii_lowercase()
 }
@@ -638,10 +658,7 @@ fn describe_global_clusters(m: &RdsModel, form: &Form, now: SystemTime) -> Resul
         return Err(ApiError::new(404, "GlobalClusterNotFoundFault", format!("Global cluster {w} not found.")));
     }
     list.sort_by(|a, b| a.id.cmp(&b.id));
-    let (list, marker) = page(list, form)?;
-    let body: String =
-        list.iter().map(|g| format!("<GlobalClusterMember>{}</GlobalClusterMember>", global_xml(m, g, now))).collect();
-    Ok(format!("<GlobalClusters>{body}</GlobalClusters>{}", marker_xml(marker)))
+    paged_xml(list, form, "GlobalClusters", "GlobalClusterMember", |g| global_xml(m, g, now))
 }
 
 fn global_result(m: &RdsModel, id: &str, now: SystemTime) -> String {
@@ -668,9 +685,7 @@ fn describe_clusters(m: &RdsModel, region: &str, form: &Form, now: SystemTime) -
         .filter(|c| matches_filter(&f, "db-cluster-id", &[&c.key.cluster, &c.arn]))
         .filter(|c| matches_filter(&f, "engine", &[&c.engine]))
         .collect();
-    let (list, marker) = page(list, form)?;
-    let body: String = list.iter().map(|c| format!("<DBCluster>{}</DBCluster>", cluster_xml(m, c, now))).collect();
-    Ok(format!("<DBClusters>{body}</DBClusters>{}", marker_xml(marker)))
+    paged_xml(list, form, "DBClusters", "DBCluster", |c| cluster_xml(m, c, now))
 }
 
 fn describe_instances(m: &RdsModel, region: &str, form: &Form, now: SystemTime) -> Result<String, ApiError> {
@@ -685,15 +700,10 @@ fn describe_instances(m: &RdsModel, region: &str, form: &Form, now: SystemTime) 
     }
     let list: Vec<&Instance> = list
         .into_iter()
-        .filter(|i| {
-            let carn = m.cluster_arn(region, &i.cluster);
-            matches_filter(&f, "db-cluster-id", &[&i.cluster, &carn])
-        })
+        .filter(|i| matches_cluster_filter(m, &f, region, &i.cluster))
         .filter(|i| matches_filter(&f, "db-instance-id", &[&i.id, &i.arn]))
         .collect();
-    let (list, marker) = page(list, form)?;
-    let body: String = list.iter().map(|i| format!("<DBInstance>{}</DBInstance>", instance_xml(m, i, now))).collect();
-    Ok(format!("<DBInstances>{body}</DBInstances>{}", marker_xml(marker)))
+    paged_xml(list, form, "DBInstances", "DBInstance", |i| instance_xml(m, i, now))
 }
 
 fn describe_snapshots(m: &RdsModel, region: &str, form: &Form, now: SystemTime) -> Result<String, ApiError> {
@@ -719,18 +729,12 @@ fn describe_snapshots(m: &RdsModel, region: &str, form: &Form, now: SystemTime) 
     }
     let list: Vec<&Snapshot> = list
         .into_iter()
-        .filter(|s| {
-            let carn = m.cluster_arn(region, &s.cluster);
-            matches_filter(&f, "db-cluster-id", &[&s.cluster, &carn])
-        })
+        .filter(|s| matches_cluster_filter(m, &f, region, &s.cluster))
         .filter(|s| matches_filter(&f, "db-cluster-snapshot-id", &[&s.id, &s.arn]))
         .filter(|s| matches_filter(&f, "snapshot-type", &[&s.snapshot_type]))
         .filter(|s| matches_filter(&f, "engine", &[&s.engine]))
         .collect();
-    let (list, marker) = page(list, form)?;
-    let body: String =
-        list.iter().map(|s| format!("<DBClusterSnapshot>{}</DBClusterSnapshot>", snapshot_xml(m, s, now))).collect();
-    Ok(format!("<DBClusterSnapshots>{body}</DBClusterSnapshots>{}", marker_xml(marker)))
+    paged_xml(list, form, "DBClusterSnapshots", "DBClusterSnapshot", |s| snapshot_xml(m, s, now))
 }
 
 fn describe_events(m: &RdsModel, region: &str, form: &Form, now: SystemTime) -> Result<String, ApiError> {
@@ -773,9 +777,7 @@ fn describe_events(m: &RdsModel, region: &str, form: &Form, now: SystemTime) -> 
         .filter(|e| cats.is_empty() || e.categories.iter().any(|c| cats.contains(c)))
         .collect();
     list.sort_by_key(|e| e.date);
-    let (list, marker) = page(list, form)?;
-    let body: String = list.iter().map(|e| format!("<Event>{}</Event>", event_xml(e))).collect();
-    Ok(format!("<Events>{body}</Events>{}", marker_xml(marker)))
+    paged_xml(list, form, "Events", "Event", |e| event_xml(e))
 }
 
 /// An identifier without an ARN prefix, keeping the `rds:` of system snapshot names.
