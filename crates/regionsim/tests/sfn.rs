@@ -64,6 +64,11 @@ fn config(clock: &SharedClock, url: &str) -> SdkConfig {
 }
 
 impl Fixture {
+    /// `ListExecutions` of the fixture's state machine, ready to send.
+    fn list(&self) -> aws_sdk_sfn::operation::list_executions::builders::ListExecutionsFluentBuilder {
+        self.client.list_executions().state_machine_arn(&self.machine)
+    }
+
     async fn start(&self, name: &str, input: &str) -> (String, ExecutionHandle) {
         let out = self
             .client
@@ -92,19 +97,12 @@ async fn an_approval_through_the_sdk_resumes_the_execution() {
     let token = handle.wait_for_task_token().await.expect("the task waits for its token");
     assert_eq!(*f.tokens.lock().unwrap(), vec![token.clone()], "notify received the token");
 
-    let listed = f.client.list_executions().state_machine_arn(&f.machine).send().await.expect("ListExecutions");
+    let listed = f.list().send().await.expect("ListExecutions");
     assert_eq!(listed.executions().len(), 1);
     assert_eq!(listed.executions()[0].execution_arn(), arn);
     assert_eq!(listed.executions()[0].status(), &ExecutionStatus::Running);
     assert_eq!(listed.executions()[0].start_date().secs(), 1_767_225_600);
-    let none = f
-        .client
-        .list_executions()
-        .state_machine_arn(&f.machine)
-        .status_filter(ExecutionStatus::Succeeded)
-        .send()
-        .await
-        .unwrap();
+    let none = f.list().status_filter(ExecutionStatus::Succeeded).send().await.unwrap();
     assert!(none.executions().is_empty(), "the status filter applies");
 
     let running = f.client.describe_execution().execution_arn(&arn).send().await.expect("DescribeExecution");
@@ -211,29 +209,14 @@ async fn a_task_failure_through_the_sdk_fails_the_execution() {
     let details = failed.task_failed_event_details().unwrap();
     assert_eq!((details.error(), details.cause()), (Some("Approval.Rejected"), Some("not tonight")));
 
-    let listed = f.client.list_executions().state_machine_arn(&f.machine).send().await.unwrap();
+    let listed = f.list().send().await.unwrap();
     let names: Vec<&str> = listed.executions().iter().map(|e| e.name()).collect();
     assert_eq!(names, ["second", "first"], "newest first");
-    let failed_only = f
-        .client
-        .list_executions()
-        .state_machine_arn(&f.machine)
-        .status_filter(ExecutionStatus::Failed)
-        .send()
-        .await
-        .unwrap();
+    let failed_only = f.list().status_filter(ExecutionStatus::Failed).send().await.unwrap();
     assert_eq!(failed_only.executions().iter().map(|e| e.name()).collect::<Vec<_>>(), ["second"]);
-    let page = f.client.list_executions().state_machine_arn(&f.machine).max_results(1).send().await.unwrap();
+    let page = f.list().max_results(1).send().await.unwrap();
     assert_eq!(page.executions()[0].name(), "second");
-    let next = f
-        .client
-        .list_executions()
-        .state_machine_arn(&f.machine)
-        .max_results(1)
-        .set_next_token(page.next_token().map(str::to_string))
-        .send()
-        .await
-        .unwrap();
+    let next = f.list().max_results(1).set_next_token(page.next_token().map(str::to_string)).send().await.unwrap();
     assert_eq!(next.executions()[0].name(), "first");
     assert!(next.next_token().is_none());
     assert_eq!(first.status(), failover_asl::Status::Running, "the other execution still waits");

@@ -7,6 +7,9 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_sdk_route53recoverycluster::operation::update_routing_control_state::builders::UpdateRoutingControlStateFluentBuilder;
+use aws_sdk_route53recoverycluster::operation::update_routing_control_states::builders::UpdateRoutingControlStatesFluentBuilder;
+use aws_sdk_route53recoverycluster::types::{RoutingControlState, UpdateRoutingControlStateEntry};
 use failover_core::SharedClock;
 use regionsim::{DownMode, EndpointFault, Sim, SimBuilder, service};
 
@@ -58,6 +61,26 @@ fn cloudwatch(sim: &Sim, clock: &SharedClock, region: &str) -> aws_sdk_cloudwatc
     aws_sdk_cloudwatch::Client::new(&config(clock, region, &url(sim, service::CLOUDWATCH)))
 }
 
+/// An update of one routing control, ready to send.
+fn set_state(
+    client: &aws_sdk_route53recoverycluster::Client,
+    arn: &str,
+    state: RoutingControlState,
+) -> UpdateRoutingControlStateFluentBuilder {
+    client.update_routing_control_state().routing_control_arn(arn).routing_control_state(state)
+}
+
+/// The batch update that moves traffic to us-west-2 (its control On, us-east-1's Off), ready to send.
+fn switch_to_usw2(client: &aws_sdk_route53recoverycluster::Client) -> UpdateRoutingControlStatesFluentBuilder {
+    let entry = |arn: &str, s: RoutingControlState| {
+        UpdateRoutingControlStateEntry::builder().routing_control_arn(arn).routing_control_state(s).build().unwrap()
+    };
+    client
+        .update_routing_control_states()
+        .update_routing_control_state_entries(entry(RC_USW2, RoutingControlState::On))
+        .update_routing_control_state_entries(entry(RC_USE1, RoutingControlState::Off))
+}
+
 async fn state(client: &aws_sdk_route53recoverycluster::Client, arn: &str) -> String {
     let out = client.get_routing_control_state().routing_control_arn(arn).send().await.expect("get state");
     out.routing_control_state().as_str().to_string()
@@ -99,16 +122,7 @@ async fn arc_rejects_a_request_signed_for_another_region() {
 async fn arc_switches_both_regions_in_one_call_and_lists_pages() {
     let (sim, clock) = start().await;
     let c = arc_client(&sim, &clock, 1);
-    use aws_sdk_route53recoverycluster::types::{RoutingControlState, UpdateRoutingControlStateEntry};
-    let entry = |arn: &str, s: RoutingControlState| {
-        UpdateRoutingControlStateEntry::builder().routing_control_arn(arn).routing_control_state(s).build().unwrap()
-    };
-    c.update_routing_control_states()
-        .update_routing_control_state_entries(entry(RC_USW2, RoutingControlState::On))
-        .update_routing_control_state_entries(entry(RC_USE1, RoutingControlState::Off))
-        .send()
-        .await
-        .expect("a switch that keeps one Region On passes the safety rule");
+    switch_to_usw2(&c).send().await.expect("a switch that keeps one Region On passes the safety rule");
     let other = arc_client(&sim, &clock, 4);
     assert_eq!(state(&other, RC_USE1).await, "Off");
     assert_eq!(state(&other, RC_USW2).await, "On");
@@ -125,12 +139,7 @@ async fn arc_switches_both_regions_in_one_call_and_lists_pages() {
     let mutating: Vec<String> = sim.calls().iter().filter(|c| c.mutating).map(|c| c.operation.clone()).collect();
     assert_eq!(mutating, ["UpdateRoutingControlStates"]);
     assert!(sim.repeated_mutations().is_empty());
-    c.update_routing_control_states()
-        .update_routing_control_state_entries(entry(RC_USW2, RoutingControlState::On))
-        .update_routing_control_state_entries(entry(RC_USE1, RoutingControlState::Off))
-        .send()
-        .await
-        .unwrap();
+    switch_to_usw2(&c).send().await.unwrap();
     let repeated = sim.repeated_mutations();
     assert_eq!(repeated.len(), 1, "the same update sent twice is reported");
     assert_eq!(repeated[0].operation, "UpdateRoutingControlStates");
@@ -143,24 +152,14 @@ async fn arc_safety_rule_refuses_turning_every_region_off_unless_overridden() {
     let (sim, clock) = start().await;
     let c = arc_client(&sim, &clock, 0);
     use aws_sdk_route53recoverycluster::operation::update_routing_control_state::UpdateRoutingControlStateError;
-    use aws_sdk_route53recoverycluster::types::RoutingControlState;
-    let err = c
-        .update_routing_control_state()
-        .routing_control_arn(RC_USE1)
-        .routing_control_state(RoutingControlState::Off)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let err = set_state(&c, RC_USE1, RoutingControlState::Off).send().await.unwrap_err().into_service_error();
     let UpdateRoutingControlStateError::ValidationException(v) = &err else {
         panic!("expected ValidationException, got {err:?}")
     };
     assert!(v.message().contains("at-least-one-region-on"), "the message names the rule: {}", v.message());
     assert_eq!(state(&c, RC_USE1).await, "On", "a refused update changes nothing");
 
-    c.update_routing_control_state()
-        .routing_control_arn(RC_USE1)
-        .routing_control_state(RoutingControlState::Off)
+    set_state(&c, RC_USE1, RoutingControlState::Off)
         .safety_rules_to_override(SAFETY_RULE)
         .send()
         .await
@@ -174,27 +173,15 @@ async fn arc_unknown_control_bad_state_and_injected_conflicts() {
     let c = arc_client(&sim, &clock, 3);
     use aws_sdk_route53recoverycluster::operation::get_routing_control_state::GetRoutingControlStateError;
     use aws_sdk_route53recoverycluster::operation::update_routing_control_state::UpdateRoutingControlStateError;
-    use aws_sdk_route53recoverycluster::types::RoutingControlState;
     let err = c.get_routing_control_state().routing_control_arn("arn:aws:nope").send().await.unwrap_err();
     assert!(matches!(err.into_service_error(), GetRoutingControlStateError::ResourceNotFoundException(_)));
 
     sim.inject_arc_conflicts(2);
     for _ in 0..2 {
-        let err = c
-            .update_routing_control_state()
-            .routing_control_arn(RC_USW2)
-            .routing_control_state(RoutingControlState::On)
-            .send()
-            .await
-            .unwrap_err();
+        let err = set_state(&c, RC_USW2, RoutingControlState::On).send().await.unwrap_err();
         assert!(matches!(err.into_service_error(), UpdateRoutingControlStateError::ConflictException(_)));
     }
-    c.update_routing_control_state()
-        .routing_control_arn(RC_USW2)
-        .routing_control_state(RoutingControlState::On)
-        .send()
-        .await
-        .expect("conflicts are used up");
+    set_state(&c, RC_USW2, RoutingControlState::On).send().await.expect("conflicts are used up");
     assert_eq!(state(&c, RC_USW2).await, "On");
 }
 
@@ -348,17 +335,7 @@ async fn dns_follows_routing_controls_after_the_propagation_delay() {
     assert_eq!(resolve(dns, "shop.example.com.", false).await, (vec!["192.0.2.10".to_string()], 60));
     assert_eq!(resolve(dns, "SHOP.example.com", true).await.0, vec!["192.0.2.10"], "TCP, case-insensitive");
 
-    use aws_sdk_route53recoverycluster::types::{RoutingControlState, UpdateRoutingControlStateEntry};
-    let entry = |arn: &str, s: RoutingControlState| {
-        UpdateRoutingControlStateEntry::builder().routing_control_arn(arn).routing_control_state(s).build().unwrap()
-    };
-    arc_client(&sim, &clock, 0)
-        .update_routing_control_states()
-        .update_routing_control_state_entries(entry(RC_USW2, RoutingControlState::On))
-        .update_routing_control_state_entries(entry(RC_USE1, RoutingControlState::Off))
-        .send()
-        .await
-        .unwrap();
+    switch_to_usw2(&arc_client(&sim, &clock, 0)).send().await.unwrap();
     assert_eq!(resolve(dns, "shop.example.com", false).await.0, vec!["192.0.2.10"], "not propagated yet");
     clock.sleep(Duration::from_secs(29)).await;
     assert_eq!(resolve(dns, "shop.example.com", false).await.0, vec!["192.0.2.10"]);
