@@ -19,6 +19,8 @@
 use std::time::Duration;
 
 use aws_sdk_rds::types::{DbCluster, GlobalCluster};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::DateTime;
 use failover_core::contract::Mode;
 use failover_core::contract::aurora::{
@@ -473,21 +475,15 @@ impl<'a> Ctx<'a> {
                 .map_err(|e| classify(&e).into_step_error(&format!("ModifyDBCluster in {region}")))?;
             calls.push("ModifyDBCluster".to_string());
         }
-        let res = self
-            .rds
-            .create_db_instance()
-            .db_instance_identifier(name)
-            .db_cluster_identifier(self.target_id())
-            .engine(self.db.engine.as_str())
-            .db_instance_class(&capacity.instance_class)
-            .tags(tag("failover:execution", &self.input.execution.name))
-            .send()
-            .await;
-        match res {
-            Ok(_) => calls.push("CreateDBInstance".to_string()),
-            // A retried invocation whose first attempt created it.
-            Err(e) if classify(&e).code == "DBInstanceAlreadyExists" => {}
-            Err(e) => return Err(classify(&e).into_step_error(&format!("CreateDBInstance in {region}"))),
+        let instance = NewInstance {
+            name,
+            cluster: self.target_id(),
+            engine: self.db.engine.as_str(),
+            capacity,
+            execution: &self.input.execution.name,
+        };
+        if create_instance(&self.rds, &instance, region).await? {
+            calls.push("CreateDBInstance".to_string());
         }
         tracing::info!(instance = name, cluster = self.target_id(), "instance created in headless target");
         Ok(calls)
@@ -499,8 +495,62 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
+pub(crate) fn tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
     aws_sdk_rds::types::Tag::builder().key(key).value(value).build()
+}
+
+/// An instance to create in a cluster, tagged with the execution that creates it.
+pub(crate) struct NewInstance<'a> {
+    pub name: &'a str,
+    pub cluster: &'a str,
+    pub engine: &'a str,
+    pub capacity: &'a Capacity,
+    pub execution: &'a str,
+}
+
+/// `CreateDBInstance`; `false` when the instance already exists: a retried invocation whose
+/// first attempt created it.
+pub(crate) async fn create_instance(
+    rds: &aws_sdk_rds::Client,
+    instance: &NewInstance<'_>,
+    region: &str,
+) -> Result<bool, StepError> {
+    let res = rds
+        .create_db_instance()
+        .db_instance_identifier(instance.name)
+        .db_cluster_identifier(instance.cluster)
+        .engine(instance.engine)
+        .db_instance_class(&instance.capacity.instance_class)
+        .tags(tag("failover:execution", instance.execution))
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if classify(&e).code == "DBInstanceAlreadyExists" => Ok(false),
+        Err(e) => Err(classify(&e).into_step_error(&format!("CreateDBInstance in {region}"))),
+    }
+}
+
+/// A describe call's answer; `None` when the service says the resource does not exist.
+pub(crate) fn unless_not_found<T, E>(
+    res: Result<T, SdkError<E, HttpResponse>>,
+    operation: &str,
+    region: &str,
+) -> Result<Option<T>, StepError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match res {
+        Ok(out) => Ok(Some(out)),
+        Err(e) => {
+            let c = classify(&e);
+            if c.kind == ErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(c.into_step_error(&format!("{operation} in {region}")))
+            }
+        }
+    }
 }
 
 /// The newest replication-lag datapoint of a secondary cluster, from `AuroraGlobalDBRPOLag`
@@ -597,17 +647,12 @@ pub(crate) async fn find_cluster(
     id: &str,
     region: &str,
 ) -> Result<Option<DbCluster>, StepError> {
-    match rds.describe_db_clusters().db_cluster_identifier(id).send().await {
-        Ok(out) => Ok(out.db_clusters().iter().find(|c| c.db_cluster_identifier() == Some(id)).cloned()),
-        Err(e) => {
-            let c = classify(&e);
-            if c.kind == ErrorKind::NotFound {
-                Ok(None)
-            } else {
-                Err(c.into_step_error(&format!("DescribeDBClusters in {region}")))
-            }
-        }
-    }
+    let out = unless_not_found(
+        rds.describe_db_clusters().db_cluster_identifier(id).send().await,
+        "DescribeDBClusters",
+        region,
+    )?;
+    Ok(out.and_then(|out| out.db_clusters().iter().find(|c| c.db_cluster_identifier() == Some(id)).cloned()))
 }
 
 /// `DescribeDBInstances` for one instance; `None` when it does not exist.
@@ -616,17 +661,12 @@ pub(crate) async fn find_instance(
     id: &str,
     region: &str,
 ) -> Result<Option<aws_sdk_rds::types::DbInstance>, StepError> {
-    match rds.describe_db_instances().db_instance_identifier(id).send().await {
-        Ok(out) => Ok(out.db_instances().iter().find(|i| i.db_instance_identifier() == Some(id)).cloned()),
-        Err(e) => {
-            let c = classify(&e);
-            if c.kind == ErrorKind::NotFound {
-                Ok(None)
-            } else {
-                Err(c.into_step_error(&format!("DescribeDBInstances in {region}")))
-            }
-        }
-    }
+    let out = unless_not_found(
+        rds.describe_db_instances().db_instance_identifier(id).send().await,
+        "DescribeDBInstances",
+        region,
+    )?;
+    Ok(out.and_then(|out| out.db_instances().iter().find(|i| i.db_instance_identifier() == Some(id)).cloned()))
 }
 
 async fn describe_instance_status(

@@ -51,7 +51,9 @@ use failover_core::plan::GlobalDatabase;
 use failover_core::time_fmt::{parse_rfc3339, rfc3339};
 use failover_core::{ErrorKind, StepError};
 
-use crate::aurora::{describe_global_cluster, find_cluster, find_instance};
+use crate::aurora::{
+    NewInstance, create_instance, describe_global_cluster, find_cluster, find_instance, tag, unless_not_found,
+};
 use crate::aws::{AwsClients, classify};
 
 /// How long `find` waits for the old Region before answering `NotYet`.
@@ -99,10 +101,6 @@ struct Ctx<'a> {
     db: &'a GlobalDatabase,
     names: RecoveryNames,
     clients: &'a AwsClients,
-}
-
-fn tag(key: &str, value: &str) -> aws_sdk_rds::types::Tag {
-    aws_sdk_rds::types::Tag::builder().key(key).value(value).build()
 }
 
 fn time_of(t: Option<&DateTime>) -> Option<SystemTime> {
@@ -412,19 +410,15 @@ impl Ctx<'_> {
             }
         }
         if find_instance(&rds, &self.names.instance, &region).await?.is_none() {
-            let res = rds
-                .create_db_instance()
-                .db_instance_identifier(&self.names.instance)
-                .db_cluster_identifier(&self.names.cluster)
-                .engine(self.db.engine.as_str())
-                .db_instance_class(&capacity.instance_class)
-                .tags(tag("failover:execution", &self.input.execution.name))
-                .send()
-                .await;
-            match res {
-                Ok(_) => calls += 1,
-                Err(e) if is_code(&e, "DBInstanceAlreadyExists") => {}
-                Err(e) => return Err(classify(&e).into_step_error(&format!("CreateDBInstance in {region}"))),
+            let instance = NewInstance {
+                name: &self.names.instance,
+                cluster: &self.names.cluster,
+                engine: self.db.engine.as_str(),
+                capacity,
+                execution: &self.input.execution.name,
+            };
+            if create_instance(&rds, &instance, &region).await? {
+                calls += 1;
             }
         }
         tracing::info!(cluster = %self.names.cluster, region = %region, calls, "recovery cluster restore requested");
@@ -601,17 +595,12 @@ async fn find_snapshot(
     id: &str,
     region: &str,
 ) -> Result<Option<DbClusterSnapshot>, StepError> {
-    match rds.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id).send().await {
-        Ok(out) => {
-            Ok(out.db_cluster_snapshots().iter().find(|s| s.db_cluster_snapshot_identifier() == Some(id)).cloned())
-        }
-        Err(e) => {
-            let c = classify(&e);
-            if c.kind == ErrorKind::NotFound {
-                Ok(None)
-            } else {
-                Err(c.into_step_error(&format!("DescribeDBClusterSnapshots in {region}")))
-            }
-        }
-    }
+    let out = unless_not_found(
+        rds.describe_db_cluster_snapshots().db_cluster_snapshot_identifier(id).send().await,
+        "DescribeDBClusterSnapshots",
+        region,
+    )?;
+    Ok(out.and_then(|out| {
+        out.db_cluster_snapshots().iter().find(|s| s.db_cluster_snapshot_identifier() == Some(id)).cloned()
+    }))
 }
