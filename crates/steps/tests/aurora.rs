@@ -14,9 +14,9 @@ use aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersErro
 use aws_sdk_rds::operation::failover_global_cluster::{FailoverGlobalClusterError, FailoverGlobalClusterOutput};
 use aws_sdk_rds::operation::switchover_global_cluster::{SwitchoverGlobalClusterError, SwitchoverGlobalClusterOutput};
 use aws_smithy_mocks::{Rule, mock};
-use failover_core::ErrorKind;
 use failover_core::contract::Mode;
 use failover_core::contract::aurora::{AuroraAction, AuroraFailoverInput, AuroraOutcome};
+use failover_core::{ErrorKind, StepError};
 use failover_steps::aurora::{LAG_METRICS, handle, headless_instance_name};
 use rds_mocks::*;
 
@@ -125,6 +125,29 @@ fn healthy(db: &str, version: &str) -> Healthy {
     }
 }
 
+/// Starts `db`'s move to us-west-2 in `mode`, expecting a refusal.
+async fn start_err(mocks: &Mocks, db: &str, mode: Mode) -> StepError {
+    handle(input(db, SECONDARY, mode, AuroraAction::Start), &mocks.clients()).await.unwrap_err()
+}
+
+impl Healthy {
+    /// A planned switchover's mocks: `describe`, the target cluster and instance and `call` in
+    /// the target Region, the source cluster in its own, `cw` answering the lag.
+    fn planned(&self, describe: &Rule, call: &Rule, cw: &Rule) -> Mocks {
+        Mocks::new()
+            .rds(SECONDARY, &[describe, &self.target_cluster, &self.target_instance, call])
+            .rds(PRIMARY, &[&self.source_cluster])
+            .cloudwatch(SECONDARY, &[cw])
+    }
+
+    /// An unplanned failover's mocks: the same in the target Region, nothing in the old one.
+    fn unplanned(&self, describe: &Rule, call: &Rule, cw: &Rule) -> Mocks {
+        Mocks::new()
+            .rds(SECONDARY, &[describe, &self.target_cluster, &self.target_instance, call])
+            .cloudwatch(SECONDARY, &[cw])
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn switchover_goes_through_pending_and_switching_over_to_done() {
     let p = plan();
@@ -138,10 +161,7 @@ async fn switchover_goes_through_pending_and_switching_over_to_done() {
     ]);
     let switch = switchover(&h.global, &h.target_arn);
     let cw = lag(&[(-30, 800.0), (-90, 400.0)], &[(-30, 750.0)]);
-    let mocks = Mocks::new()
-        .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &switch])
-        .rds(PRIMARY, &[&h.source_cluster])
-        .cloudwatch(SECONDARY, &[&cw]);
+    let mocks = h.planned(&describe, &switch, &cw);
     let clients = mocks.clients();
 
     let out = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &clients).await.unwrap();
@@ -186,9 +206,7 @@ async fn unplanned_failover_allows_data_loss_and_never_calls_the_old_region() {
     let fail = failover(&h.global, &h.target_arn);
     // No RPO-lag series (as for Aurora MySQL): the replication lag stands in.
     let cw = lag(&[], &[(-20, 2_500.0), (-80, 1_000.0)]);
-    let mocks = Mocks::new()
-        .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &fail])
-        .cloudwatch(SECONDARY, &[&cw]);
+    let mocks = h.unplanned(&describe, &fail, &cw);
     let clients = mocks.clients();
 
     let out = handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &clients).await.unwrap();
@@ -218,9 +236,7 @@ async fn unplanned_failover_proceeds_when_the_lag_cannot_be_read() {
     let fail = failover(&h.global, &h.target_arn);
     let denied = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
         .then_error(|| GetMetricDataError::generic(meta("AccessDenied", "not authorized to GetMetricData")));
-    let mocks = Mocks::new()
-        .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &fail])
-        .cloudwatch(SECONDARY, &[&denied]);
+    let mocks = h.unplanned(&describe, &fail, &denied);
     let out = handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &mocks.clients()).await.unwrap();
     assert_eq!(out.outcome, AuroraOutcome::Started);
     assert_eq!(out.lag, None);
@@ -230,11 +246,8 @@ async fn unplanned_failover_proceeds_when_the_lag_cannot_be_read() {
     let h = healthy("orders", PG);
     let describe = describe_global(vec![Global::of(&p, "orders", PRIMARY, PG)]);
     let switch = switchover(&h.global, &h.target_arn);
-    let mocks = Mocks::new()
-        .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &switch])
-        .rds(PRIMARY, &[&h.source_cluster])
-        .cloudwatch(SECONDARY, &[&denied]);
-    let e = handle(input("orders", SECONDARY, Mode::Planned, AuroraAction::Start), &mocks.clients()).await.unwrap_err();
+    let mocks = h.planned(&describe, &switch, &denied);
+    let e = start_err(&mocks, "orders", Mode::Planned).await;
     assert_eq!(e.kind, ErrorKind::AccessDenied, "{e}");
     assert!(e.message.contains("GetMetricData in us-west-2"), "{e}");
     assert_eq!(switch.num_calls(), 0);
@@ -338,10 +351,7 @@ async fn throttling_then_success() {
             .build()
     };
     let cw = lag(&[(-30, 100.0)], &[]);
-    let mocks = Mocks::new()
-        .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &switch])
-        .rds(PRIMARY, &[&h.source_cluster])
-        .cloudwatch(SECONDARY, &[&cw]);
+    let mocks = h.planned(&describe, &switch, &cw);
     let clients = mocks.clients();
 
     let e = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &clients).await.unwrap_err();
@@ -368,13 +378,8 @@ async fn lag_over_the_rpo_refuses_the_switchover_with_the_lag() {
         let describe = describe_global(vec![Global::of(&p, "catalog", PRIMARY, MYSQL)]);
         let switch = switchover(&h.global, &h.target_arn);
         let cw = lag(&rpo, &replication);
-        let mocks = Mocks::new()
-            .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &switch])
-            .rds(PRIMARY, &[&h.source_cluster])
-            .cloudwatch(SECONDARY, &[&cw]);
-        let e = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &mocks.clients())
-            .await
-            .unwrap_err();
+        let mocks = h.planned(&describe, &switch, &cw);
+        let e = start_err(&mocks, "catalog", Mode::Planned).await;
         assert_eq!(e.kind, ErrorKind::SwitchoverRefused, "{e}");
         assert!(e.message.contains(expect), "{e}");
         if !rpo.is_empty() || !replication.is_empty() {
@@ -398,20 +403,15 @@ async fn a_switchover_needs_every_member_available_and_synchronised() {
         ),
     ];
     for (global, source_status, expect) in cases {
-        let h = healthy("catalog", MYSQL);
+        let mut h = healthy("catalog", MYSQL);
         let s_id = cluster_id(&p, "catalog", PRIMARY);
-        let source =
+        h.source_cluster =
             describe_cluster(cluster(&s_id, &member_arn(&p, "catalog", PRIMARY), source_status, MYSQL, &["x"]));
         let describe = describe_global(vec![global]);
         let switch = switchover(&h.global, &h.target_arn);
         let cw = lag(&[(-30, 10.0)], &[]);
-        let mocks = Mocks::new()
-            .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &switch])
-            .rds(PRIMARY, &[&source])
-            .cloudwatch(SECONDARY, &[&cw]);
-        let e = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &mocks.clients())
-            .await
-            .unwrap_err();
+        let mocks = h.planned(&describe, &switch, &cw);
+        let e = start_err(&mocks, "catalog", Mode::Planned).await;
         assert_eq!(e.kind, ErrorKind::SwitchoverRefused, "{e}");
         assert!(e.message.contains(expect), "{e}");
         assert_eq!(switch.num_calls(), 0);
@@ -436,8 +436,7 @@ async fn engine_versions_differing_are_refused_in_both_modes() {
     let mocks = Mocks::new()
         .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &switch])
         .rds(PRIMARY, &[&old_source]);
-    let e =
-        handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &mocks.clients()).await.unwrap_err();
+    let e = start_err(&mocks, "catalog", Mode::Planned).await;
     assert_eq!(e.kind, ErrorKind::PreconditionFailed, "{e}");
     assert!(e.message.contains("`8.0.mysql_aurora.3.05.2`") && e.message.contains("`8.0.mysql_aurora.3.04.1`"), "{e}");
     assert_eq!(switch.num_calls(), 0);
@@ -447,8 +446,7 @@ async fn engine_versions_differing_are_refused_in_both_modes() {
     let describe = describe_global(vec![Global::of(&p, "orders", PRIMARY, "16.2")]);
     let fail = failover(&h.global, &h.target_arn);
     let mocks = Mocks::new().rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &fail]);
-    let e =
-        handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &mocks.clients()).await.unwrap_err();
+    let e = start_err(&mocks, "orders", Mode::Unplanned).await;
     assert_eq!(e.kind, ErrorKind::PreconditionFailed, "{e}");
     assert!(e.message.contains("global cluster retail-orders-global runs `16.2`"), "{e}");
     assert_eq!(fail.num_calls(), 0);
@@ -458,9 +456,7 @@ async fn engine_versions_differing_are_refused_in_both_modes() {
     let describe = describe_global(vec![Global::of(&p, "orders", PRIMARY, "15.4.3")]);
     let fail = failover(&h.global, &h.target_arn);
     let cw = lag(&[(-5, 0.0)], &[]);
-    let mocks = Mocks::new()
-        .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &fail])
-        .cloudwatch(SECONDARY, &[&cw]);
+    let mocks = h.unplanned(&describe, &fail, &cw);
     handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &mocks.clients()).await.unwrap();
     assert_eq!(fail.num_calls(), 1);
 }
@@ -475,8 +471,7 @@ async fn no_instance_in_the_target_and_none_may_be_created_is_refused() {
     let fail = failover(&p.database("orders").unwrap().global_cluster, &target_arn);
     let cw = lag(&[(-5, 0.0)], &[]);
     let mocks = Mocks::new().rds(SECONDARY, &[&describe, &headless, &fail]).cloudwatch(SECONDARY, &[&cw]);
-    let e =
-        handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &mocks.clients()).await.unwrap_err();
+    let e = start_err(&mocks, "orders", Mode::Unplanned).await;
     assert_eq!(e.kind, ErrorKind::PreconditionFailed, "{e}");
     assert!(e.message.contains("has no instance") && e.message.contains("headless"), "{e}");
     assert_eq!(fail.num_calls(), 0);
@@ -486,8 +481,7 @@ async fn no_instance_in_the_target_and_none_may_be_created_is_refused() {
     let stopped = describe_instance("orders-usw2-1", "incompatible-network");
     let mocks =
         Mocks::new().rds(SECONDARY, &[&describe, &stopped_cluster, &stopped, &fail]).cloudwatch(SECONDARY, &[&cw]);
-    let e =
-        handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &mocks.clients()).await.unwrap_err();
+    let e = start_err(&mocks, "orders", Mode::Unplanned).await;
     assert_eq!(e.kind, ErrorKind::PreconditionFailed, "{e}");
     assert!(e.message.contains("orders-usw2-1 (incompatible-network)"), "{e}");
     assert_eq!(fail.num_calls(), 0);
@@ -576,12 +570,8 @@ async fn rds_failures_map_into_the_error_contract() {
         let fail = mock!(aws_sdk_rds::Client::failover_global_cluster)
             .then_error(move || FailoverGlobalClusterError::generic(meta(&code_owned, "refused")));
         let cw = lag(&[(-5, 0.0)], &[]);
-        let mocks = Mocks::new()
-            .rds(SECONDARY, &[&describe, &h.target_cluster, &h.target_instance, &fail])
-            .cloudwatch(SECONDARY, &[&cw]);
-        let e = handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &mocks.clients())
-            .await
-            .unwrap_err();
+        let mocks = h.unplanned(&describe, &fail, &cw);
+        let e = start_err(&mocks, "orders", Mode::Unplanned).await;
         assert_eq!(e.kind, kind, "{code}: {e}");
         assert!(e.message.contains(&format!("FailoverGlobalCluster in us-west-2: {code}: refused")), "{e}");
     }
@@ -598,8 +588,7 @@ async fn rds_failures_map_into_the_error_contract() {
     let missing = mock!(aws_sdk_rds::Client::describe_db_clusters)
         .then_error(|| DescribeDBClustersError::generic(meta("DBClusterNotFoundFault", "no such cluster")));
     let mocks = Mocks::new().rds(SECONDARY, &[&describe, &missing]);
-    let e =
-        handle(input("orders", SECONDARY, Mode::Unplanned, AuroraAction::Start), &mocks.clients()).await.unwrap_err();
+    let e = start_err(&mocks, "orders", Mode::Unplanned).await;
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     let _ = SwitchoverGlobalClusterError::generic(meta("x", "y"));
 }
