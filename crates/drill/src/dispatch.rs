@@ -117,7 +117,7 @@ impl TaskDispatcher for StepsDispatcher {
                             }
                             Ok(v)
                         }
-                        Err(e) => Err(TaskFailure::function_error(e.kind.as_str(), e.message)),
+                        Err(e) => Err(TaskFailure::from(e)),
                     }
                 }
                 .boxed()

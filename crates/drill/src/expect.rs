@@ -203,12 +203,13 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 if st != Status::Succeeded {
                     problems.push(format!("the recovery execution ended {st:?}"));
                 }
-                let outcomes: Vec<String> = r
+                let results: Vec<Value> = r
                     .describe()
                     .output
                     .as_ref()
                     .and_then(|o| at(o, "results").and_then(Value::as_array).cloned())
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                let outcomes: Vec<String> = results
                     .iter()
                     .filter_map(|x| at(x, "outcome").and_then(Value::as_str).map(str::to_string))
                     .collect();
@@ -221,12 +222,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 };
                 if outcomes.is_empty() || outcomes.iter().any(|o| o != want) {
                     problems.push(format!("recovery outcomes {outcomes:?}, expected every database `{want}`"));
-                    let errors: Vec<String> = r
-                        .describe()
-                        .output
-                        .as_ref()
-                        .and_then(|o| at(o, "results").and_then(Value::as_array).cloned())
-                        .unwrap_or_default()
+                    let errors: Vec<String> = results
                         .iter()
                         .filter_map(|x| {
                             at(x, "error")

@@ -236,19 +236,18 @@ pub struct DrillReport {
     pub lambda_faults_injected: usize,
 }
 
-/// Builds the clients of the target Region's stack, pointed at the simulator.
-pub fn sim_clients(sim: &Sim, clock: &SharedClock, region: &str, seed: u64) -> AwsClients {
-    let base = SdkConfig::builder()
+/// The SDK configuration of `region` with static credentials.
+fn sdk_config(region: &str, credentials: Credentials) -> SdkConfig {
+    SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDDRILL",
-            "drill-secret",
-            None,
-            None,
-            "drill",
-        )))
-        .build();
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
+/// Builds the clients of the target Region's stack, pointed at the simulator.
+pub fn sim_clients(sim: &Sim, clock: &SharedClock, region: &str, seed: u64) -> AwsClients {
+    let base = sdk_config(region, Credentials::new("AKIDDRILL", "drill-secret", None, None, "drill"));
     let endpoints: BTreeMap<String, String> = sim.endpoints().services.clone();
     let mut clients = AwsClients::with_endpoints(base, clock.clone(), &endpoints);
     clients.seed = Some(seed);
@@ -258,17 +257,7 @@ pub fn sim_clients(sim: &Sim, clock: &SharedClock, region: &str, seed: u64) -> A
 /// A Step Functions client of `region`, pointed at the simulator's `states` endpoint: how
 /// the drill's approver answers, as a person with the CLI would.
 fn sfn_client(sim: &Sim, clock: &SharedClock, region: &str) -> aws_sdk_sfn::Client {
-    let base = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDAPPROVER",
-            "approver-secret",
-            None,
-            None,
-            "drill-approver",
-        )))
-        .build();
+    let base = sdk_config(region, Credentials::new("AKIDAPPROVER", "approver-secret", None, None, "drill-approver"));
     let mut conf = aws_sdk_sfn::config::Builder::from(&failover_steps::aws::regional_config(&base, region, clock));
     if let Some(url) = sim.endpoints().url(service::SFN) {
         conf = conf.endpoint_url(url);
