@@ -61,6 +61,9 @@ impl From<failover_core::StepError> for TaskFailure {
     }
 }
 
+/// What a [`TaskDispatcher`] answers: the function's result or its failure, later.
+pub type TaskFuture = BoxFuture<'static, Result<Value, TaskFailure>>;
+
 /// The caller's side of a Task: runs a function (or a whole integration) and answers.
 ///
 /// For `lambda:invoke` and Lambda ARN resources, `invoke` receives the function name or ARN
@@ -68,27 +71,21 @@ impl From<failover_core::StepError> for TaskFailure {
 /// envelope. For `states:startExecution` and the other integrations, `invoke` receives the
 /// `Resource` and the effective parameters, and returns the service's response.
 pub trait TaskDispatcher: Send + Sync + 'static {
-    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext)
-    -> BoxFuture<'static, Result<Value, TaskFailure>>;
+    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> TaskFuture;
 
     /// Answers a whole service integration before the runner interprets it (no envelope is
     /// added to what this returns). Mocks use it: Step Functions Local mocks return the
     /// integration's full response. The default answers nothing.
-    fn intercept(&self, _params: &Value, _ctx: &TaskContext) -> Option<BoxFuture<'static, Result<Value, TaskFailure>>> {
+    fn intercept(&self, _params: &Value, _ctx: &TaskContext) -> Option<TaskFuture> {
         None
     }
 }
 
 impl<T: TaskDispatcher + ?Sized> TaskDispatcher for Arc<T> {
-    fn invoke(
-        &self,
-        resource: &str,
-        params: Value,
-        ctx: TaskContext,
-    ) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> TaskFuture {
         (**self).invoke(resource, params, ctx)
     }
-    fn intercept(&self, params: &Value, ctx: &TaskContext) -> Option<BoxFuture<'static, Result<Value, TaskFailure>>> {
+    fn intercept(&self, params: &Value, ctx: &TaskContext) -> Option<TaskFuture> {
         (**self).intercept(params, ctx)
     }
 }
@@ -101,12 +98,7 @@ where
     F: Fn(String, Value, TaskContext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, TaskFailure>> + Send + 'static,
 {
-    fn invoke(
-        &self,
-        resource: &str,
-        params: Value,
-        ctx: TaskContext,
-    ) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> TaskFuture {
         (self.0)(resource.to_string(), params, ctx).boxed()
     }
 }
@@ -180,12 +172,7 @@ impl<D: TaskDispatcher> FaultInjector<D> {
 }
 
 impl<D: TaskDispatcher> TaskDispatcher for FaultInjector<D> {
-    fn invoke(
-        &self,
-        resource: &str,
-        params: Value,
-        ctx: TaskContext,
-    ) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> TaskFuture {
         if !matches!(ctx.integration, Integration::LambdaInvoke | Integration::LambdaFunction) {
             return self.inner.invoke(resource, params, ctx);
         }
@@ -213,7 +200,7 @@ impl<D: TaskDispatcher> TaskDispatcher for FaultInjector<D> {
         async move { Err(failure) }.boxed()
     }
 
-    fn intercept(&self, params: &Value, ctx: &TaskContext) -> Option<BoxFuture<'static, Result<Value, TaskFailure>>> {
+    fn intercept(&self, params: &Value, ctx: &TaskContext) -> Option<TaskFuture> {
         self.inner.intercept(params, ctx)
     }
 }

@@ -32,7 +32,9 @@ mod subst;
 mod template;
 
 pub use definition::{Definition, Integration};
-pub use dispatch::{FaultInjector, FaultRule, FnDispatcher, LambdaFault, TaskContext, TaskDispatcher, TaskFailure};
+pub use dispatch::{
+    FaultInjector, FaultRule, FnDispatcher, LambdaFault, TaskContext, TaskDispatcher, TaskFailure, TaskFuture,
+};
 pub use error::{AslError, CallbackError, Problem};
 pub use history::HistoryEvent;
 pub use mock::{MockAnswer, MockConfig, MockDispatcher, MockedResponse};

@@ -15,11 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use futures::FutureExt;
-use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::Definition;
-use crate::dispatch::{TaskContext, TaskDispatcher, TaskFailure};
+use crate::dispatch::{TaskContext, TaskDispatcher, TaskFailure, TaskFuture};
 use crate::error::AslError;
 
 /// One scripted answer.
@@ -227,17 +226,12 @@ impl MockDispatcher {
 }
 
 impl TaskDispatcher for MockDispatcher {
-    fn invoke(
-        &self,
-        _resource: &str,
-        _params: Value,
-        ctx: TaskContext,
-    ) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+    fn invoke(&self, _resource: &str, _params: Value, ctx: TaskContext) -> TaskFuture {
         let r = self.answer(&ctx);
         async move { r }.boxed()
     }
 
-    fn intercept(&self, _params: &Value, ctx: &TaskContext) -> Option<BoxFuture<'static, Result<Value, TaskFailure>>> {
+    fn intercept(&self, _params: &Value, ctx: &TaskContext) -> Option<TaskFuture> {
         let r = self.answer(ctx);
         Some(async move { r }.boxed())
     }

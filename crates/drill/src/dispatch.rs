@@ -9,7 +9,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use failover_asl::{Definition, Integration, Runner, StartOptions, TaskContext, TaskDispatcher, TaskFailure};
+use failover_asl::{
+    Definition, Integration, Runner, StartOptions, TaskContext, TaskDispatcher, TaskFailure, TaskFuture,
+};
 use failover_core::StepError;
 use failover_steps::aws::AwsClients;
 use failover_steps::lambda::dispatch;
@@ -85,12 +87,7 @@ pub async fn invoke_function(
 }
 
 impl TaskDispatcher for StepsDispatcher {
-    fn invoke(
-        &self,
-        resource: &str,
-        params: Value,
-        ctx: TaskContext,
-    ) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+    fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> TaskFuture {
         match ctx.integration {
             Integration::StartExecution => self.start_execution(params),
             Integration::LambdaInvoke | Integration::LambdaFunction => {
@@ -132,7 +129,7 @@ impl TaskDispatcher for StepsDispatcher {
 }
 
 impl StepsDispatcher {
-    fn start_execution(&self, params: Value) -> BoxFuture<'static, Result<Value, TaskFailure>> {
+    fn start_execution(&self, params: Value) -> TaskFuture {
         let runner = self.runner.get().cloned();
         let recovery = self.recovery.clone();
         async move {
