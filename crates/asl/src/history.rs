@@ -13,16 +13,12 @@ use serde_json::{Map, Value};
 pub struct HistoryEvent {
     pub id: u64,
     pub previous_event_id: u64,
-    #[serde(serialize_with = "ser_time")]
+    #[serde(serialize_with = "failover_core::time_fmt::serialize")]
     pub timestamp: SystemTime,
     #[serde(rename = "type")]
     pub event_type: String,
     #[serde(flatten)]
     pub details: Map<String, Value>,
-}
-
-fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&failover_core::time_fmt::rfc3339(*t))
 }
 
 impl HistoryEvent {

@@ -95,9 +95,9 @@ pub struct ExecutionDescription {
     pub state_machine_arn: String,
     pub name: String,
     pub status: Status,
-    #[serde(serialize_with = "ser_time")]
+    #[serde(serialize_with = "failover_core::time_fmt::serialize")]
     pub start_date: SystemTime,
-    #[serde(serialize_with = "ser_opt_time")]
+    #[serde(serialize_with = "failover_core::time_fmt::serialize_opt")]
     pub stop_date: Option<SystemTime>,
     pub input: Value,
     pub output: Option<Value>,
@@ -131,17 +131,6 @@ impl ExecutionDescription {
             m.insert("cause".into(), c.clone().into());
         }
         Value::Object(m)
-    }
-}
-
-fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&failover_core::time_fmt::rfc3339(*t))
-}
-
-fn ser_opt_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => ser_time(t, s),
-        None => s.serialize_none(),
     }
 }
 

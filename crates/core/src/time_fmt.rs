@@ -20,6 +20,19 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp ({e})"))
 }
 
+/// `#[serde(serialize_with = "failover_core::time_fmt::serialize")]`: a time as RFC 3339 text.
+pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+/// [`serialize`] for an optional time (`null` when absent).
+pub fn serialize_opt<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => serialize(t, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -679,9 +679,9 @@ pub struct GroundTruth {
     pub old_primary: ClusterRef,
     pub new_primary: ClusterRef,
     /// When the old primary's Region went down, if it did before the failover.
-    #[serde(serialize_with = "ser_opt_time")]
+    #[serde(serialize_with = "failover_core::time_fmt::serialize_opt")]
     pub region_failed_at: Option<SystemTime>,
-    #[serde(serialize_with = "ser_time")]
+    #[serde(serialize_with = "failover_core::time_fmt::serialize")]
     pub failover_started_at: SystemTime,
     /// Committed on the old primary, never applied on the new one.
     pub unreplicated_transactions: usize,
@@ -695,17 +695,6 @@ impl GroundTruth {
     /// Rows lost, changed or deleted, over all tables.
     pub fn total_rows(&self) -> usize {
         self.tables.values().map(|t| t.lost.len() + t.changed.len() + t.deleted.len()).sum()
-    }
-}
-
-fn ser_time<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&failover_core::time_fmt::rfc3339(*t))
-}
-
-fn ser_opt_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => ser_time(t, s),
-        None => s.serialize_none(),
     }
 }
 

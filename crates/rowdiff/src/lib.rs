@@ -210,7 +210,7 @@ async fn rows_estimate(i: &mut Inner, d: &dyn table::Dialect, table: &str) -> Re
 /// Splits a table into `n` key ranges (fewer when the table is small), for fanning one
 /// diff out over many invocations; see [`plan_ranges_over`].
 pub async fn plan_ranges(source: &Source, table: &TableSpec, n: usize) -> Result<Vec<KeyRange>, DiffError> {
-    plan_ranges_over(&[source], table, n).await
+    plan_ranges_over(&[source], table, n, None).await
 }
 
 /// Splits a table into `n` key ranges (fewer when the table is small). With a single
@@ -219,8 +219,15 @@ pub async fn plan_ranges(source: &Source, table: &TableSpec, n: usize) -> Result
 /// primary's, after the failover) are spread like the others instead of piling into the
 /// last range; otherwise ranges of about equal row counts on the first source (one pass
 /// over its key). Boundaries are plain key values compared by the database, so they cut
-/// every side the same way. The sources must be distinct.
-pub async fn plan_ranges_over(sources: &[&Source], table: &TableSpec, n: usize) -> Result<Vec<KeyRange>, DiffError> {
+/// every side the same way. The sources must be distinct. `rows` is the table's row count
+/// as the caller already estimated it ([`estimate_rows`], the largest over the sources);
+/// `None` estimates it here.
+pub async fn plan_ranges_over(
+    sources: &[&Source],
+    table: &TableSpec,
+    n: usize,
+    rows: Option<u64>,
+) -> Result<Vec<KeyRange>, DiffError> {
     let Some(first) = sources.first() else {
         return Err(DiffError::BadSpec { table: table.name.clone(), message: "no source to plan ranges on".into() });
     };
@@ -250,11 +257,17 @@ pub async fn plan_ranges_over(sources: &[&Source], table: &TableSpec, n: usize) 
         return Ok(vec![KeyRange::default()]);
     }
     let from = d.table_ref(name);
-    let mut estimate = 0u64;
-    for s in sources {
-        let mut i = s.inner.lock().await;
-        estimate = estimate.max(rows_estimate(&mut i, d, name).await?);
-    }
+    let estimate = match rows {
+        Some(r) => r,
+        None => {
+            let mut m = 0u64;
+            for s in sources {
+                let mut i = s.inner.lock().await;
+                m = m.max(rows_estimate(&mut i, d, name).await?);
+            }
+            m
+        }
+    };
     if key.len() == 1 && d.int_key(&key[0]) {
         let col = d.quote(&key[0].name);
         let (mut lo, mut hi) = (None::<i64>, None::<i64>);

@@ -214,7 +214,7 @@ async fn integer_keys_are_cut_by_key_span_over_both_sides_unless_sparse() {
 
         // Both sides' span [1, 300] in three equal slices; the old side alone would put
         // every new row into the last range.
-        let both = rowdiff::plan_ranges_over(&[&o, &n], &TableSpec::new("t"), 3).await.unwrap();
+        let both = rowdiff::plan_ranges_over(&[&o, &n], &TableSpec::new("t"), 3, None).await.unwrap();
         assert_eq!(upper(&both), vec![Some("101".into()), Some("201".into()), None], "{e:?}");
         let old_only = rowdiff::plan_ranges(&o, &TableSpec::new("t"), 3).await.unwrap();
         assert_eq!(upper(&old_only), vec![Some("34".into()), Some("67".into()), None], "{e:?}");

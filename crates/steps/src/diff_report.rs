@@ -572,7 +572,8 @@ impl<'a> Ctx<'a> {
         let mut parts = Vec::new();
         let mut cut = false;
         for (spec, (rows, n)) in specs.iter().zip(&wanted) {
-            let ranges = rowdiff::plan_ranges_over(&[&old, &new], spec, *n as usize).await.map_err(diff_error)?;
+            let ranges =
+                rowdiff::plan_ranges_over(&[&old, &new], spec, *n as usize, Some(*rows)).await.map_err(diff_error)?;
             let count = ranges.len() as u32;
             cut |= count > 1;
             tracing::info!(table = %spec.name, rows, parts = count, "key ranges");
