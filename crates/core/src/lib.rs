@@ -8,6 +8,7 @@
 //! * [`error::StepError`] and [`error::ErrorKind`]: the error contract, the stable
 //!   `errorType` names the state machines match.
 //! * [`clock::SharedClock`]: the only source of time.
+//! * [`stable_hash`]: the one hash whose values may be written down (names, seeds, ids).
 //!
 //! This crate talks to no AWS service and reads no environment variable.
 
@@ -18,5 +19,25 @@ pub mod plan;
 pub mod time_fmt;
 
 pub use clock::SharedClock;
+
+/// FNV-1a (64 bits) of `bytes`: stable across Rust releases and platforms, unlike the
+/// standard hasher, so a name or seed derived from it never changes between versions.
+pub fn stable_hash(bytes: impl AsRef<[u8]>) -> u64 {
+    use std::hash::Hasher;
+    let mut h = fnv::FnvHasher::default();
+    h.write(bytes.as_ref());
+    h.finish()
+}
 pub use error::{ErrorKind, StepError};
 pub use plan::Plan;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stable_hash_is_fnv1a_64() {
+        // Published FNV-1a test vectors: the empty string is the offset basis.
+        assert_eq!(super::stable_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(super::stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(super::stable_hash("foobar"), 0x8594_4171_f739_67e8);
+    }
+}

@@ -180,21 +180,12 @@ pub fn rds_identifier(parts: &[&str], max: usize) -> String {
     if s.len() <= max {
         return s;
     }
-    let hash = format!("{:08x}", fnv1a(s.as_bytes()) as u32);
+    let hash = format!("{:08x}", crate::stable_hash(s.as_bytes()) as u32);
     let keep = max.saturating_sub(hash.len() + 1);
     let head = s[..keep].trim_end_matches('-');
     format!("{head}-{hash}")
 }
 
-// FNV-1a: stable across Rust releases, unlike the std hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
 
 #[cfg(test)]
 mod tests {

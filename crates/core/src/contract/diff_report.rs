@@ -339,7 +339,7 @@ impl DiffReportInput {
             Some(names) => {
                 let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
                 sorted.sort_unstable();
-                format!("{base}tables-{:08x}/", fnv1a(sorted.join("\n").as_bytes()) as u32)
+                format!("{base}tables-{:08x}/", crate::stable_hash(sorted.join("\n").as_bytes()) as u32)
             }
         }
     }
@@ -385,15 +385,6 @@ pub fn secret_region(arn: &str) -> Result<&str, String> {
     Ok(parts[3])
 }
 
-// FNV-1a: stable across Rust releases, so a prefix never changes between versions.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
 
 /// The output of every action; `summary.json` holds the same document for `diff` and
 /// `merge` (with `reused: false`).
