@@ -8,10 +8,13 @@
 //! * [`error::StepError`] and [`error::ErrorKind`]: the error contract, the stable
 //!   `errorType` names the state machines match.
 //! * [`clock::SharedClock`]: the only source of time.
+//! * [`aurora_rules`]: whether a global database may be switched over or failed over, the
+//!   one home of those rules (preflight shows them, aurora-failover refuses on them).
 //! * [`stable_hash`]: the one hash whose values may be written down (names, seeds, ids).
 //!
 //! This crate talks to no AWS service and reads no environment variable.
 
+pub mod aurora_rules;
 pub mod clock;
 pub mod contract;
 pub mod error;

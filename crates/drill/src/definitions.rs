@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use failover_asl::{AslError, Definition, substitute};
+use failover_core::contract::Function;
 
 /// `statemachine/failover.asl.json`, as deployed.
 pub const FAILOVER: &str = include_str!("../../../statemachine/failover.asl.json");
@@ -12,20 +13,9 @@ pub const RECOVERY: &str = include_str!("../../../statemachine/recovery.asl.json
 /// The account the simulated stack lives in.
 pub const ACCOUNT: &str = "111122223333";
 
-/// The functions the definitions call, by their placeholder.
-pub const FUNCTION_PLACEHOLDERS: &[(&str, &str)] = &[
-    ("PreflightFunctionArn", "preflight"),
-    ("RoutingControlFunctionArn", "routing-control"),
-    ("VerifyHealthFunctionArn", "verify-health"),
-    ("AuroraFailoverFunctionArn", "aurora-failover"),
-    ("SnapshotRestoreFunctionArn", "snapshot-restore"),
-    ("DiffReportFunctionArn", "diff-report"),
-    ("NotifyFunctionArn", "notify"),
-];
-
 /// The ARN a function has in the simulated stack of `region`.
-pub fn function_arn(region: &str, function: &str) -> String {
-    format!("arn:aws:lambda:{region}:{ACCOUNT}:function:failover-{function}")
+pub fn function_arn(region: &str, function: Function) -> String {
+    format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{}", function.binary())
 }
 
 /// The ARN of a state machine (`failover` or `recovery`) in the stack of `region`.
@@ -33,17 +23,11 @@ pub fn state_machine_arn(region: &str, name: &str) -> String {
     format!("arn:aws:states:{region}:{ACCOUNT}:stateMachine:failover-{name}")
 }
 
-/// The function name behind a function ARN or name (`failover-notify` -> `notify`).
-pub fn function_of(arn_or_name: &str) -> &str {
-    let name = arn_or_name.rsplit(':').next().unwrap_or(arn_or_name);
-    name.strip_prefix("failover-").unwrap_or(name)
-}
-
 /// What the SAM template's `DefinitionSubstitutions` give the stack of `region`.
 pub fn substitutions(region: &str) -> BTreeMap<String, String> {
     let mut s = BTreeMap::new();
-    for (placeholder, function) in FUNCTION_PLACEHOLDERS {
-        s.insert(placeholder.to_string(), function_arn(region, function));
+    for function in Function::ALL {
+        s.insert(function.placeholder().to_string(), function_arn(region, function));
     }
     s.insert("RecoveryStateMachineArn".into(), state_machine_arn(region, "recovery"));
     s.insert("Region".into(), region.to_string());
@@ -71,7 +55,8 @@ mod tests {
 
     #[test]
     fn function_names_come_back_from_arns() {
-        assert_eq!(function_of(&function_arn("us-west-2", "routing-control")), "routing-control");
-        assert_eq!(function_of("failover-notify"), "notify");
+        assert_eq!(Function::of(&function_arn("us-west-2", Function::RoutingControl)), Some(Function::RoutingControl));
+        assert_eq!(Function::of("failover-notify"), Some(Function::Notify));
+        assert_eq!(Function::of("failover-nothing"), None);
     }
 }

@@ -13,14 +13,13 @@ use failover_asl::{
     Definition, Integration, Runner, StartOptions, TaskContext, TaskDispatcher, TaskFailure, TaskFuture,
 };
 use failover_core::StepError;
+use failover_core::contract::Function;
 use failover_steps::aws::AwsClients;
 use failover_steps::lambda::dispatch;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-
-use crate::definitions::function_of;
 
 /// An approval the state machine waits for.
 #[derive(Debug, Clone)]
@@ -65,24 +64,23 @@ impl StepsDispatcher {
 
 /// Runs the handler of `function` on `event`, as its Lambda package would.
 pub async fn invoke_function(
-    function: &str,
+    function: Function,
     event: Value,
     clients: &AwsClients,
     diff_report: Option<&DiffReportFn>,
 ) -> Result<Value, StepError> {
-    use failover_steps::{aurora, health, notify, preflight, routing, snapshot};
+    use failover_steps::{aurora_failover, notify, preflight, routing_control, snapshot_restore, verify_health};
     match function {
-        "routing-control" => dispatch(event, |i| routing::handle(i, clients)).await,
-        "verify-health" => dispatch(event, |i| health::handle(i, clients)).await,
-        "aurora-failover" => dispatch(event, |i| aurora::handle(i, clients)).await,
-        "snapshot-restore" => dispatch(event, |i| snapshot::handle(i, clients)).await,
-        "preflight" => dispatch(event, |i| preflight::handle(i, clients)).await,
-        "notify" => dispatch(event, |i| notify::handle(i, clients)).await,
-        "diff-report" => match diff_report {
+        Function::RoutingControl => dispatch(event, |i| routing_control::handle(i, clients)).await,
+        Function::VerifyHealth => dispatch(event, |i| verify_health::handle(i, clients)).await,
+        Function::AuroraFailover => dispatch(event, |i| aurora_failover::handle(i, clients)).await,
+        Function::SnapshotRestore => dispatch(event, |i| snapshot_restore::handle(i, clients)).await,
+        Function::Preflight => dispatch(event, |i| preflight::handle(i, clients)).await,
+        Function::Notify => dispatch(event, |i| notify::handle(i, clients)).await,
+        Function::DiffReport => match diff_report {
             Some(f) => f(event, clients.clone()).await,
             None => Err(StepError::internal("diff-report is not wired into this drill")),
         },
-        other => Err(StepError::not_found(format!("no function `{other}` in this stack"))),
     }
 }
 
@@ -91,15 +89,21 @@ impl TaskDispatcher for StepsDispatcher {
         match ctx.integration {
             Integration::StartExecution => self.start_execution(params),
             Integration::LambdaInvoke | Integration::LambdaFunction => {
-                let function = function_of(resource).to_string();
+                let Some(function) = Function::of(resource) else {
+                    let r = resource.to_string();
+                    return async move {
+                        Err(TaskFailure::from(StepError::not_found(format!("no function `{r}` in this stack"))))
+                    }
+                    .boxed();
+                };
                 let clients = self.clients.clone();
                 let approvals = self.approvals.clone();
                 let invocations = self.invocations.clone();
                 let diff_report = self.diff_report.clone();
                 async move {
-                    let res = invoke_function(&function, params, &clients, diff_report.as_ref()).await;
+                    let res = invoke_function(function, params, &clients, diff_report.as_ref()).await;
                     invocations.lock().unwrap_or_else(|p| p.into_inner()).push(Invocation {
-                        function: function.clone(),
+                        function: function.name().to_string(),
                         state: ctx.state_name.clone(),
                         error: res.as_ref().err().map(|e| e.kind.as_str().to_string()),
                     });

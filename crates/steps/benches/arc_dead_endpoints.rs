@@ -42,7 +42,8 @@ async fn once(faults: [EndpointFault; 4]) -> Duration {
         override_safety_rules: vec![],
     };
     let t0 = Instant::now();
-    let out = failover_steps::routing::handle(input, &clients).await.expect("the fifth endpoint carries the update");
+    let out =
+        failover_steps::routing_control::handle(input, &clients).await.expect("the fifth endpoint carries the update");
     let took = t0.elapsed();
     assert_eq!(out.failed_endpoints.len(), 4);
     took

@@ -22,7 +22,7 @@
 use std::time::SystemTime;
 
 use aws_sdk_route53recoverycluster::types::RoutingControlState;
-use failover_core::contract::aurora::{cluster_id_of_arn, major_minor};
+use failover_core::aurora_rules::{self, LagView};
 use failover_core::contract::health::{CheckVerdict, HealthChecks, Verdict, VerifyHealthInput};
 use failover_core::contract::preflight::{
     Blocks, DataAtRisk, PlanRef, PreflightCheck, PreflightInput, PreflightOutput, Readiness,
@@ -34,7 +34,8 @@ use failover_core::{ErrorKind, StepError};
 use sha2::{Digest, Sha256};
 
 use crate::aws::AwsClients;
-use crate::{aurora, health};
+use crate::rds::Observer;
+use crate::verify_health;
 
 /// Runs the checks and decides, without emitting the metric (the local drill).
 pub async fn handle(input: PreflightInput, clients: &AwsClients) -> Result<PreflightOutput, StepError> {
@@ -286,7 +287,7 @@ async fn check_routing(
     clients: &AwsClients,
 ) -> Result<(Vec<PreflightCheck>, Vec<ControlState>), StepError> {
     let plan = &input.plan;
-    let mut order = health::endpoint_order(plan, Some(source), clients.seed);
+    let mut order = verify_health::endpoint_order(plan, Some(source), clients.seed);
     if input.mode == Mode::Unplanned {
         order.retain(|e| e.region != source);
     }
@@ -297,7 +298,7 @@ async fn check_routing(
         .flat_map(|(region, arns)| arns.iter().map(move |a| (region.as_str(), a.as_str())))
         .collect();
     let arns: Vec<&str> = controls.iter().map(|(_, a)| *a).collect();
-    let read = match health::read_controls(plan, order, &arns, 1, clients).await {
+    let read = match verify_health::read_controls(plan, order, &arns, 1, clients).await {
         Ok(r) => r,
         Err(e) if e.kind == ErrorKind::NotFound => {
             return Ok((vec![check("routing", "controls", Verdict::Fail, e.message, Some(Blocks::Failover))], vec![]));
@@ -349,7 +350,8 @@ async fn check_routing(
     Ok((checks, states))
 }
 
-/// The global cluster of one database, read in the target Region.
+/// The Aurora move rules' findings for one database (`failover_core::aurora_rules`, the
+/// same rules aurora-failover refuses on), each shown as a check.
 async fn check_database(
     input: &PreflightInput,
     db: &GlobalDatabase,
@@ -358,8 +360,6 @@ async fn check_database(
 ) -> Result<(Vec<PreflightCheck>, DataAtRisk), StepError> {
     let target = input.target_region.as_str();
     let gc = db.global_cluster.as_str();
-    let rds = clients.rds.get(target);
-    let mut checks = Vec::new();
     let mut risk = DataAtRisk {
         database: db.name.clone(),
         global_cluster: gc.to_string(),
@@ -367,274 +367,41 @@ async fn check_database(
         writer_region: None,
         lag: None,
     };
-    let region_of = |arn: &str| db.members.iter().find(|(_, a)| a.eq_ignore_ascii_case(arn)).map(|(r, _)| r.clone());
-
-    let g = match aurora::describe_global_cluster(&rds, gc, target).await {
-        Ok(g) => g,
+    let observer = Observer {
+        clients,
+        db,
+        target_region: target,
+        source_region: source,
+        read_source: input.mode == Mode::Planned,
+        rpo_ms: input.plan.objectives.rpo_seconds.saturating_mul(1000),
+    };
+    let mut o = match observer.global().await {
+        Ok(o) => o,
         Err(e) if e.kind == ErrorKind::NotFound => {
-            checks.push(check("global-cluster", gc, Verdict::Fail, e.message, Some(Blocks::Failover)));
-            return Ok((checks, risk));
+            return Ok((vec![check("global-cluster", gc, Verdict::Fail, e.message, Some(Blocks::Failover))], risk));
         }
         Err(e) => return Err(e),
     };
-    let status = g.status().unwrap_or("unknown");
-    checks.push(check(
-        "global-cluster",
-        gc,
-        if status == "available" { Verdict::Pass } else { Verdict::Fail },
-        format!("`{status}` in {target}"),
-        Some(Blocks::Switchover),
-    ));
+    let writer = o.global.writer().map(str::to_string);
+    risk.writer_region = writer.as_deref().and_then(|w| o.planned_members_region(w)).map(str::to_string);
+    let target_writes = writer.as_deref().is_some_and(|w| w.eq_ignore_ascii_case(&o.target_arn));
+    risk.writer = writer;
 
-    let members = g.global_cluster_members();
-    let mut seen: Vec<String> =
-        members.iter().filter_map(|m| m.db_cluster_arn()).map(str::to_ascii_lowercase).collect();
-    let mut want: Vec<String> = db.members.values().map(|a| a.to_ascii_lowercase()).collect();
-    seen.sort();
-    want.sort();
-    checks.push(check(
-        "members",
-        gc,
-        if seen == want { Verdict::Pass } else { Verdict::Fail },
-        if seen == want {
-            format!("{} members, as the plan says", seen.len())
-        } else {
-            format!("members are [{}], the plan says [{}]", seen.join(", "), want.join(", "))
-        },
-        Some(Blocks::Failover),
-    ));
-
-    let target_arn = db.members.get(target).map(String::as_str).unwrap_or_default();
-    let writer = members.iter().find(|m| m.is_writer() == Some(true)).and_then(|m| m.db_cluster_arn());
-    risk.writer = writer.map(str::to_string);
-    risk.writer_region = writer.and_then(region_of);
-    let target_writes = writer.is_some_and(|w| w.eq_ignore_ascii_case(target_arn));
-    let in_flight = g.failover_state().and_then(|f| {
-        let status = f.status().map(|s| s.as_str().to_string());
-        let to = f.to_db_cluster_arn().map(str::to_string);
-        (status.is_some() || to.is_some()).then_some((status.unwrap_or_else(|| "unknown".into()), to))
-    });
-    match (&in_flight, writer) {
-        (Some((status, to)), _) if !to.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(target_arn)) => {
-            checks.push(check(
-                "writer",
-                gc,
-                Verdict::Fail,
-                format!(
-                    "a failover towards {} is in progress ({status})",
-                    to.as_deref().unwrap_or("an unnamed cluster")
-                ),
-                Some(Blocks::Failover),
-            ));
-        }
-        (Some((status, _)), _) => {
-            checks.push(check("writer", gc, Verdict::Pass, format!("already moving to the target ({status})"), None));
-        }
-        (None, None) => {
-            checks.push(check("writer", gc, Verdict::Fail, "no member is the writer", Some(Blocks::Failover)));
-        }
-        (None, Some(w)) => {
-            let detail = if target_writes {
-                format!("{} (the target) already writes", cluster_id_of_arn(w))
-            } else {
-                format!("{} in {}", cluster_id_of_arn(w), risk.writer_region.as_deref().unwrap_or("an unknown Region"))
-            };
-            checks.push(check("writer", gc, Verdict::Pass, detail, None));
-        }
-    }
-    let unsynchronised: Vec<String> = members
-        .iter()
-        .filter(|m| m.is_writer() != Some(true))
-        .filter_map(|m| {
-            let s = m.synchronization_status()?.as_str();
-            (s != "connected").then(|| format!("{} ({s})", cluster_id_of_arn(m.db_cluster_arn().unwrap_or("?"))))
-        })
-        .collect();
-    if !unsynchronised.is_empty() {
-        checks.push(check(
-            "members",
-            gc,
-            Verdict::Fail,
-            format!("not synchronised: {}", unsynchronised.join(", ")),
-            Some(Blocks::Switchover),
-        ));
-    }
-
-    let target_id = cluster_id_of_arn(target_arn);
-    let Some(target_cluster) = aurora::find_cluster(&rds, target_id, target).await? else {
-        checks.push(check(
-            "engine-version",
-            target_id,
-            Verdict::Fail,
-            format!("the target member cluster {target_id} does not exist in {target}"),
-            Some(Blocks::Failover),
-        ));
-        return Ok((checks, risk));
-    };
-    let target_status = target_cluster.status().unwrap_or("unknown");
-    if target_status != "available" {
-        checks.push(check(
-            "members",
-            target_id,
-            Verdict::Fail,
-            format!("target cluster is `{target_status}`, not available"),
-            Some(Blocks::Switchover),
-        ));
-    }
-    let target_version = target_cluster.engine_version().unwrap_or_default().to_string();
-    let (source_what, source_version) = match input.mode {
-        Mode::Planned => {
-            let source_arn = db.members.get(source).map(String::as_str).unwrap_or_default();
-            let source_id = cluster_id_of_arn(source_arn);
-            match aurora::find_cluster(&clients.rds.get(source), source_id, source).await? {
-                Some(c) => {
-                    let s = c.status().unwrap_or("unknown");
-                    if s != "available" {
-                        checks.push(check(
-                            "members",
-                            source_id,
-                            Verdict::Fail,
-                            format!(
-                                "source cluster is `{s}`, not available: a switchover needs every member available"
-                            ),
-                            Some(Blocks::Switchover),
-                        ));
-                    }
-                    (format!("source cluster {source_id}"), c.engine_version().unwrap_or_default().to_string())
-                }
-                None => {
-                    checks.push(check(
-                        "members",
-                        source_id,
-                        Verdict::Fail,
-                        format!("the source member cluster does not exist in {source}"),
-                        Some(Blocks::Switchover),
-                    ));
-                    (format!("global cluster {gc}"), g.engine_version().unwrap_or_default().to_string())
-                }
-            }
-        }
-        // The source Region may be gone: the global cluster's version, as the target Region
-        // reports it, stands for the source (as aurora-failover does).
-        Mode::Unplanned => (format!("global cluster {gc}"), g.engine_version().unwrap_or_default().to_string()),
-    };
-    let same = !target_version.is_empty()
-        && !source_version.is_empty()
-        && major_minor(&target_version) == major_minor(&source_version);
-    checks.push(check(
-        "engine-version",
-        gc,
-        if same { Verdict::Pass } else { Verdict::Fail },
-        if same {
-            format!("{target_id} runs `{target_version}`, {source_what} `{source_version}`")
-        } else {
-            format!(
-                "engine versions differ: {target_id} runs `{target_version}`, {source_what} runs `{source_version}`; \
-                 both sides need the same major and minor version"
-            )
-        },
-        Some(Blocks::Failover),
-    ));
-
-    checks.push(check_instance(db, &target_cluster, target, &rds).await?);
-
-    if target_writes {
-        checks.push(check(
-            "replication-lag",
-            target_id,
-            Verdict::Pass,
-            "the target already writes: nothing to replicate",
-            None,
-        ));
-    } else {
-        let cw = clients.cloudwatch.get(target);
-        let rpo_ms = input.plan.objectives.rpo_seconds.saturating_mul(1000);
-        match aurora::read_lag(&cw, target_id, target, &clients.clock).await {
-            Ok(Some(l)) => {
-                let over = l.milliseconds > rpo_ms;
-                checks.push(check(
-                    "replication-lag",
-                    target_id,
-                    if over { Verdict::Fail } else { Verdict::Pass },
-                    format!(
-                        "{} ms ({} at {}), {} the RPO of {rpo_ms} ms",
-                        l.milliseconds,
-                        l.metric,
-                        l.at,
-                        if over { "over" } else { "within" }
-                    ),
-                    Some(Blocks::Switchover),
-                ));
-                risk.lag = Some(l);
-            }
-            Ok(None) => checks.push(check(
-                "replication-lag",
-                target_id,
-                Verdict::Fail,
-                format!(
-                    "no {} or {} datapoint in {target}: a switchover cannot be shown to lose nothing",
-                    aurora::LAG_METRICS[0],
-                    aurora::LAG_METRICS[1]
-                ),
-                Some(Blocks::Switchover),
-            )),
-            Err(e) if e.kind.retryable() || e.kind == ErrorKind::AccessDenied => return Err(e),
-            Err(e) => {
-                checks.push(check("replication-lag", target_id, Verdict::Fail, e.message, Some(Blocks::Switchover)))
+    if let Some(target_cluster) = observer.clusters(&mut o).await? {
+        observer.instances(&mut o, &target_cluster, None).await?;
+        if !target_writes {
+            match observer.lag(&mut o).await {
+                // No verdict without the reading: retried by the state machine, or denied.
+                Err(e) if e.kind.retryable() || e.kind == ErrorKind::AccessDenied => return Err(e),
+                _ => {}
             }
         }
     }
+    if let Some(LagView::Reading(l)) = &o.lag {
+        risk.lag = Some(l.clone());
+    }
+    let checks = aurora_rules::findings(&o, input.mode).into_iter().map(|f| f.check).collect();
     Ok((checks, risk))
-}
-
-/// An available instance in the target, or a headless target the plan lets the failover
-/// give one.
-async fn check_instance(
-    db: &GlobalDatabase,
-    target_cluster: &aws_sdk_rds::types::DbCluster,
-    target: &str,
-    rds: &aws_sdk_rds::Client,
-) -> Result<PreflightCheck, StepError> {
-    let id = target_cluster.db_cluster_identifier().unwrap_or_default();
-    let mut found = Vec::new();
-    for m in target_cluster.db_cluster_members() {
-        let Some(instance) = m.db_instance_identifier() else { continue };
-        if let Some(i) = aurora::find_instance(rds, instance, target).await? {
-            found.push((instance.to_string(), i.db_instance_status().unwrap_or("unknown").to_string()));
-        }
-    }
-    if let Some((name, _)) = found.iter().find(|(_, s)| s == "available") {
-        return Ok(check("instance", id, Verdict::Pass, format!("{name} is available"), None));
-    }
-    if found.is_empty() {
-        return Ok(match &db.headless {
-            Some(cap) => check(
-                "instance",
-                id,
-                Verdict::Pass,
-                format!(
-                    "headless: the failover first creates a {} instance (several minutes of the RTO)",
-                    cap.instance_class
-                ),
-                None,
-            ),
-            None => check(
-                "instance",
-                id,
-                Verdict::Fail,
-                format!("headless and the plan gives no capacity (databases[{}].headless): add an instance", db.name),
-                Some(Blocks::Failover),
-            ),
-        });
-    }
-    let list: Vec<String> = found.iter().map(|(n, s)| format!("{n} ({s})")).collect();
-    Ok(check(
-        "instance",
-        id,
-        Verdict::Fail,
-        format!("no available instance: {}", list.join(", ")),
-        Some(Blocks::Failover),
-    ))
 }
 
 /// The target's HTTP probes and canary alarms (verify-health's checks, which skip alarms
@@ -655,10 +422,10 @@ async fn check_health(
         impaired_region: impaired.clone(),
     };
     let mut out = Vec::new();
-    let (http, _) = health::run_checks(&run(&input.target_region, true, false), clients).await?;
+    let (http, _) = verify_health::run_checks(&run(&input.target_region, true, false), clients).await?;
     out.extend(http.into_iter().map(|c| from_health(c, Blocks::Failover, &input.target_region)));
     for (watched, judged) in [(input.target_region.as_str(), true), (source, false)] {
-        match health::run_checks(&run(watched, false, true), clients).await {
+        match verify_health::run_checks(&run(watched, false, true), clients).await {
             Ok((alarms, _)) => out.extend(alarms.into_iter().map(|mut c| {
                 if !judged && c.verdict == Verdict::Fail && !c.detail.contains("failed:") {
                     c.verdict = Verdict::Pass;

@@ -12,7 +12,7 @@ use failover_core::contract::RoutingState;
 use failover_core::contract::health::{HealthChecks, Verdict, VerifyHealthInput};
 use failover_core::{ErrorKind, Plan, SharedClock};
 use failover_steps::aws::AwsClients;
-use failover_steps::{health, routing};
+use failover_steps::{routing_control, verify_health};
 use regionsim::{EndpointFault, Sim, SimBuilder, service};
 
 mod support;
@@ -56,7 +56,8 @@ async fn four_dead_endpoints_each_dead_differently_and_the_fifth_carries_the_upd
         sim.set_endpoint_fault(service::ARC, i, Some(fault));
     }
     let started = clients.clock.now();
-    let out = routing::handle(to_west(&plan), &clients).await.expect("the update goes through the fifth endpoint");
+    let out =
+        routing_control::handle(to_west(&plan), &clients).await.expect("the update goes through the fifth endpoint");
     assert!(out.changed);
     assert_eq!(out.endpoint.url, plan.arc.cluster_endpoints[0].url);
     assert_eq!(out.failed_endpoints.len(), 4, "{:#?}", out.failed_endpoints);
@@ -104,7 +105,7 @@ async fn four_dead_endpoints_each_dead_differently_and_the_fifth_carries_the_upd
 async fn all_five_dead_is_a_clear_error_naming_each() {
     let (sim, clients, plan) = start().await;
     sim.kill_arc_endpoints(5, EndpointFault::Hang);
-    let err = routing::handle(to_west(&plan), &clients).await.unwrap_err();
+    let err = routing_control::handle(to_west(&plan), &clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::EndpointsUnavailable);
     assert_eq!(err.message.matches("timeout: no answer in time").count(), 5, "{}", err.message);
 }
@@ -115,17 +116,17 @@ async fn the_simulated_safety_rule_rejects_all_off_unless_overridden() {
     let mut input = to_west(&plan);
     input.states.insert("us-west-2".into(), RoutingState::Off);
     input.allow_all_off = Some(failover_core::contract::routing::AllowAllOff { reason: "drill".into() });
-    let err = routing::handle(input.clone(), &clients).await.unwrap_err();
+    let err = routing_control::handle(input.clone(), &clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::SafetyRefusal, "{err}");
     input.override_safety_rules = vec!["at-least-one-region-on".into()];
-    let out = routing::handle(input, &clients).await.unwrap();
+    let out = routing_control::handle(input, &clients).await.unwrap();
     assert!(out.controls.iter().all(|c| c.state == RoutingState::Off));
 }
 
 #[tokio::test(start_paused = true)]
 async fn verify_health_waits_for_dns_propagation_then_reports_the_ttl() {
     let (_sim, clients, plan) = start().await;
-    routing::handle(to_west(&plan), &clients).await.unwrap();
+    routing_control::handle(to_west(&plan), &clients).await.unwrap();
     let input = VerifyHealthInput {
         plan: plan.clone(),
         target_region: "us-west-2".into(),
@@ -134,12 +135,12 @@ async fn verify_health_waits_for_dns_propagation_then_reports_the_ttl() {
         checks: HealthChecks::default(),
         impaired_region: None,
     };
-    let err = health::handle(input.clone(), &clients).await.unwrap_err();
+    let err = verify_health::handle(input.clone(), &clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotHealthyYet);
     assert!(err.message.contains("dns"), "Route 53 has not seen the change yet: {}", err.message);
 
     clients.clock.sleep(Duration::from_secs(plan.dns.health_check_propagation_seconds as u64 + 1)).await;
-    let out = health::handle(input, &clients).await.expect("healthy once the change propagated");
+    let out = verify_health::handle(input, &clients).await.expect("healthy once the change propagated");
     assert!(out.checks.iter().all(|c| c.verdict == Verdict::Pass), "{:#?}", out.checks);
     assert_eq!(out.dns_ttl_seconds, Some(plan.dns.ttl_seconds));
     let by = failover_core::time_fmt::parse_rfc3339(out.clients_switched_by.as_deref().unwrap()).unwrap();

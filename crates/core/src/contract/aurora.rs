@@ -186,7 +186,6 @@ pub fn rds_identifier(parts: &[&str], max: usize) -> String {
     format!("{head}-{hash}")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

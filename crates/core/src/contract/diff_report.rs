@@ -385,7 +385,6 @@ pub fn secret_region(arn: &str) -> Result<&str, String> {
     Ok(parts[3])
 }
 
-
 /// The output of every action; `summary.json` holds the same document for `diff` and
 /// `merge` (with `reused: false`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,9 +27,76 @@ pub mod preflight;
 pub mod routing;
 pub mod snapshot;
 
-/// The name of every function and the binary that runs it (`failover-<name>`).
-pub const FUNCTIONS: &[&str] =
-    &["routing-control", "verify-health", "aurora-failover", "snapshot-restore", "diff-report", "preflight", "notify"];
+/// A function of the suite: its name (`functions/<name>`, the `events/<name>.*.json`
+/// prefix), its binary (`failover-<name>`) and its `${Placeholder}` in the definitions all
+/// derive from this one enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Function {
+    Preflight,
+    RoutingControl,
+    VerifyHealth,
+    AuroraFailover,
+    SnapshotRestore,
+    DiffReport,
+    Notify,
+}
+
+impl Function {
+    pub const ALL: [Function; 7] = [
+        Function::Preflight,
+        Function::RoutingControl,
+        Function::VerifyHealth,
+        Function::AuroraFailover,
+        Function::SnapshotRestore,
+        Function::DiffReport,
+        Function::Notify,
+    ];
+
+    /// `routing-control`: the package directory and the event-file prefix.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Function::Preflight => "preflight",
+            Function::RoutingControl => "routing-control",
+            Function::VerifyHealth => "verify-health",
+            Function::AuroraFailover => "aurora-failover",
+            Function::SnapshotRestore => "snapshot-restore",
+            Function::DiffReport => "diff-report",
+            Function::Notify => "notify",
+        }
+    }
+
+    /// `RoutingControlFunctionArn`: the placeholder of its ARN in `statemachine/*.asl.json`.
+    pub const fn placeholder(self) -> &'static str {
+        match self {
+            Function::Preflight => "PreflightFunctionArn",
+            Function::RoutingControl => "RoutingControlFunctionArn",
+            Function::VerifyHealth => "VerifyHealthFunctionArn",
+            Function::AuroraFailover => "AuroraFailoverFunctionArn",
+            Function::SnapshotRestore => "SnapshotRestoreFunctionArn",
+            Function::DiffReport => "DiffReportFunctionArn",
+            Function::Notify => "NotifyFunctionArn",
+        }
+    }
+
+    /// `failover-routing-control`: the binary, and the function's name in a stack.
+    pub fn binary(self) -> String {
+        format!("failover-{}", self.name())
+    }
+
+    /// The function of a name (`routing-control`), a binary name (`failover-routing-control`)
+    /// or a function ARN.
+    pub fn of(name_or_arn: &str) -> Option<Function> {
+        let name = name_or_arn.rsplit(':').next().unwrap_or(name_or_arn);
+        let name = name.strip_prefix("failover-").unwrap_or(name);
+        Function::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl std::fmt::Display for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Parses a function's input from the event JSON, naming the field of a structural error.
 pub fn parse_input<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, StepError> {
@@ -112,21 +179,18 @@ pub struct ExecutionRef {
 }
 
 /// Parses `value` as the input of `function` and serialises it back (the events/ test).
-/// An unknown function name is an error.
-pub fn round_trip_input(function: &str, value: serde_json::Value) -> Result<serde_json::Value, StepError> {
+pub fn round_trip_input(function: Function, value: serde_json::Value) -> Result<serde_json::Value, StepError> {
     fn rt<T: DeserializeOwned + Serialize>(v: serde_json::Value) -> Result<serde_json::Value, StepError> {
         let t: T = parse_input(v)?;
         serde_json::to_value(t).map_err(|e| StepError::internal(e.to_string()))
     }
     match function {
-        "routing-control" => rt::<routing::RoutingControlInput>(value),
-        "verify-health" => rt::<health::VerifyHealthInput>(value),
-        "aurora-failover" => rt::<aurora::AuroraFailoverInput>(value),
-        "snapshot-restore" => rt::<snapshot::SnapshotRestoreInput>(value),
-        "diff-report" => rt::<diff_report::DiffReportInput>(value),
-        "preflight" => rt::<preflight::PreflightInput>(value),
-        "notify" => rt::<notify::NotifyInput>(value),
-        // Each function adds its arm here when its input type exists.
-        other => Err(StepError::bad_input(format!("no input type is known for function `{other}`"))),
+        Function::RoutingControl => rt::<routing::RoutingControlInput>(value),
+        Function::VerifyHealth => rt::<health::VerifyHealthInput>(value),
+        Function::AuroraFailover => rt::<aurora::AuroraFailoverInput>(value),
+        Function::SnapshotRestore => rt::<snapshot::SnapshotRestoreInput>(value),
+        Function::DiffReport => rt::<diff_report::DiffReportInput>(value),
+        Function::Preflight => rt::<preflight::PreflightInput>(value),
+        Function::Notify => rt::<notify::NotifyInput>(value),
     }
 }

@@ -22,7 +22,7 @@ use aws_smithy_mocks::{Rule, mock};
 use failover_core::ErrorKind;
 use failover_core::contract::snapshot::{SnapshotAction, SnapshotRef, SnapshotRestoreInput, names};
 use failover_core::plan::RestoreIn;
-use failover_steps::snapshot::handle;
+use failover_steps::snapshot_restore::handle;
 use rds_mocks::*;
 
 const EXEC: &str = "recovery-2027-01-15-0800";
@@ -568,5 +568,5 @@ async fn find_gives_up_on_a_hanging_old_region_in_bounded_time() {
     let e = handle(input(SnapshotAction::Find), &clients).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotYet, "a Region still down is polled, not retried as transient: {e}");
     assert!(e.message.contains("us-east-1 did not answer within 25 s"), "{e}");
-    assert_eq!(clients.clock.now().duration_since(before).unwrap(), failover_steps::snapshot::FIND_BOUND);
+    assert_eq!(clients.clock.now().duration_since(before).unwrap(), failover_steps::snapshot_restore::FIND_BOUND);
 }

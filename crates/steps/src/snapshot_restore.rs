@@ -51,10 +51,10 @@ use failover_core::plan::GlobalDatabase;
 use failover_core::time_fmt::{parse_rfc3339, rfc3339};
 use failover_core::{ErrorKind, StepError};
 
-use crate::aurora::{
+use crate::aws::{AwsClients, classify};
+use crate::rds::{
     NewInstance, create_instance, describe_global_cluster, find_cluster, find_instance, tag, unless_not_found,
 };
-use crate::aws::{AwsClients, classify};
 
 /// How long `find` waits for the old Region before answering `NotYet`.
 pub const FIND_BOUND: Duration = Duration::from_secs(25);

@@ -14,10 +14,11 @@ use aws_sdk_rds::operation::describe_global_clusters::DescribeGlobalClustersErro
 use aws_sdk_rds::operation::failover_global_cluster::{FailoverGlobalClusterError, FailoverGlobalClusterOutput};
 use aws_sdk_rds::operation::switchover_global_cluster::{SwitchoverGlobalClusterError, SwitchoverGlobalClusterOutput};
 use aws_smithy_mocks::{Rule, mock};
+use failover_core::aurora_rules::LAG_METRICS;
 use failover_core::contract::Mode;
 use failover_core::contract::aurora::{AuroraAction, AuroraFailoverInput, AuroraOutcome};
 use failover_core::{ErrorKind, StepError};
-use failover_steps::aurora::{LAG_METRICS, handle, headless_instance_name};
+use failover_steps::aurora_failover::{handle, headless_instance_name};
 use rds_mocks::*;
 
 const MYSQL: &str = "8.0.mysql_aurora.3.05.2";

@@ -11,7 +11,7 @@ use cw::types::{MetricAlarm, StateValue};
 use failover_core::contract::health::{HealthChecks, Verdict, VerifyHealthInput};
 use failover_core::{ErrorKind, Plan};
 use failover_steps::aws::{AwsClients, Regional};
-use failover_steps::health;
+use failover_steps::verify_health;
 
 mod support;
 use support::{Behaviour, FakeArc, http_server, plan};
@@ -68,7 +68,7 @@ async fn setup(routing_on: &str, status: u16, alarm: StateValue, arc: [Behaviour
 #[tokio::test(start_paused = true)]
 async fn a_serving_region_passes_every_check() {
     let s = setup("us-west-2", 200, StateValue::Ok, [Behaviour::Healthy; 5]).await;
-    let out = health::handle(s.input, &s.clients).await.unwrap();
+    let out = verify_health::handle(s.input, &s.clients).await.unwrap();
     let kinds: Vec<(&str, Verdict)> = out.checks.iter().map(|c| (c.kind.as_str(), c.verdict)).collect();
     assert_eq!(
         kinds,
@@ -91,7 +91,7 @@ async fn a_serving_region_passes_every_check() {
 #[tokio::test(start_paused = true)]
 async fn routing_not_yet_switched_is_retryable() {
     let s = setup("us-east-1", 200, StateValue::Ok, [Behaviour::Healthy; 5]).await;
-    let err = health::handle(s.input, &s.clients).await.unwrap_err();
+    let err = verify_health::handle(s.input, &s.clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotHealthyYet);
     assert!(err.message.contains("reads Off (want On)"), "{}", err.message);
 }
@@ -99,7 +99,7 @@ async fn routing_not_yet_switched_is_retryable() {
 #[tokio::test(start_paused = true)]
 async fn no_answering_endpoint_fails_and_a_lone_survivor_is_said_so() {
     let s = setup("us-west-2", 200, StateValue::Ok, [Behaviour::Unavailable; 5]).await;
-    let err = health::handle(s.input, &s.clients).await.unwrap_err();
+    let err = verify_health::handle(s.input, &s.clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotHealthyYet);
     assert!(err.message.contains("only 0 endpoint(s) answered"), "{}", err.message);
 
@@ -108,7 +108,7 @@ async fn no_answering_endpoint_fails_and_a_lone_survivor_is_said_so() {
     let mut arc = [Behaviour::Unavailable; 5];
     arc[2] = Behaviour::Healthy;
     let s = setup("us-west-2", 200, StateValue::Ok, arc).await;
-    let out = health::handle(s.input, &s.clients).await.unwrap();
+    let out = verify_health::handle(s.input, &s.clients).await.unwrap();
     let lone = out.checks.iter().find(|c| c.subject == "endpoints").expect("a verdict on the endpoints");
     assert_eq!(lone.verdict, Verdict::Skipped);
     assert!(lone.detail.contains("no second reading"), "{}", lone.detail);
@@ -119,7 +119,7 @@ async fn no_answering_endpoint_fails_and_a_lone_survivor_is_said_so() {
 async fn a_canary_in_alarm_or_without_data_fails() {
     for state in [StateValue::Alarm, StateValue::InsufficientData] {
         let s = setup("us-west-2", 200, state.clone(), [Behaviour::Healthy; 5]).await;
-        let err = health::handle(s.input, &s.clients).await.unwrap_err();
+        let err = verify_health::handle(s.input, &s.clients).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotHealthyYet, "{state:?}");
         assert!(
             err.message.contains(&format!("alarm retail-canary-watching-usw2: {}", state.as_str())),
@@ -133,7 +133,7 @@ async fn a_canary_in_alarm_or_without_data_fails() {
 async fn a_missing_alarm_is_fatal() {
     let mut s = setup("us-west-2", 200, StateValue::Ok, [Behaviour::Healthy; 5]).await;
     alarms(&mut s.clients, vec![("some-other-alarm", StateValue::Ok)], s.cw_calls.clone());
-    let err = health::handle(s.input, &s.clients).await.unwrap_err();
+    let err = verify_health::handle(s.input, &s.clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(err.message.contains("`retail-canary-watching-usw2` does not exist in us-east-1"), "{}", err.message);
 }
@@ -142,7 +142,7 @@ async fn a_missing_alarm_is_fatal() {
 async fn nothing_is_asked_of_the_impaired_region() {
     let mut s = setup("us-west-2", 200, StateValue::Alarm, [Behaviour::Healthy; 5]).await;
     s.input.impaired_region = Some("us-east-1".into());
-    let out = health::handle(s.input, &s.clients).await.unwrap();
+    let out = verify_health::handle(s.input, &s.clients).await.unwrap();
     let alarm = out.checks.iter().find(|c| c.kind == "alarm").unwrap();
     assert_eq!(alarm.verdict, Verdict::Skipped);
     assert_eq!(s.cw_calls[0].load(Ordering::SeqCst), 0, "no CloudWatch call into the impaired Region");
@@ -153,7 +153,7 @@ async fn nothing_is_asked_of_the_impaired_region() {
 #[tokio::test(start_paused = true)]
 async fn a_wrong_status_fails_the_probe() {
     let s = setup("us-west-2", 503, StateValue::Ok, [Behaviour::Healthy; 5]).await;
-    let err = health::handle(s.input, &s.clients).await.unwrap_err();
+    let err = verify_health::handle(s.input, &s.clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotHealthyYet);
     assert!(err.message.contains("status 503, want 200"), "{}", err.message);
 }
@@ -162,12 +162,12 @@ async fn a_wrong_status_fails_the_probe() {
 async fn bad_input_is_refused_before_any_call() {
     let mut s = setup("us-west-2", 200, StateValue::Ok, [Behaviour::Healthy; 5]).await;
     s.input.target_region = "eu-west-1".into();
-    let err = health::handle(s.input.clone(), &s.clients).await.unwrap_err();
+    let err = verify_health::handle(s.input.clone(), &s.clients).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadInput);
     assert!(err.message.starts_with("target_region: `eu-west-1`"), "{}", err.message);
     s.input.target_region = "us-west-2".into();
     s.input.impaired_region = Some("us-west-2".into());
-    let err = health::handle(s.input, &s.clients).await.unwrap_err();
+    let err = verify_health::handle(s.input, &s.clients).await.unwrap_err();
     assert!(err.message.starts_with("impaired_region:"), "{}", err.message);
     assert!(s.fake.reads.lock().unwrap().is_empty());
 }
