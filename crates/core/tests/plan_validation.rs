@@ -118,7 +118,7 @@ fn duplicate_names() {
     assert_one(ps, "databases[1]", "duplicate database name `catalog`");
     let ps = problems(|p| {
         let dup = p.arc.cluster_endpoints[0].clone();
-        p.arc.cluster_endpoints.push(ClusterEndpoint { url: dup.url, region: "eu-central-1".into() });
+        p.arc.cluster_endpoints.push(ClusterEndpoint { url: dup.url, region: dup.region });
     });
     assert_one(ps, "arc.cluster_endpoints[5]", "duplicate endpoint URL");
 }
