@@ -887,7 +887,10 @@ impl Validator {
                 &path,
                 topic,
                 region,
-                &format!("the stack in {region} publishes to its own Region's topic, which stays up when the other Region fails"),
+                &format!(
+                    "the stack in {region} publishes to its own Region's topic; one in the other Region would go silent \
+                     when that Region fails"
+                ),
             );
             self.non_empty(&format!("stacks.{region}.report_bucket"), &s.report_bucket);
             if let Some(secret) = &s.approval_secret {
