@@ -61,6 +61,50 @@ pub fn is_known_region(r: &str) -> bool {
     KNOWN_REGIONS.contains(&r)
 }
 
+/// An ARN split into its six parts: `arn:<partition>:<service>:<region>:<account>:<resource>`.
+/// The resource keeps its own `:` and `/` (`secret:retail/orders-AbCdEf`, `key/<id>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    /// Empty for the services whose resources are global (ARC's routing controls).
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+/// Splits an ARN into its parts, or `None` when `s` is not one: six `:`-separated parts, the
+/// first `arn`, a partition of AWS (`aws`, `aws-cn`, `aws-us-gov`, ...), a service and a
+/// resource. What the service and the resource must be is for the caller to check: this is
+/// the one ARN parser of the plan's rules.
+pub fn parse_arn(s: &str) -> Option<Arn<'_>> {
+    let mut parts = s.splitn(6, ':');
+    let mut next = || parts.next();
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
+        (next(), next(), next(), next(), next(), next())
+    else {
+        return None;
+    };
+    if !partition.starts_with("aws") || service.is_empty() || resource.is_empty() {
+        return None;
+    }
+    Some(Arn { partition, service, region, account, resource })
+}
+
+/// The Region named in an AWS host name (`x.route53-recovery-cluster.eu-west-1.amazonaws.com`,
+/// `orders.cluster-ro-abc.us-east-1.rds.amazonaws.com`, with or without `:port`). `None` for
+/// a host outside `amazonaws.com` (a loopback simulator, a private DNS name): there is no
+/// Region to compare then.
+pub fn region_of_aws_host(host: &str) -> Option<&str> {
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let inner = host.strip_suffix(".amazonaws.com").or_else(|| host.strip_suffix(".amazonaws.com.cn"))?;
+    inner.split('.').rev().find(|label| is_known_region(label))
+}
+
 /// The whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -558,6 +602,89 @@ fn strip_location(msg: &str) -> String {
     msg.to_string()
 }
 
+/// What a field of the plan must hold: an ARN of one service and resource type.
+struct ArnKind {
+    /// `a KMS key ARN`, for the message.
+    what: &'static str,
+    service: &'static str,
+    /// The expected form, quoted in the message.
+    form: &'static str,
+    /// Whether the ARN names a Region (ARC's controls are global: their Region is empty).
+    regional: bool,
+    /// Whether the resource part (after the account) is of the right type.
+    resource: fn(&str) -> bool,
+}
+
+/// `<prefix><non-empty rest>`.
+fn has_prefix(resource: &str, prefix: &str) -> bool {
+    resource.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty())
+}
+
+/// The type of an ARC control-panel resource, `controlpanel/<id>/<type>/<id>`.
+fn arc_resource_type(resource: &str) -> Option<&str> {
+    match resource.split('/').collect::<Vec<_>>()[..] {
+        ["controlpanel", panel, kind, id] if !panel.is_empty() && !id.is_empty() => Some(kind),
+        _ => None,
+    }
+}
+
+/// A KMS key, for the recovery copy and restore and the report's SSE-KMS.
+///
+/// Alias ARNs (`...:alias/<name>`) are accepted: CopyDBClusterSnapshot and
+/// RestoreDBClusterFromSnapshot take a key ARN, key id, alias ARN or alias name, and S3's
+/// SSE-KMS takes an alias ARN too; like a key ARN, an alias ARN names its Region and account,
+/// so the Region rule still holds. A key id or a bare alias name (`alias/x`) is refused: it
+/// is resolved in whatever Region and account the caller runs in, which is exactly what the
+/// plan must pin down (and across Regions RDS needs the destination's key).
+const KMS_KEY: ArnKind = ArnKind {
+    what: "a KMS key ARN",
+    service: "kms",
+    form: "arn:<partition>:kms:<region>:<12-digit account>:key/<key id>, or an alias ARN ...:alias/<name>",
+    regional: true,
+    resource: |r| (has_prefix(r, "key/") && !r["key/".len()..].contains('/')) || has_prefix(r, "alias/"),
+};
+
+const SECRET: ArnKind = ArnKind {
+    what: "a Secrets Manager secret ARN",
+    service: "secretsmanager",
+    form: "arn:<partition>:secretsmanager:<region>:<12-digit account>:secret:<name>",
+    regional: true,
+    resource: |r| has_prefix(r, "secret:"),
+};
+
+const SNS_TOPIC: ArnKind = ArnKind {
+    what: "an SNS topic ARN",
+    service: "sns",
+    form: "arn:<partition>:sns:<region>:<12-digit account>:<topic name>",
+    regional: true,
+    // A subscription ARN is `<topic>:<subscription id>`.
+    resource: |r| !r.contains(':'),
+};
+
+const AURORA_CLUSTER: ArnKind = ArnKind {
+    what: "an Aurora cluster ARN",
+    service: "rds",
+    form: "arn:<partition>:rds:<region>:<12-digit account>:cluster:<cluster id>",
+    regional: true,
+    resource: |r| has_prefix(r, "cluster:") && !r["cluster:".len()..].contains(':'),
+};
+
+const ROUTING_CONTROL: ArnKind = ArnKind {
+    what: "an ARC routing control ARN",
+    service: "route53-recovery-control",
+    form: "arn:<partition>:route53-recovery-control::<12-digit account>:controlpanel/<id>/routingcontrol/<id>",
+    regional: false,
+    resource: |r| arc_resource_type(r) == Some("routingcontrol"),
+};
+
+const SAFETY_RULE: ArnKind = ArnKind {
+    what: "an ARC safety rule ARN",
+    service: "route53-recovery-control",
+    form: "arn:<partition>:route53-recovery-control::<12-digit account>:controlpanel/<id>/safetyrule/<id>",
+    regional: false,
+    resource: |r| arc_resource_type(r) == Some("safetyrule"),
+};
+
 #[derive(Default)]
 struct Validator {
     problems: Vec<PlanProblem>,
@@ -608,10 +735,30 @@ impl Validator {
         }
     }
 
-    fn arn(&mut self, path: &str, arn: &str, service: &str) {
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        if parts.len() < 6 || parts[0] != "arn" || parts[2] != service || parts[5].is_empty() {
-            self.problem(path, format!("`{arn}` is not an ARN of {service}"));
+    /// Checks that `value` is an ARN of `kind` (service, resource type, a 12-digit account,
+    /// a Region when the service is Regional). Returns its parts when it is one, for the
+    /// rules that then compare its Region.
+    fn arn<'a>(&mut self, path: &str, value: &'a str, kind: &ArnKind) -> Option<Arn<'a>> {
+        let arn = parse_arn(value).filter(|a| {
+            a.service == kind.service
+                && (kind.resource)(a.resource)
+                && a.account.len() == 12
+                && a.account.bytes().all(|b| b.is_ascii_digit())
+                && a.region.is_empty() != kind.regional
+        });
+        if arn.is_none() {
+            self.problem(path, format!("`{value}` is not {} (expected `{}`)", kind.what, kind.form));
+        }
+        arn
+    }
+
+    /// Checks that the ARN found at `path` lives in `region`, the Region its entry is for;
+    /// `why` says what would break in the other Region.
+    fn arn_in_region(&mut self, path: &str, arn: Option<Arn<'_>>, region: &str, why: &str) {
+        if let Some(a) = arn
+            && a.region != region
+        {
+            self.problem(path, format!("the ARN is in `{}`, another Region than `{region}`: {why}", a.region));
         }
     }
 
@@ -679,16 +826,41 @@ impl Validator {
                     self.problem(format!("{base}.http[{i}].max_latency_ms"), "must be greater than zero");
                 }
             }
+            // `health.<R>.alarms` are the canaries that judge R from the other Region: an
+            // alarm is named, and lives in `region` (the other Region when left out). An alarm
+            // in R itself would go silent, or unreadable, exactly when R fails.
+            let watcher = p.other_region(region).filter(|_| self.pair_ok);
             for (i, a) in h.alarms.iter().enumerate() {
-                self.non_empty(&format!("{base}.alarms[{i}].name"), &a.name);
-                if let Some(r) = &a.region
-                    && self.pair_ok
-                    && !pair.contains(&r.as_str())
-                {
+                let name_path = format!("{base}.alarms[{i}].name");
+                self.non_empty(&name_path, &a.name);
+                if let Some(arn) = parse_arn(&a.name) {
+                    // DescribeAlarms looks alarms up by name, in the Region of `region`.
+                    let name = arn.resource.strip_prefix("alarm:").unwrap_or(arn.resource);
                     self.problem(
-                        format!("{base}.alarms[{i}].region"),
-                        format!("`{r}` is not one of the plan's Regions"),
+                        name_path,
+                        format!(
+                            "`{}` is an ARN; give the alarm's name (`{name}`) and its Region in `region` \
+                             (alarms are looked up by name in that Region)",
+                            a.name
+                        ),
                     );
+                }
+                if let Some(r) = &a.region {
+                    if self.pair_ok && !pair.contains(&r.as_str()) {
+                        self.problem(
+                            format!("{base}.alarms[{i}].region"),
+                            format!("`{r}` is not one of the plan's Regions"),
+                        );
+                    } else if r == region {
+                        self.problem(
+                            format!("{base}.alarms[{i}].region"),
+                            format!(
+                                "`{r}` is the Region this alarm watches: it would go silent with {r}; a canary \
+                                 judging {r} runs in {} (leave `region` out for that default)",
+                                watcher.unwrap_or("the other Region")
+                            ),
+                        );
+                    }
                 }
             }
             self.unique(&format!("{base}.alarms"), "alarm", h.alarms.iter().map(|a| a.name.as_str()));
@@ -709,8 +881,31 @@ impl Validator {
 
         self.region_keys("stacks", &p.stacks, &pair, true);
         for (region, s) in &p.stacks {
-            self.arn(&format!("stacks.{region}.topic_arn"), &s.topic_arn, "sns");
+            let path = format!("stacks.{region}.topic_arn");
+            let topic = self.arn(&path, &s.topic_arn, &SNS_TOPIC);
+            self.arn_in_region(
+                &path,
+                topic,
+                region,
+                &format!(
+                    "the stack in {region} publishes to its own Region's topic; one in the other Region would go silent \
+                     when that Region fails"
+                ),
+            );
             self.non_empty(&format!("stacks.{region}.report_bucket"), &s.report_bucket);
+            if let Some(secret) = &s.approval_secret {
+                let path = format!("stacks.{region}.approval_secret");
+                let arn = self.arn(&path, secret, &SECRET);
+                self.arn_in_region(
+                    &path,
+                    arn,
+                    region,
+                    &format!(
+                        "the stack in {region} signs and checks approval links with it, so it must not depend on the \
+                         other Region (replicate the secret to {region} and name the replica)"
+                    ),
+                );
+            }
         }
 
         if p.approval.timeout_seconds == 0 {
@@ -725,6 +920,22 @@ impl Validator {
         for (i, e) in arc.cluster_endpoints.iter().enumerate() {
             self.url(&format!("arc.cluster_endpoints[{i}].url"), &e.url, &["https", "http"]);
             self.region(&format!("arc.cluster_endpoints[{i}].region"), &e.region);
+            // Each call is signed for `region`; an endpoint refuses a signature for another
+            // Region, so a mismatch makes one of the five endpoints fail on every call.
+            let host = url::Url::parse(&e.url).ok().and_then(|u| u.host_str().map(str::to_string));
+            if let Some(in_host) = host.as_deref().and_then(region_of_aws_host)
+                && is_known_region(&e.region)
+                && in_host != e.region
+            {
+                self.problem(
+                    format!("arc.cluster_endpoints[{i}].region"),
+                    format!(
+                        "`{}` but the URL's host is in `{in_host}`: calls are signed for this Region, so it must be \
+                         the endpoint's own ({in_host})",
+                        e.region
+                    ),
+                );
+            }
         }
         self.unique("arc.cluster_endpoints", "endpoint URL", arc.cluster_endpoints.iter().map(|e| e.url.as_str()));
 
@@ -735,8 +946,19 @@ impl Validator {
                 self.problem(format!("arc.routing_controls.{region}"), "name at least one routing control");
             }
             for (i, c) in controls.iter().enumerate() {
-                self.arn(&format!("arc.routing_controls.{region}[{i}]"), c, "route53-recovery-control");
-                all.push((format!("arc.routing_controls.{region}[{i}]"), c.as_str()));
+                let path = format!("arc.routing_controls.{region}[{i}]");
+                if parse_arn(c).is_some_and(|a| arc_resource_type(a.resource) == Some("safetyrule")) {
+                    self.problem(
+                        &path,
+                        format!(
+                            "`{c}` is a safety rule, not a routing control: list it under arc.safety_rules, and \
+                             here the routing controls (`.../controlpanel/<id>/routingcontrol/<id>`)"
+                        ),
+                    );
+                } else {
+                    self.arn(&path, c, &ROUTING_CONTROL);
+                }
+                all.push((path, c.as_str()));
             }
         }
         let mut seen = BTreeSet::new();
@@ -747,7 +969,19 @@ impl Validator {
         }
         for (i, r) in arc.safety_rules.iter().enumerate() {
             self.non_empty(&format!("arc.safety_rules[{i}].name"), &r.name);
-            self.arn(&format!("arc.safety_rules[{i}].arn"), &r.arn, "route53-recovery-control");
+            let path = format!("arc.safety_rules[{i}].arn");
+            if parse_arn(&r.arn).is_some_and(|a| arc_resource_type(a.resource) == Some("routingcontrol")) {
+                self.problem(
+                    &path,
+                    format!(
+                        "`{}` is a routing control, not a safety rule: list it under arc.routing_controls, and here \
+                         the safety rules (`.../controlpanel/<id>/safetyrule/<id>`)",
+                        r.arn
+                    ),
+                );
+            } else {
+                self.arn(&path, &r.arn, &SAFETY_RULE);
+            }
         }
         self.unique("arc.safety_rules", "safety rule name", arc.safety_rules.iter().map(|r| r.name.as_str()));
         if arc.timeouts.connect_ms == 0 {
@@ -770,26 +1004,71 @@ impl Validator {
         self.region_keys(&format!("{base}.members"), &db.members, pair, true);
         for (region, arn) in &db.members {
             let path = format!("{base}.members.{region}");
-            self.arn(&path, arn, "rds");
-            if arn.split(':').nth(3).is_some_and(|r| r != region) {
-                self.problem(path, format!("the ARN is in another Region than `{region}`"));
-            }
+            let parsed = self.arn(&path, arn, &AURORA_CLUSTER);
+            self.arn_in_region(&path, parsed, region, &format!("this entry is the member cluster in {region}"));
         }
         if let Some(cap) = &db.headless {
             self.capacity(&format!("{base}.headless"), cap);
         }
         self.capacity(&format!("{base}.recovery.capacity"), &db.recovery.capacity);
         self.region_keys(&format!("{base}.recovery.kms_keys"), &db.recovery.kms_keys, pair, false);
+        // The key for R encrypts the snapshot copy and the recovery cluster restored in R, and
+        // the report objects written to R's bucket when R is the new primary. KMS keys are
+        // Regional: a key of another Region cannot be used there.
+        for (region, key) in &db.recovery.kms_keys {
+            let path = format!("{base}.recovery.kms_keys.{region}");
+            let arn = self.arn(&path, key, &KMS_KEY);
+            self.arn_in_region(
+                &path,
+                arn,
+                region,
+                &format!(
+                    "this key encrypts the copy, the restore and the report in {region}, and KMS keys are Regional"
+                ),
+            );
+        }
         if let Some(report) = &db.report {
             let rb = format!("{base}.report");
             self.non_empty(&format!("{rb}.database"), &report.database);
             self.region_keys(&format!("{rb}.credentials"), &report.credentials, pair, true);
+            // The report runs in the new primary's Region and reads two clusters: the new
+            // primary through `reader_endpoints.<new>` with `credentials.<new>`, and the
+            // recovery cluster (in the Region it was restored in) with `credentials.<that
+            // Region>` unless RDS manages its password. So the entry for R is always about the
+            // cluster in R: its secret must be in R (a secret in the other Region would make
+            // reading the new primary depend on the Region that failed; replicate it to R and
+            // name the replica), and its reader endpoint must be the reader of R's cluster.
+            for (region, secret) in &report.credentials {
+                let path = format!("{rb}.credentials.{region}");
+                let arn = self.arn(&path, secret, &SECRET);
+                self.arn_in_region(
+                    &path,
+                    arn,
+                    region,
+                    &format!(
+                        "these are the credentials of the cluster in {region}, read from {region} when it is the \
+                         new primary"
+                    ),
+                );
+            }
             self.region_keys(&format!("{rb}.reader_endpoints"), &report.reader_endpoints, pair, true);
             for (region, ep) in &report.reader_endpoints {
+                let path = format!("{rb}.reader_endpoints.{region}");
                 if ep.contains(".cluster-") && !ep.contains(".cluster-ro-") {
                     self.problem(
-                        format!("{rb}.reader_endpoints.{region}"),
+                        &path,
                         "this is a cluster writer endpoint; the report reads through the reader endpoint (`.cluster-ro-`)",
+                    );
+                }
+                if let Some(in_host) = region_of_aws_host(ep)
+                    && in_host != region
+                {
+                    self.problem(
+                        &path,
+                        format!(
+                            "`{ep}` is in `{in_host}`, another Region than `{region}`: this entry is the reader of the \
+                             cluster in {region}, which the report reads when {region} is the new primary"
+                        ),
                     );
                 }
             }

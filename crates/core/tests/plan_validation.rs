@@ -1,6 +1,6 @@
 //! The plan validator: every broken plan gives its own message with the field path.
 
-use failover_core::plan::{ClusterEndpoint, Plan, PlanErrors};
+use failover_core::plan::{ClusterEndpoint, Plan, PlanErrors, Report, parse_arn, region_of_aws_host};
 
 const EXAMPLE: &str = include_str!("../../../examples/retail-store.plan.yaml");
 
@@ -118,7 +118,7 @@ fn duplicate_names() {
     assert_one(ps, "databases[1]", "duplicate database name `catalog`");
     let ps = problems(|p| {
         let dup = p.arc.cluster_endpoints[0].clone();
-        p.arc.cluster_endpoints.push(ClusterEndpoint { url: dup.url, region: "eu-central-1".into() });
+        p.arc.cluster_endpoints.push(ClusterEndpoint { url: dup.url, region: dup.region });
     });
     assert_one(ps, "arc.cluster_endpoints[5]", "duplicate endpoint URL");
 }
@@ -207,4 +207,250 @@ fn the_plan_round_trips_through_json() {
     let json = serde_json::to_value(&plan).unwrap();
     let back = Plan::from_json_value(json).unwrap();
     assert_eq!(back, plan);
+}
+
+// ----- mistakes that would only surface during an outage -----
+
+fn report(p: &mut Plan, db: usize) -> &mut Report {
+    p.databases[db].report.as_mut().unwrap()
+}
+
+/// One mistake applied to the example plan, the field it must be refused at, and a
+/// fragment of the message.
+struct Broken {
+    name: &'static str,
+    mutate: fn(&mut Plan),
+    path: &'static str,
+    says: &'static str,
+}
+
+const USE1_KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555";
+const USW2_KEY: &str = "arn:aws:kms:us-west-2:111122223333:key/66666666-7777-8888-9999-000000000000";
+const SAFETY_RULE: &str = "arn:aws:route53-recovery-control::111122223333:controlpanel/0123456789abcdef0123456789abcdef/safetyrule/atleastone00001";
+
+fn broken_plans() -> Vec<Broken> {
+    vec![
+        // KMS keys: databases[i].recovery.kms_keys.<R> (the issue's `report.kms_key`).
+        Broken {
+            name: "kms key id instead of an ARN",
+            mutate: |p| {
+                drop(
+                    p.databases[0]
+                        .recovery
+                        .kms_keys
+                        .insert("us-east-1".into(), USE1_KEY.rsplit('/').next().unwrap().into()),
+                )
+            },
+            path: "databases[0].recovery.kms_keys.us-east-1",
+            says: "is not a KMS key ARN",
+        },
+        Broken {
+            name: "bare alias name instead of an ARN",
+            mutate: |p| {
+                drop(p.databases[0].recovery.kms_keys.insert("us-west-2".into(), "alias/retail-recovery".into()))
+            },
+            path: "databases[0].recovery.kms_keys.us-west-2",
+            says: "is not a KMS key ARN",
+        },
+        Broken {
+            name: "kms ARN without a 12-digit account",
+            mutate: |p| {
+                drop(
+                    p.databases[0]
+                        .recovery
+                        .kms_keys
+                        .insert("us-east-1".into(), USE1_KEY.replace("111122223333", "1111")),
+                )
+            },
+            path: "databases[0].recovery.kms_keys.us-east-1",
+            says: "12-digit account",
+        },
+        Broken {
+            name: "kms key of the other Region",
+            mutate: |p| drop(p.databases[0].recovery.kms_keys.insert("us-east-1".into(), USW2_KEY.into())),
+            path: "databases[0].recovery.kms_keys.us-east-1",
+            says: "the ARN is in `us-west-2`, another Region than `us-east-1`",
+        },
+        // Report credentials: databases[i].report.credentials.<R>.
+        Broken {
+            name: "report credentials by secret name",
+            mutate: |p| drop(report(p, 0).credentials.insert("us-west-2".into(), "retail/catalog/report".into())),
+            path: "databases[0].report.credentials.us-west-2",
+            says: "is not a Secrets Manager secret ARN",
+        },
+        Broken {
+            name: "report credentials in the other Region",
+            mutate: |p| {
+                let use1 = report(p, 1).credentials["us-east-1"].clone();
+                report(p, 1).credentials.insert("us-west-2".into(), use1);
+            },
+            path: "databases[1].report.credentials.us-west-2",
+            says: "another Region than `us-west-2`",
+        },
+        // Approval secrets: stacks.<R>.approval_secret.
+        Broken {
+            name: "approval secret as an SSM parameter ARN",
+            mutate: |p| {
+                p.stacks.get_mut("us-east-1").unwrap().approval_secret =
+                    Some("arn:aws:ssm:us-east-1:111122223333:parameter/failover/approval-key".into())
+            },
+            path: "stacks.us-east-1.approval_secret",
+            says: "is not a Secrets Manager secret ARN",
+        },
+        Broken {
+            name: "approval secret in the other Region",
+            mutate: |p| {
+                let use1 = p.stacks["us-east-1"].approval_secret.clone();
+                p.stacks.get_mut("us-west-2").unwrap().approval_secret = use1;
+            },
+            path: "stacks.us-west-2.approval_secret",
+            says: "another Region than `us-west-2`",
+        },
+        // Topics: stacks.<R>.topic_arn (the issue's `stacks.<R>.topic`).
+        Broken {
+            name: "topic of the other Region",
+            mutate: |p| p.stacks.get_mut("us-east-1").unwrap().topic_arn = p.stacks["us-west-2"].topic_arn.clone(),
+            path: "stacks.us-east-1.topic_arn",
+            says: "another Region than `us-east-1`",
+        },
+        Broken {
+            name: "subscription ARN as the topic",
+            mutate: |p| {
+                p.stacks.get_mut("us-east-1").unwrap().topic_arn =
+                    "arn:aws:sns:us-east-1:111122223333:failover-retail-store:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+                        .into()
+            },
+            path: "stacks.us-east-1.topic_arn",
+            says: "is not an SNS topic ARN",
+        },
+        // ARC cluster endpoints: arc.cluster_endpoints[i].region against the URL's host.
+        Broken {
+            name: "cluster endpoint signed for another Region than its host",
+            mutate: |p| p.arc.cluster_endpoints[2].region = "eu-central-1".into(),
+            path: "arc.cluster_endpoints[2].region",
+            says: "the URL's host is in `eu-west-1`",
+        },
+        // Reader endpoints: databases[i].report.reader_endpoints.<R>.
+        Broken {
+            name: "reader endpoint of the other Region",
+            mutate: |p| {
+                let use1 = report(p, 1).reader_endpoints["us-east-1"].clone();
+                report(p, 1).reader_endpoints.insert("us-west-2".into(), use1);
+            },
+            path: "databases[1].report.reader_endpoints.us-west-2",
+            says: "is in `us-east-1`, another Region than `us-west-2`",
+        },
+        // Routing controls and safety rules: arc.routing_controls.<R>[i], arc.safety_rules[i].arn.
+        Broken {
+            name: "safety rule listed as a routing control",
+            mutate: |p| p.arc.routing_controls.get_mut("us-east-1").unwrap().push(SAFETY_RULE.into()),
+            path: "arc.routing_controls.us-east-1[1]",
+            says: "is a safety rule, not a routing control",
+        },
+        Broken {
+            name: "control panel ARN listed as a routing control",
+            mutate: |p| {
+                p.arc.routing_controls.get_mut("us-west-2").unwrap()[0] =
+                    "arn:aws:route53-recovery-control::111122223333:controlpanel/0123456789abcdef0123456789abcdef"
+                        .into()
+            },
+            path: "arc.routing_controls.us-west-2[0]",
+            says: "is not an ARC routing control ARN",
+        },
+        Broken {
+            name: "routing control listed as a safety rule",
+            mutate: |p| p.arc.safety_rules[0].arn = p.arc.routing_controls["us-east-1"][0].clone(),
+            path: "arc.safety_rules[0].arn",
+            says: "is a routing control, not a safety rule",
+        },
+        // Watcher alarms: health.<R>.alarms[i].
+        Broken {
+            name: "watcher alarm in the Region it watches",
+            mutate: |p| p.health.get_mut("us-east-1").unwrap().alarms[0].region = Some("us-east-1".into()),
+            path: "health.us-east-1.alarms[0].region",
+            says: "would go silent with us-east-1; a canary judging us-east-1 runs in us-west-2",
+        },
+        Broken {
+            name: "watcher alarm named by its ARN",
+            mutate: |p| {
+                p.health.get_mut("us-west-2").unwrap().alarms[0].name =
+                    "arn:aws:cloudwatch:us-east-1:111122223333:alarm:retail-canary-watching-usw2".into()
+            },
+            path: "health.us-west-2.alarms[0].name",
+            says: "give the alarm's name (`retail-canary-watching-usw2`)",
+        },
+        // Member clusters: databases[i].members.<R> (the same parser, now with the resource type).
+        Broken {
+            name: "global cluster ARN as a member",
+            mutate: |p| {
+                drop(p.databases[0].members.insert(
+                    "us-east-1".into(),
+                    "arn:aws:rds::111122223333:global-cluster:retail-catalog-global".into(),
+                ))
+            },
+            path: "databases[0].members.us-east-1",
+            says: "is not an Aurora cluster ARN",
+        },
+    ]
+}
+
+#[test]
+fn each_mistake_that_would_surface_in_an_outage_is_refused_at_its_field() {
+    assert_eq!(problems(|_| {}), Vec::<String>::new(), "the example plan itself passes");
+    let mut failures = Vec::new();
+    for case in broken_plans() {
+        let ps = problems(case.mutate);
+        let ok = ps.len() == 1 && ps[0].starts_with(&format!("{}: ", case.path)) && ps[0].contains(case.says);
+        if !ok {
+            failures.push(format!("{}: expected one `{}: ...{}...`, got {ps:#?}", case.name, case.path, case.says));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn legitimate_variants_still_pass() {
+    // An alias ARN names its Region and account like a key ARN: RDS and SSE-KMS take it.
+    let alias = "arn:aws:kms:us-west-2:111122223333:alias/retail-recovery";
+    assert!(problems(|p| drop(p.databases[0].recovery.kms_keys.insert("us-west-2".into(), alias.into()))).is_empty());
+    // An alarm without `region` lives in the watching Region by default.
+    assert!(problems(|p| p.health.get_mut("us-east-1").unwrap().alarms[0].region = None).is_empty());
+    // A reader endpoint with its port, and hosts outside amazonaws.com (a simulator on
+    // loopback, a private name) have no Region to compare.
+    assert!(
+        problems(|p| {
+            let r = report(p, 1);
+            let host = r.reader_endpoints["us-west-2"].clone();
+            r.reader_endpoints.insert("us-west-2".into(), format!("{host}:5432"));
+            r.reader_endpoints.insert("us-east-1".into(), "orders-reader.internal.example".into());
+            p.arc.cluster_endpoints[0].url = "http://127.0.0.1:41001/v1".into();
+        })
+        .is_empty()
+    );
+    // No approval secret at all is not a mistake of this kind.
+    assert!(problems(|p| p.stacks.get_mut("us-east-1").unwrap().approval_secret = None).is_empty());
+}
+
+#[test]
+fn one_arn_parser_splits_the_six_parts() {
+    let a = parse_arn("arn:aws:secretsmanager:us-west-2:111122223333:secret:retail/orders/report-StUvWx").unwrap();
+    assert_eq!(
+        (a.partition, a.service, a.region, a.account, a.resource),
+        ("aws", "secretsmanager", "us-west-2", "111122223333", "secret:retail/orders/report-StUvWx")
+    );
+    let rc = parse_arn(SAFETY_RULE).unwrap();
+    assert_eq!((rc.region, rc.resource.rsplit('/').next()), ("", Some("atleastone00001")));
+    assert_eq!(parse_arn("arn:aws-cn:sns:cn-north-1:111122223333:t").unwrap().partition, "aws-cn");
+    for not_an_arn in ["", "alias/x", "arn:aws:kms:us-east-1:111122223333", "arn:gcp:kms:r:a:key/x", "arn:aws::r:a:x"] {
+        assert_eq!(parse_arn(not_an_arn), None, "{not_an_arn}");
+    }
+}
+
+#[test]
+fn the_region_of_an_aws_host() {
+    assert_eq!(region_of_aws_host("a1b2.route53-recovery-cluster.eu-west-1.amazonaws.com"), Some("eu-west-1"));
+    assert_eq!(region_of_aws_host("x.cluster-ro-abc.us-west-2.rds.amazonaws.com:3306"), Some("us-west-2"));
+    assert_eq!(region_of_aws_host("x.cluster-ro-abc.cn-north-1.rds.amazonaws.com.cn"), Some("cn-north-1"));
+    assert_eq!(region_of_aws_host("127.0.0.1:41001"), None);
+    assert_eq!(region_of_aws_host("us-east-1.example.com"), None);
 }
