@@ -102,7 +102,7 @@ pub async fn assess(input: &PreflightInput, clients: &AwsClients) -> Result<Pref
 
     checks.extend(check_health(input, &source, clients).await?);
 
-    let readiness = readiness_of(&checks);
+    let readiness = Readiness::of(&checks);
     let reasons = checks
         .iter()
         .filter(|c| c.verdict == Verdict::Fail)
@@ -178,18 +178,6 @@ pub fn data_at_risk_line(databases: &[DataAtRisk]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The overall verdict of a list of checks.
-pub fn readiness_of(checks: &[PreflightCheck]) -> Readiness {
-    let failing = |b: Blocks| checks.iter().any(|c| c.verdict == Verdict::Fail && c.blocks == Some(b));
-    if failing(Blocks::Failover) {
-        Readiness::NotReady
-    } else if failing(Blocks::Switchover) {
-        Readiness::ReadyUnplannedOnly
-    } else {
-        Readiness::Ready
-    }
 }
 
 /// The readiness as one CloudWatch embedded-metric-format log line: namespace `Failover`,

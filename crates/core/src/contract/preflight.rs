@@ -80,6 +80,28 @@ pub enum Readiness {
 }
 
 impl Readiness {
+    /// The overall verdict of a list of checks: not ready when a failing check blocks any
+    /// failover, ready for an unplanned failover only when one blocks a switchover.
+    pub fn of(checks: &[PreflightCheck]) -> Readiness {
+        let failing = |b: Blocks| checks.iter().any(|c| c.verdict == Verdict::Fail && c.blocks == Some(b));
+        if failing(Blocks::Failover) {
+            Readiness::NotReady
+        } else if failing(Blocks::Switchover) {
+            Readiness::ReadyUnplannedOnly
+        } else {
+            Readiness::Ready
+        }
+    }
+
+    /// Whether a failover in `mode` may proceed on this verdict.
+    pub fn allows(self, mode: super::Mode) -> bool {
+        match self {
+            Readiness::Ready => true,
+            Readiness::ReadyUnplannedOnly => mode == super::Mode::Unplanned,
+            Readiness::NotReady => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Readiness::Ready => "ready",
