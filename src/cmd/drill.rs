@@ -16,7 +16,7 @@ pub struct DrillArgs {
     /// How the approver answers.
     #[arg(long, value_enum, default_value_t = ApproveArg::Auto)]
     approve: ApproveArg,
-    /// Faults to inject (repeatable): arc-dead=K[:refuse|hang|5xx|unavailable],
+    /// Faults to inject (repeatable): arc-dead=K[:refuse|hang|server-error|unavailable],
     /// throttle=SERVICE:RATE, latency=SERVICE:MS, lambda-once, never-returns, no-snapshot.
     #[arg(long = "fault", value_parser = Fault::parse)]
     faults: Vec<Fault>,

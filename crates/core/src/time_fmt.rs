@@ -33,6 +33,19 @@ pub fn serialize_opt<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Resu
     }
 }
 
+/// An elapsed time as a person reads it: `45 s`, `4 min 05 s`, `2 h 03 min` (notifications,
+/// the drill's progress lines). Whole seconds: a fraction is dropped.
+pub fn elapsed(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +58,12 @@ mod tests {
         assert_eq!(s, "2025-11-26T05:31:43.123Z");
         assert_eq!(parse_rfc3339(&s).unwrap(), t);
         assert!(parse_rfc3339("yesterday").unwrap_err().contains("yesterday"));
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(elapsed(Duration::from_secs(45)), "45 s");
+        assert_eq!(elapsed(Duration::from_secs(245)), "4 min 05 s");
+        assert_eq!(elapsed(Duration::from_secs(7380)), "2 h 03 min");
     }
 }

@@ -12,9 +12,9 @@ use regionsim::rds::model::Timings;
 use serde_json::Value;
 
 use crate::dispatch::Invocation;
-use crate::run::{
+use crate::report::{
     Approve, DrillOptions, DrillReport, ExecutionSummary, Fault, Lost, Notification, PhaseTiming, Scenario, TableLoss,
-    at, parse_time, service_names,
+    parse_time, service_names,
 };
 
 pub(crate) struct Inputs<'a> {
@@ -130,17 +130,18 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let out = decision_result.output.clone().unwrap_or(Value::Null);
     let start = i.decision.start_date();
     // The first time the authoritative answer was seen to change (the DNS watch), plus the TTL.
-    let clients_at = parse_time(at(&out, "moved.0.clients_switched_by"))
-        .or_else(|| parse_time(at(&out, "verified.clients_switched_by")));
-    let writers_at = at(&out, "moved.1")
+    let clients_at = parse_time(out.pointer("/moved/0/clients_switched_by"))
+        .or_else(|| parse_time(out.pointer("/verified/clients_switched_by")));
+    let writers_at = out
+        .pointer("/moved/1")
         .and_then(Value::as_array)
-        .map(|dbs| dbs.iter().filter_map(|d| parse_time(at(d, "check.observed_at"))).max());
+        .map(|dbs| dbs.iter().filter_map(|d| parse_time(d.pointer("/check/observed_at"))).max());
     let rto_s = match (clients_at, writers_at.flatten()) {
         (Some(c), Some(w)) => Some(secs_between(start, c.max(w))),
         (Some(c), None) if plan.databases.is_empty() => Some(secs_between(start, c)),
         _ => None,
     };
-    let traffic_done = parse_time(at(&out, "traffic.completed_at"));
+    let traffic_done = parse_time(out.pointer("/traffic/completed_at"));
     let clients_after_change =
         Duration::from_secs(u64::from(plan.dns.health_check_propagation_seconds) + u64::from(plan.dns.ttl_seconds));
     // The same sequence with every poll seeing completion at once and no step adding time
@@ -207,11 +208,11 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                     .describe()
                     .output
                     .as_ref()
-                    .and_then(|o| at(o, "results").and_then(Value::as_array).cloned())
+                    .and_then(|o| o.pointer("/results").and_then(Value::as_array).cloned())
                     .unwrap_or_default();
                 let outcomes: Vec<String> = results
                     .iter()
-                    .filter_map(|x| at(x, "outcome").and_then(Value::as_str).map(str::to_string))
+                    .filter_map(|x| x.pointer("/outcome").and_then(Value::as_str).map(str::to_string))
                     .collect();
                 let want = if never_returns {
                     "old-region-never-returned"
@@ -225,8 +226,9 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                     let errors: Vec<String> = results
                         .iter()
                         .filter_map(|x| {
-                            at(x, "error")
-                                .map(|e| format!("{}: {e}", at(x, "database").and_then(Value::as_str).unwrap_or("?")))
+                            x.pointer("/error").map(|e| {
+                                format!("{}: {e}", x.pointer("/database").and_then(Value::as_str).unwrap_or("?"))
+                            })
                         })
                         .collect();
                     problems.extend(errors);
@@ -328,23 +330,26 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
     }
     let results: Vec<Value> = recovery
         .and_then(|r| r.describe().output)
-        .and_then(|o| at(&o, "results").and_then(Value::as_array).cloned())
+        .and_then(|o| o.pointer("/results").and_then(Value::as_array).cloned())
         .unwrap_or_default();
     for r in &results {
-        let Some(db) = at(r, "database").and_then(Value::as_str) else { continue };
+        let Some(db) = r.pointer("/database").and_then(Value::as_str) else { continue };
         let mut tables = BTreeMap::new();
-        if let Some(ts) = at(r, "report.tables") {
+        if let Some(ts) = r.pointer("/report/tables") {
             let entries: Vec<(String, Value)> = match ts {
                 Value::Array(a) => a
                     .iter()
-                    .filter_map(|t| Some((at(t, "table").or_else(|| at(t, "name"))?.as_str()?.to_string(), t.clone())))
+                    .filter_map(|t| {
+                        Some((t.pointer("/table").or_else(|| t.pointer("/name"))?.as_str()?.to_string(), t.clone()))
+                    })
                     .collect(),
                 Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 _ => vec![],
             };
             for (name, t) in entries {
                 let n = |k: &str| {
-                    at(&t, k).or_else(|| at(&t, &format!("counts.{k}"))).and_then(Value::as_u64).unwrap_or(0) as usize
+                    t.get(k).or_else(|| t.get("counts").and_then(|c| c.get(k))).and_then(Value::as_u64).unwrap_or(0)
+                        as usize
                 };
                 tables.insert(name, TableLoss { lost: n("lost"), changed: n("changed"), new: n("new") });
             }
@@ -371,9 +376,9 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
             .iter()
             .flat_map(|t| t.tables.iter().map(|(n, tt)| (n.clone(), tt.key_columns.clone())))
             .collect();
-        let result = results.iter().find(|r| at(r, "database").and_then(Value::as_str) == Some(d.name.as_str()));
-        let bucket = result.and_then(|r| at(r, "report.report.bucket")).and_then(Value::as_str);
-        let jsonl = result.and_then(|r| at(r, "report.report.jsonl")).and_then(Value::as_str);
+        let result = results.iter().find(|r| r.pointer("/database").and_then(Value::as_str) == Some(d.name.as_str()));
+        let bucket = result.and_then(|r| r.pointer("/report/report/bucket")).and_then(Value::as_str);
+        let jsonl = result.and_then(|r| r.pointer("/report/report/jsonl")).and_then(Value::as_str);
         let mut got = std::collections::BTreeSet::new();
         if let (Some(b), Some(k)) = (bucket, jsonl)
             && let Some(obj) = i.sim.s3_object(b, k)
@@ -381,7 +386,7 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
             for line in String::from_utf8_lossy(&obj.body).lines() {
                 let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
                 let (Some(table), Some(kind)) =
-                    (at(&v, "table").and_then(Value::as_str), at(&v, "kind").and_then(Value::as_str))
+                    (v.pointer("/table").and_then(Value::as_str), v.pointer("/kind").and_then(Value::as_str))
                 else {
                     continue;
                 };
@@ -391,7 +396,7 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
                 let cols = key_columns.get(table).cloned().unwrap_or_default();
                 let key = cols
                     .iter()
-                    .map(|c| match at(&v, &format!("key.{c}")) {
+                    .map(|c| match v.get("key").and_then(|key| key.get(c)) {
                         Some(Value::String(s)) => s.clone(),
                         Some(other) => other.to_string(),
                         None => String::new(),

@@ -8,19 +8,17 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_sfn::error::DisplayErrorContext;
-use failover_asl::{
-    ExecutionHandle, FaultInjector, FaultRule, LambdaFault, Runner, RunnerConfig, StartOptions, Status,
-};
+use failover_asl::{ExecutionHandle, FaultInjector, FaultRule, LambdaFault, Runner, RunnerConfig, StartOptions};
 use failover_core::{Plan, SharedClock, time_fmt};
 use failover_steps::aws::AwsClients;
 use regionsim::rds::{Aurora, AuroraConfig};
 use regionsim::sfn::Sfn;
-use regionsim::{DownMode, EndpointFault, Sim, SimBuilder, service};
-use serde::Serialize;
+use regionsim::{DownMode, Sim, SimBuilder, service};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::dispatch::{ApprovalRequest, DiffReportFn, Invocation, StepsDispatcher};
+use crate::report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
 use crate::{definitions, expect};
 
 /// The plan of the reference workload, the drill's embedded default.
@@ -37,204 +35,6 @@ pub const WORKLOAD_FOR: Duration = Duration::from_secs(3 * 3600);
 
 /// How long after the outage the old Region comes back (region-outage).
 pub const OUTAGE: Duration = Duration::from_secs(1800);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scenario {
-    /// A planned switchover to the secondary: nothing may be lost.
-    Planned,
-    /// The primary Region fails under write load; unplanned failover; the old Region
-    /// returns 30 minutes later; snapshot, restore, missing-transaction report.
-    RegionOutage,
-    /// A planned move to the secondary, then the planned move back (the decision under test).
-    Failback,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Approve {
-    Auto,
-    Reject,
-    Timeout,
-}
-
-/// A fault injected into the drill.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "fault")]
-pub enum Fault {
-    /// `k` of the five ARC endpoints dead, each failing the given way.
-    ArcDead { k: usize, how: EndpointFault },
-    /// A share of one service's calls throttled.
-    Throttle { service: String, rate: f64 },
-    /// Extra latency on one service.
-    Latency { service: String, millis: u64 },
-    /// Every Lambda task fails once at the Lambda level before running.
-    LambdaOnce,
-    /// The old Region never comes back.
-    NeverReturns,
-    /// Aurora never takes the old primary's snapshot.
-    NoSnapshot,
-}
-
-impl Fault {
-    /// `arc-dead=4`, `arc-dead=4:hang`, `throttle=rds:0.3`, `latency=arc:200`, `lambda-once`,
-    /// `never-returns`, `no-snapshot`.
-    pub fn parse(s: &str) -> Result<Fault, String> {
-        let (name, arg) = s.split_once('=').map_or((s, None), |(a, b)| (a, Some(b)));
-        let need = |what: &str| arg.ok_or_else(|| format!("--fault {name} needs ={what}"));
-        match name {
-            "arc-dead" => {
-                let a = need("K[:refuse|hang|5xx|unavailable]")?;
-                let (k, how) = a.split_once(':').unwrap_or((a, "refuse"));
-                let k: usize = k.parse().map_err(|_| format!("--fault arc-dead: `{k}` is not a number"))?;
-                if k > 5 {
-                    return Err("--fault arc-dead: an ARC cluster has 5 endpoints".into());
-                }
-                let how = match how {
-                    "refuse" => EndpointFault::Refuse,
-                    "hang" => EndpointFault::Hang,
-                    "5xx" => EndpointFault::ServerError,
-                    "unavailable" => EndpointFault::Unavailable,
-                    other => {
-                        return Err(format!("--fault arc-dead: `{other}` is not refuse, hang, 5xx or unavailable"));
-                    }
-                };
-                Ok(Fault::ArcDead { k, how })
-            }
-            "throttle" => {
-                let a = need("SERVICE:RATE")?;
-                let (svc, rate) = a.split_once(':').ok_or("--fault throttle=SERVICE:RATE")?;
-                let rate: f64 = rate.parse().map_err(|_| format!("--fault throttle: `{rate}` is not a rate"))?;
-                if !(0.0..=1.0).contains(&rate) {
-                    return Err("--fault throttle: the rate is between 0 and 1".into());
-                }
-                Ok(Fault::Throttle { service: svc.to_string(), rate })
-            }
-            "latency" => {
-                let a = need("SERVICE:MILLIS")?;
-                let (svc, ms) = a.split_once(':').ok_or("--fault latency=SERVICE:MILLIS")?;
-                let millis: u64 = ms.parse().map_err(|_| format!("--fault latency: `{ms}` is not milliseconds"))?;
-                Ok(Fault::Latency { service: svc.to_string(), millis })
-            }
-            "lambda-once" => Ok(Fault::LambdaOnce),
-            "never-returns" => Ok(Fault::NeverReturns),
-            "no-snapshot" => Ok(Fault::NoSnapshot),
-            other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lambda-once, never-returns, no-snapshot)"
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct DrillOptions {
-    pub scenario: Scenario,
-    pub approve: Approve,
-    pub faults: Vec<Fault>,
-    pub seed: u64,
-    /// A PostgreSQL or MariaDB server for the simulated clusters' databases; SQLite files
-    /// when `None`.
-    pub database: Option<String>,
-    /// The plan (YAML); the reference workload's when `None`.
-    pub plan_yaml: Option<String>,
-}
-
-impl Default for DrillOptions {
-    fn default() -> Self {
-        Self {
-            scenario: Scenario::RegionOutage,
-            approve: Approve::Auto,
-            faults: vec![],
-            seed: 1,
-            database: None,
-            plan_yaml: None,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DrillError {
-    #[error("the plan: {0}")]
-    Plan(String),
-    #[error("the simulator: {0}")]
-    Sim(String),
-    #[error("the state machines: {0}")]
-    Definitions(String),
-}
-
-/// One phase of the timeline, in seconds from the failover execution's start.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhaseTiming {
-    pub execution: String,
-    pub state: String,
-    pub start_s: f64,
-    pub duration_s: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct TableLoss {
-    pub lost: usize,
-    pub changed: usize,
-    pub new: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Lost {
-    /// Per database and table: what the simulator knows was lost.
-    pub ground_truth: BTreeMap<String, BTreeMap<String, TableLoss>>,
-    /// Per database and table: what the missing-transaction report said.
-    pub reported: BTreeMap<String, BTreeMap<String, TableLoss>>,
-    /// Whether the report equals the ground truth exactly: counts, and every key.
-    pub exact: bool,
-    /// How many (table, kind, key) triples were compared.
-    pub keys_compared: usize,
-    /// The first differing triples, when any.
-    pub key_mismatches: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Notification {
-    pub at_s: f64,
-    pub region: Option<String>,
-    pub subject: Option<String>,
-    pub phase: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ExecutionSummary {
-    pub name: String,
-    pub status: Status,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    pub history_events: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DrillReport {
-    pub scenario: Scenario,
-    pub approve: Approve,
-    pub faults: Vec<Fault>,
-    pub seed: u64,
-    pub outcome: String,
-    pub expected_outcome: String,
-    pub as_expected: bool,
-    pub problems: Vec<String>,
-    pub rto_s: Option<f64>,
-    pub rto_lower_bound_s: Option<f64>,
-    pub plan_rto_s: u64,
-    pub latencies: BTreeMap<String, f64>,
-    pub phases: Vec<PhaseTiming>,
-    pub lost: Lost,
-    pub notifications: Vec<Notification>,
-    pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
-    pub mutating_calls: BTreeMap<String, u64>,
-    pub history_events: BTreeMap<String, usize>,
-    pub executions: Vec<ExecutionSummary>,
-    pub serving_regions: Vec<String>,
-    pub writers: BTreeMap<String, String>,
-    pub invocations: usize,
-    pub lambda_faults_injected: usize,
-}
 
 /// The SDK configuration of `region` with static credentials.
 fn sdk_config(region: &str, credentials: Credentials) -> SdkConfig {
@@ -383,7 +183,12 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         runner.observe(move |h, ev| {
             if ev.event_type.ends_with("StateEntered") {
                 let t = ev.timestamp.duration_since(epoch).unwrap_or_default().as_secs_f64();
-                progress(&format!("{:>9}  {:<34} {}", format_elapsed(t), h.name(), ev.state_name().unwrap_or("?")));
+                progress(&format!(
+                    "{:>9}  {:<34} {}",
+                    time_fmt::elapsed(Duration::from_secs_f64(t)),
+                    h.name(),
+                    ev.state_name().unwrap_or("?")
+                ));
             }
         });
     }
@@ -473,7 +278,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         Scenario::RegionOutage => {
             progress(&format!(
                 "{:>9}  {primary} fails (its endpoints hang, its databases stop)",
-                format_elapsed(secs(&clock, epoch))
+                time_fmt::elapsed(Duration::from_secs_f64(secs(&clock, epoch)))
             ));
             sim.set_region_down(&primary, DownMode::Hang);
             if !opts.faults.contains(&Fault::NeverReturns) {
@@ -483,7 +288,10 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
                 let primary2 = primary.clone();
                 tokio::spawn(async move {
                     clock2.sleep(OUTAGE).await;
-                    progress2(&format!("{:>9}  {primary2} is back", format_elapsed(secs(&clock2, epoch))));
+                    progress2(&format!(
+                        "{:>9}  {primary2} is back",
+                        time_fmt::elapsed(Duration::from_secs_f64(secs(&clock2, epoch)))
+                    ));
                     sim2.set_region_up(&primary2);
                 });
             }
@@ -539,29 +347,4 @@ fn start_failover(
 
 fn secs(clock: &SharedClock, epoch: SystemTime) -> f64 {
     clock.now().duration_since(epoch).unwrap_or_default().as_secs_f64()
-}
-
-/// `1h02m03.5s` style, for progress lines.
-pub fn format_elapsed(t: f64) -> String {
-    let total = t.max(0.0);
-    let h = (total / 3600.0).floor() as u64;
-    let m = ((total % 3600.0) / 60.0).floor() as u64;
-    let s = total % 60.0;
-    if h > 0 { format!("{h}h{m:02}m{s:04.1}s") } else { format!("{m}m{s:04.1}s") }
-}
-
-/// Reads a JSON value at a dotted path (`a.b.0.c`).
-pub(crate) fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |cur, part| match part.parse::<usize>() {
-        Ok(i) => cur.get(i),
-        Err(_) => cur.get(part),
-    })
-}
-
-pub(crate) fn parse_time(v: Option<&Value>) -> Option<SystemTime> {
-    v.and_then(Value::as_str).and_then(|s| time_fmt::parse_rfc3339(s).ok())
-}
-
-pub(crate) fn service_names() -> [&'static str; 6] {
-    [service::ARC, service::RDS, service::CLOUDWATCH, service::SNS, service::S3, service::SECRETS_MANAGER]
 }

@@ -72,12 +72,12 @@
 //! PostgreSQL must be 14 or later (`hash_record_extended`, `bit_xor`).
 
 mod db;
-mod lite;
 mod model;
-mod my;
-mod pg;
+mod mysql;
+mod postgres;
 pub mod report;
 mod source;
+mod sqlite;
 mod table;
 
 use std::cmp::Ordering;

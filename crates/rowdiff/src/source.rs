@@ -197,9 +197,9 @@ impl SourceConfig {
     /// Opens the connection and sets the session up for reading only.
     pub async fn connect(&self) -> Result<Source, DiffError> {
         let inner = match self.engine {
-            Engine::Postgres => crate::pg::connect(self).await?,
-            Engine::Mysql => crate::my::connect(self).await?,
-            Engine::Sqlite => crate::lite::connect(self)?,
+            Engine::Postgres => crate::postgres::connect(self).await?,
+            Engine::Mysql => crate::mysql::connect(self).await?,
+            Engine::Sqlite => crate::sqlite::connect(self)?,
         };
         Ok(Source { engine: self.engine, inner: tokio::sync::Mutex::new(inner) })
     }
@@ -225,7 +225,7 @@ impl Source {
 }
 
 pub(crate) enum Inner {
-    Pg(tokio_postgres::Client),
-    My(mysql_async::Conn),
-    Lite(Arc<std::sync::Mutex<rusqlite::Connection>>),
+    Postgres(tokio_postgres::Client),
+    Mysql(mysql_async::Conn),
+    Sqlite(Arc<std::sync::Mutex<rusqlite::Connection>>),
 }

@@ -224,16 +224,16 @@ pub fn compose(input: &NotifyInput, now: SystemTime) -> Message {
             let _ = writeln!(
                 b,
                 "Recovery time: measured by the failover execution; this recovery has run {}.",
-                human(elapsed)
+                time_fmt::elapsed(elapsed)
             );
         } else {
             let verdict = if elapsed <= rto {
-                format!("within the RTO of {}", human(rto))
+                format!("within the RTO of {}", time_fmt::elapsed(rto))
             } else {
-                format!("OVER the RTO of {} by {}", human(rto), human(elapsed - rto))
+                format!("OVER the RTO of {} by {}", time_fmt::elapsed(rto), time_fmt::elapsed(elapsed - rto))
             };
             let label = if input.phase == Phase::Succeeded { "Recovery time" } else { "Elapsed so far" };
-            let _ = writeln!(b, "{label}: {} since the execution started, {verdict}.", human(elapsed));
+            let _ = writeln!(b, "{label}: {} since the execution started, {verdict}.", time_fmt::elapsed(elapsed));
         }
     }
 
@@ -247,13 +247,15 @@ pub fn compose(input: &NotifyInput, now: SystemTime) -> Message {
     let _ = writeln!(b, "\nTimeline:");
     for e in &input.timeline {
         let offset = match (started, time_fmt::parse_rfc3339(&e.at)) {
-            (Some(s), Ok(at)) => format!("+{}", human(at.duration_since(s).unwrap_or_default())),
+            (Some(s), Ok(at)) => format!("+{}", time_fmt::elapsed(at.duration_since(s).unwrap_or_default())),
             _ => String::new(),
         };
         let at = time_fmt::parse_rfc3339(&e.at).map(clock_time).unwrap_or_else(|_| e.at.clone());
         let _ = writeln!(b, "  {at}  {offset:<14} {}", one_line(&e.phase, 80));
     }
-    let offset = started.map(|s| format!("+{}", human(now.duration_since(s).unwrap_or_default()))).unwrap_or_default();
+    let offset = started
+        .map(|s| format!("+{}", time_fmt::elapsed(now.duration_since(s).unwrap_or_default())))
+        .unwrap_or_default();
     let _ = writeln!(b, "  {}  {offset:<14} {} (this message)", clock_time(now), input.phase);
 
     if !input.data_at_risk.is_empty() {
@@ -442,35 +444,14 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// `2026-11-26 05:31:02Z`: fixed width, to the second, for the timeline's column.
 fn clock_time(t: SystemTime) -> String {
-    let s = time_fmt::rfc3339(t);
-    match s.get(..19) {
-        Some(head) => format!("{}Z", head.replacen('T', " ", 1)),
-        None => s,
-    }
-}
-
-/// `45 s`, `4 min 05 s`, `2 h 03 min`.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 60 {
-        format!("{s} s")
-    } else if s < 3600 {
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
-    }
+    const FORMAT: &[time::format_description::FormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from(t).format(FORMAT).unwrap_or_else(|_| time_fmt::rfc3339(t))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(human(Duration::from_secs(45)), "45 s");
-        assert_eq!(human(Duration::from_secs(245)), "4 min 05 s");
-        assert_eq!(human(Duration::from_secs(7380)), "2 h 03 min");
-    }
 
     #[test]
     fn subjects_are_one_short_ascii_line() {

@@ -135,7 +135,7 @@ pub(crate) fn connect(cfg: &SourceConfig) -> Result<Inner, DiffError> {
     )
     .map_err(|e| DiffError::Connect { side: "", message: format!("{}: {e}", cfg.database) })?;
     register(&conn).map_err(|e| DiffError::Connect { side: "", message: e.to_string() })?;
-    Ok(Inner::Lite(Arc::new(Mutex::new(conn))))
+    Ok(Inner::Sqlite(Arc::new(Mutex::new(conn))))
 }
 
 type Shared = Arc<Mutex<rusqlite::Connection>>;

@@ -166,7 +166,7 @@ pub(crate) async fn connect(cfg: &SourceConfig) -> Result<Inner, DiffError> {
         )
         .await
         .map_err(err)?;
-    Ok(Inner::Pg(client))
+    Ok(Inner::Postgres(client))
 }
 
 fn qerr(table: &str, e: tokio_postgres::Error) -> DiffError {

@@ -183,7 +183,7 @@ pub(crate) async fn connect(cfg: &SourceConfig) -> Result<Inner, DiffError> {
         side: "",
         message: format!("{}:{}: {}", cfg.host, cfg.port, crate::model::chain(&e)),
     })?;
-    Ok(Inner::My(conn))
+    Ok(Inner::Mysql(conn))
 }
 
 pub(crate) async fn begin(c: &mut mysql_async::Conn) -> Result<(), DiffError> {

@@ -1,0 +1,215 @@
+//! The drill's vocabulary: what a drill is asked to do ([`DrillOptions`]: a [`Scenario`],
+//! an [`Approve`] policy, [`Fault`]s) and what it reports ([`DrillReport`]). Running
+//! (`run`) and assessing (`expect`) both use these types and never each other.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use failover_asl::Status;
+use failover_core::time_fmt;
+use regionsim::{EndpointFault, service};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// A planned switchover to the secondary: nothing may be lost.
+    Planned,
+    /// The primary Region fails under write load; unplanned failover; the old Region
+    /// returns 30 minutes later; snapshot, restore, missing-transaction report.
+    RegionOutage,
+    /// A planned move to the secondary, then the planned move back (the decision under test).
+    Failback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approve {
+    Auto,
+    Reject,
+    Timeout,
+}
+
+/// A fault injected into the drill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "fault")]
+pub enum Fault {
+    /// `k` of the five ARC endpoints dead, each failing the given way.
+    ArcDead { k: usize, how: EndpointFault },
+    /// A share of one service's calls throttled.
+    Throttle { service: String, rate: f64 },
+    /// Extra latency on one service.
+    Latency { service: String, millis: u64 },
+    /// Every Lambda task fails once at the Lambda level before running.
+    LambdaOnce,
+    /// The old Region never comes back.
+    NeverReturns,
+    /// Aurora never takes the old primary's snapshot.
+    NoSnapshot,
+}
+
+impl Fault {
+    /// `arc-dead=4`, `arc-dead=4:hang` (`refuse`, `hang`, `server-error`, `unavailable`), `throttle=rds:0.3`, `latency=arc:200`, `lambda-once`,
+    /// `never-returns`, `no-snapshot`.
+    pub fn parse(s: &str) -> Result<Fault, String> {
+        let (name, arg) = s.split_once('=').map_or((s, None), |(a, b)| (a, Some(b)));
+        let need = |what: &str| arg.ok_or_else(|| format!("--fault {name} needs ={what}"));
+        match name {
+            "arc-dead" => {
+                let a = need("K[:refuse|hang|server-error|unavailable]")?;
+                let (k, how) = a.split_once(':').unwrap_or((a, "refuse"));
+                let k: usize = k.parse().map_err(|_| format!("--fault arc-dead: `{k}` is not a number"))?;
+                if k > 5 {
+                    return Err("--fault arc-dead: an ARC cluster has 5 endpoints".into());
+                }
+                // The simulator's own names (its control API takes the same).
+                let how: EndpointFault = serde_json::from_value(Value::String(how.to_string())).map_err(|_| {
+                    format!("--fault arc-dead: `{how}` is not refuse, hang, server-error or unavailable")
+                })?;
+                Ok(Fault::ArcDead { k, how })
+            }
+            "throttle" => {
+                let a = need("SERVICE:RATE")?;
+                let (svc, rate) = a.split_once(':').ok_or("--fault throttle=SERVICE:RATE")?;
+                let rate: f64 = rate.parse().map_err(|_| format!("--fault throttle: `{rate}` is not a rate"))?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err("--fault throttle: the rate is between 0 and 1".into());
+                }
+                Ok(Fault::Throttle { service: svc.to_string(), rate })
+            }
+            "latency" => {
+                let a = need("SERVICE:MILLIS")?;
+                let (svc, ms) = a.split_once(':').ok_or("--fault latency=SERVICE:MILLIS")?;
+                let millis: u64 = ms.parse().map_err(|_| format!("--fault latency: `{ms}` is not milliseconds"))?;
+                Ok(Fault::Latency { service: svc.to_string(), millis })
+            }
+            "lambda-once" => Ok(Fault::LambdaOnce),
+            "never-returns" => Ok(Fault::NeverReturns),
+            "no-snapshot" => Ok(Fault::NoSnapshot),
+            other => Err(format!(
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lambda-once, never-returns, no-snapshot)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    pub scenario: Scenario,
+    pub approve: Approve,
+    pub faults: Vec<Fault>,
+    pub seed: u64,
+    /// A PostgreSQL or MariaDB server for the simulated clusters' databases; SQLite files
+    /// when `None`.
+    pub database: Option<String>,
+    /// The plan (YAML); the reference workload's when `None`.
+    pub plan_yaml: Option<String>,
+}
+
+impl Default for DrillOptions {
+    fn default() -> Self {
+        Self {
+            scenario: Scenario::RegionOutage,
+            approve: Approve::Auto,
+            faults: vec![],
+            seed: 1,
+            database: None,
+            plan_yaml: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    #[error("the plan: {0}")]
+    Plan(String),
+    #[error("the simulator: {0}")]
+    Sim(String),
+    #[error("the state machines: {0}")]
+    Definitions(String),
+}
+
+/// One phase of the timeline, in seconds from the failover execution's start.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTiming {
+    pub execution: String,
+    pub state: String,
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TableLoss {
+    pub lost: usize,
+    pub changed: usize,
+    pub new: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Lost {
+    /// Per database and table: what the simulator knows was lost.
+    pub ground_truth: BTreeMap<String, BTreeMap<String, TableLoss>>,
+    /// Per database and table: what the missing-transaction report said.
+    pub reported: BTreeMap<String, BTreeMap<String, TableLoss>>,
+    /// Whether the report equals the ground truth exactly: counts, and every key.
+    pub exact: bool,
+    /// How many (table, kind, key) triples were compared.
+    pub keys_compared: usize,
+    /// The first differing triples, when any.
+    pub key_mismatches: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub at_s: f64,
+    pub region: Option<String>,
+    pub subject: Option<String>,
+    pub phase: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionSummary {
+    pub name: String,
+    pub status: Status,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub history_events: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub scenario: Scenario,
+    pub approve: Approve,
+    pub faults: Vec<Fault>,
+    pub seed: u64,
+    pub outcome: String,
+    pub expected_outcome: String,
+    pub as_expected: bool,
+    pub problems: Vec<String>,
+    pub rto_s: Option<f64>,
+    pub rto_lower_bound_s: Option<f64>,
+    pub plan_rto_s: u64,
+    pub latencies: BTreeMap<String, f64>,
+    pub phases: Vec<PhaseTiming>,
+    pub lost: Lost,
+    pub notifications: Vec<Notification>,
+    pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    pub mutating_calls: BTreeMap<String, u64>,
+    pub history_events: BTreeMap<String, usize>,
+    pub executions: Vec<ExecutionSummary>,
+    pub serving_regions: Vec<String>,
+    pub writers: BTreeMap<String, String>,
+    pub invocations: usize,
+    pub lambda_faults_injected: usize,
+}
+
+/// A timestamp field of a task's output.
+pub(crate) fn parse_time(v: Option<&Value>) -> Option<SystemTime> {
+    v.and_then(Value::as_str).and_then(|s| time_fmt::parse_rfc3339(s).ok())
+}
+
+/// The services whose calls the report counts.
+pub(crate) fn service_names() -> [&'static str; 6] {
+    [service::ARC, service::RDS, service::CLOUDWATCH, service::SNS, service::S3, service::SECRETS_MANAGER]
+}
