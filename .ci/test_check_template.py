@@ -21,6 +21,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import check_build_metadata  # noqa: E402
+import check_samconfig  # noqa: E402
 import check_template  # noqa: E402
 import sam_transform  # noqa: E402
 from samtranslator.yaml_helper import yaml_parse  # noqa: E402
@@ -307,6 +308,43 @@ class BuildMetadataChecks(unittest.TestCase):
     def test_build_method(self):
         self.template["Resources"]["PreflightFunction"]["Metadata"]["BuildMethod"] = "makefile"
         self.refused("not rust-cargolambda")
+
+
+class SamconfigChecks(unittest.TestCase):
+    def setUp(self):
+        import tomllib
+        self.config = tomllib.loads((REPO / "samconfig.toml").read_text())
+        self.template = check_build_metadata.load_template(REPO / "template.yaml")
+
+    def overrides(self, env):
+        return self.config[env]["deploy"]["parameters"]["parameter_overrides"]
+
+    def refused(self, expected):
+        found = check_samconfig.check(self.config, self.template)
+        self.assertTrue(any(expected in p for p in found), f"expected {expected!r}, got {found}")
+
+    def test_the_samconfig_passes(self):
+        self.assertEqual(check_samconfig.check(self.config, self.template), [])
+
+    def test_unknown_override(self):
+        self.overrides("use1").append("PlanNmae=x")
+        self.refused("override PlanNmae is no parameter")
+
+    def test_required_parameter_missing(self):
+        self.config["usw2"]["deploy"]["parameters"]["parameter_overrides"] = [o for o in self.overrides("usw2") if not o.startswith("MemberClusterArns=")]
+        self.refused("MemberClusterArns has no default and no override")
+
+    def test_not_each_others_peer(self):
+        self.config["usw2"]["deploy"]["parameters"]["parameter_overrides"] = [o.replace("PeerRegion=us-east-1", "PeerRegion=eu-west-1") for o in self.overrides("usw2")]
+        self.refused("not each other's peer")
+
+    def test_allowed_values(self):
+        self.overrides("use1").append("Architecture=riscv64")
+        self.refused("Architecture=riscv64 is not one of")
+
+    def test_resolve_s3(self):
+        self.config["use1"]["deploy"]["parameters"]["resolve_s3"] = False
+        self.refused("resolve_s3 is not true")
 
 
 if __name__ == "__main__":
