@@ -165,3 +165,43 @@ async fn no_snapshot_is_reported_as_unavailable() {
     let r = drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::NoSnapshot]).await;
     assert_expected(&r);
 }
+
+/// The refused-switchover path: a planned switchover with the lag over the RPO is refused,
+/// the approver is asked (with the data at risk) whether to continue unplanned, and on
+/// approval the drill fails over, recovers and reports exactly what the lag cost.
+#[tokio::test(start_paused = true)]
+async fn planned_with_lag_over_the_rpo_asks_then_fails_over_unplanned_and_reports_exactly() {
+    let r = drill(Scenario::Planned, Approve::Auto, vec![Fault::Lag { seconds: 30 }]).await;
+    assert_expected(&r);
+    assert!(r.expected_outcome.starts_with("switchover refused"), "{}", r.expected_outcome);
+    assert_eq!(r.serving_regions, vec!["us-west-2"]);
+    assert!(r.writers.values().all(|w| w == "us-west-2"), "{:?}", r.writers);
+    assert_mutations(&r, "rds:SwitchoverGlobalCluster", 0);
+    assert_mutations(&r, "rds:FailoverGlobalCluster", 2);
+    let visited = states(&r, "drill-planned");
+    for s in ["AssessUnplanned", "NotifySwitchoverRefused", "AskContinueUnplanned", "MoveTraffic", "StartRecovery"] {
+        assert!(visited.iter().any(|v| v == s), "{s} not visited: {visited:?}");
+    }
+    let phases: Vec<_> = r.notifications.iter().filter_map(|n| n.phase.as_deref()).collect();
+    assert!(phases.contains(&"switchover-refused"), "{phases:?}");
+    assert!(r.lost.exact, "{:#?}", r.lost.key_mismatches);
+    let lost: usize = r.lost.ground_truth.values().flat_map(|t| t.values()).map(|t| t.lost + t.changed).sum();
+    assert!(lost > 0, "30 s of lag loses writes: {:#?}", r.lost.ground_truth);
+}
+
+#[tokio::test(start_paused = true)]
+async fn planned_with_lag_over_the_rpo_rejected_or_timed_out_moves_nothing() {
+    for approve in [Approve::Reject, Approve::Timeout] {
+        let r = drill(Scenario::Planned, approve, vec![Fault::Lag { seconds: 30 }]).await;
+        assert_expected(&r);
+        assert_eq!(r.serving_regions, vec!["us-east-1"], "{approve:?}");
+        assert!(r.writers.values().all(|w| w == "us-east-1"), "{approve:?}: {:?}", r.writers);
+        assert!(
+            r.mutating_calls.keys().all(|k| !k.starts_with("rds:") && !k.starts_with("arc:")),
+            "{:?}",
+            r.mutating_calls
+        );
+        let visited = states(&r, "drill-planned");
+        assert!(visited.iter().any(|v| v == "AskContinueUnplanned"), "{approve:?}: {visited:?}");
+    }
+}

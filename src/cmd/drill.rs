@@ -17,7 +17,9 @@ pub struct DrillArgs {
     #[arg(long, value_enum, default_value_t = ApproveArg::Auto)]
     approve: ApproveArg,
     /// Faults to inject (repeatable): arc-dead=K[:refuse|hang|server-error|unavailable],
-    /// throttle=SERVICE:RATE, latency=SERVICE:MS, lambda-once, never-returns, no-snapshot.
+    /// throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS (every secondary lags; a planned
+    /// switchover over the RPO is refused and the approver asked to continue unplanned),
+    /// lambda-once, never-returns, no-snapshot.
     #[arg(long = "fault", value_parser = Fault::parse)]
     faults: Vec<Fault>,
     /// Seeds the workload, the endpoint shuffles and the retry jitter.

@@ -52,6 +52,20 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let other = plan.other_region(i.decision_target).unwrap_or_default().to_string();
     let never_returns = i.opts.faults.contains(&Fault::NeverReturns);
     let no_snapshot = i.opts.faults.contains(&Fault::NoSnapshot);
+    // A planned switchover whose lag is over the RPO is refused; the approver is asked
+    // whether to continue unplanned (and the rest is an unplanned failover's).
+    let refused_switchover = i.opts.scenario == Scenario::Planned
+        && i.opts.lag().is_some_and(|s| s.saturating_mul(1000) > plan.objectives.rpo_seconds.saturating_mul(1000));
+    let entered = |state: &str| {
+        i.decision.history().iter().any(|ev| ev.event_type.ends_with("StateEntered") && ev.state_name() == Some(state))
+    };
+    if refused_switchover {
+        for state in ["AssessUnplanned", "NotifySwitchoverRefused", "AskContinueUnplanned"] {
+            if !entered(state) {
+                problems.push(format!("the refused switchover never entered {state}"));
+            }
+        }
+    }
 
     // Executions.
     let executions: Vec<ExecutionSummary> = i
@@ -75,6 +89,10 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let (expected, outcome) = match i.opts.approve {
         Approve::Auto => {
             let expected = match i.opts.scenario {
+                Scenario::Planned if refused_switchover => {
+                    "switchover refused (lag over the RPO), continued unplanned on approval: failed over, recovered, report equal to ground truth"
+                        .to_string()
+                }
                 Scenario::Planned | Scenario::Failback => "traffic and writers in the target, nothing lost".to_string(),
                 Scenario::RegionOutage if never_returns => {
                     "failed over; the old Region never returned: the recovery waited within its history budget and reported it"
@@ -154,7 +172,10 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         problems.push("the RTO could not be measured from the execution's output".into());
     }
 
-    let unplanned = i.opts.scenario == Scenario::RegionOutage;
+    let unplanned = i.opts.scenario == Scenario::RegionOutage || refused_switchover;
+    if refused_switchover && i.opts.approve == Approve::Auto && !entered("SwitchToUnplanned") {
+        problems.push("the approved refusal never switched to the unplanned mode".into());
+    }
 
     // Phases: every Task and Map state of every execution, by entered and exited events.
     let mut phases = Vec::new();

@@ -47,10 +47,13 @@ pub enum Fault {
     NeverReturns,
     /// Aurora never takes the old primary's snapshot.
     NoSnapshot,
+    /// Every secondary lags this many seconds behind its writer from the start (a planned
+    /// switchover over the RPO is refused, and the approver is asked to continue unplanned).
+    Lag { seconds: u64 },
 }
 
 impl Fault {
-    /// `arc-dead=4`, `arc-dead=4:hang` (`refuse`, `hang`, `server-error`, `unavailable`), `throttle=rds:0.3`, `latency=arc:200`, `lambda-once`,
+    /// `arc-dead=4`, `arc-dead=4:hang` (`refuse`, `hang`, `server-error`, `unavailable`), `lag=30`, `throttle=rds:0.3`, `latency=arc:200`, `lambda-once`,
     /// `never-returns`, `no-snapshot`.
     pub fn parse(s: &str) -> Result<Fault, String> {
         let (name, arg) = s.split_once('=').map_or((s, None), |(a, b)| (a, Some(b)));
@@ -84,13 +87,28 @@ impl Fault {
                 let millis: u64 = ms.parse().map_err(|_| format!("--fault latency: `{ms}` is not milliseconds"))?;
                 Ok(Fault::Latency { service: svc.to_string(), millis })
             }
+            "lag" => {
+                let a = need("SECONDS")?;
+                let seconds: u64 = a.parse().map_err(|_| format!("--fault lag: `{a}` is not a number of seconds"))?;
+                Ok(Fault::Lag { seconds })
+            }
             "lambda-once" => Ok(Fault::LambdaOnce),
             "never-returns" => Ok(Fault::NeverReturns),
             "no-snapshot" => Ok(Fault::NoSnapshot),
             other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lambda-once, never-returns, no-snapshot)"
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, lambda-once, never-returns, no-snapshot)"
             )),
         }
+    }
+}
+
+impl DrillOptions {
+    /// The replication lag a `lag` fault imposes, if any.
+    pub fn lag(&self) -> Option<u64> {
+        self.faults.iter().find_map(|f| match f {
+            Fault::Lag { seconds } => Some(*seconds),
+            _ => None,
+        })
     }
 }
 

@@ -128,6 +128,13 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
             Fault::Throttle { service, rate } => sim.set_throttle_rate(service, *rate),
             Fault::Latency { service, millis } => sim.set_extra_latency(service, Duration::from_millis(*millis)),
             Fault::NoSnapshot => aurora.set_snapshot_after_recovery(None),
+            Fault::Lag { seconds } => {
+                for d in &plan.databases {
+                    aurora
+                        .set_replication_lag(&d.global_cluster, Duration::from_secs(*seconds))
+                        .map_err(|e| DrillError::Sim(e.to_string()))?;
+                }
+            }
             Fault::LambdaOnce | Fault::NeverReturns => {}
         }
     }
@@ -298,14 +305,17 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
             let h = start_failover(&runner, &failover_def, &plan, "unplanned", &first_target, "drill-outage")?;
             h.wait().await;
             executions.push(h.clone());
-            // The recovery machine, if the failover started it.
-            if let Some(rec) = runner.executions().into_iter().find(|e| e.name() == "drill-outage-recovery") {
-                rec.wait().await;
-                executions.push(rec);
-            }
             h
         }
     };
+    // The recovery machine of every execution that started one (an unplanned failover, or
+    // a refused switchover that was continued unplanned).
+    for name in executions.iter().map(|e| format!("{}-recovery", e.name())).collect::<Vec<_>>() {
+        if let Some(rec) = runner.executions().into_iter().find(|e| e.name() == name) {
+            rec.wait().await;
+            executions.push(rec);
+        }
+    }
 
     let decisions_now = decisions.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let invocations_now = invocations.lock().unwrap_or_else(|p| p.into_inner()).clone();
