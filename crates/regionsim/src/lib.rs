@@ -86,25 +86,27 @@
 
 pub mod arc;
 pub mod cloudwatch;
+mod compat;
 pub mod control;
 pub mod data;
 pub mod dns;
+pub mod endpoints;
 pub mod rds;
 pub mod s3;
 pub mod secrets;
 pub mod server;
+pub mod services;
 pub mod sfn;
 pub mod sim;
 pub mod sns;
 pub mod web;
 pub mod wire;
-pub mod world;
 
+pub use cloudwatch::{LagQuery, LagSource};
+pub use endpoints::Endpoints;
 pub use server::{ApiError, HttpService, Listener, Request, Response, ResponseFuture};
-pub use sim::{
-    CallRecord, DownMode, EndpointFault, Endpoints, HealthTransition, LagQuery, LagSource, RegionStatus, Sim,
-    SimBuilder, WeakSim, service,
-};
+pub use services::service;
+pub use sim::{CallRecord, DownMode, EndpointFault, HealthTransition, RegionStatus, Setup, Sim, SimBuilder, WeakSim};
 
 /// The plan a simulator uses when none is given (the retail store, us-east-1 and
 /// us-west-2, one global database `orders`).

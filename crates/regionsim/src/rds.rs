@@ -25,11 +25,14 @@ use std::time::{Duration, SystemTime};
 use failover_core::SharedClock;
 use failover_core::plan::Plan;
 
+use crate::cloudwatch::{LagFn, LagQuery};
 use crate::data::{
     Backend, ClusterRef, DataError, DataStore, DbLocation, GlobalDataSpec, GroundTruth, Schema, WorkloadConfig,
 };
+use crate::secrets::SecretsManager;
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
-use crate::sim::{LagQuery, Sim, WeakSim};
+use crate::services::service;
+use crate::sim::{Setup, Sim, WeakSim};
 use crate::wire::{Form, iso8601, query_error, query_response, xml_elem};
 use model::{
     Cluster, Effect, Event, GlobalCluster, GlobalSpec, Instance, MemberSpec, RdsModel, Role, Snapshot, SyncInfo,
@@ -38,6 +41,11 @@ use model::{
 
 /// The query protocol's XML namespace for RDS.
 pub const XMLNS: &str = "http://rds.amazonaws.com/doc/2014-10-31/";
+
+/// Keeps the `rds` port for [`Aurora::install`]: it answers 501 until then.
+pub fn reserve_port(setup: &mut Setup<'_>) {
+    setup.listen_shared(service::RDS, Some("AWS_ENDPOINT_URL_RDS"));
+}
 
 /// One global cluster to simulate, with its workload.
 #[derive(Debug, Clone)]
@@ -177,7 +185,7 @@ impl Aurora {
     }
 
     /// Builds the service from a plan and plugs it into `sim`: the `rds` port, the lag
-    /// metrics CloudWatch reports, and an extension drills fetch with `sim.extension::<Aurora>()`.
+    /// metrics CloudWatch reports, and the handle drills fetch with `sim.try_service::<Aurora>()`.
     pub fn install(sim: &Sim, cfg: AuroraConfig) -> Result<Arc<Aurora>, DataError> {
         let aurora = Aurora::new(cfg, sim.clock().clone())?;
         aurora.attach(sim);
@@ -187,10 +195,10 @@ impl Aurora {
     /// Plugs an existing service into `sim` (see [`Aurora::install`]).
     pub fn attach(self: &Arc<Self>, sim: &Sim) {
         *self.sim.lock().unwrap_or_else(|e| e.into_inner()) = Some(sim.downgrade());
-        sim.register_service(crate::sim::service::RDS, Arc::new(RdsService(self.clone())));
-        sim.insert_extension(self.clone());
+        sim.register_service(service::RDS, Arc::new(RdsService(self.clone())));
+        sim.provide(self.clone());
         let weak = Arc::downgrade(self);
-        sim.set_lag_source(Arc::new(move |q: &LagQuery| weak.upgrade().and_then(|a| a.lag_metric(q))));
+        sim.provide::<LagFn>(Arc::new(move |q: &LagQuery| weak.upgrade().and_then(|a| a.lag_metric(q))));
         // Syncing on every health or fault change records a Region that goes down and comes
         // back between two RDS calls; requests alone would see only its latest state.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -463,9 +471,9 @@ impl Aurora {
                 if let (Some(arn), Some(sim)) = (secret, self.sim()) {
                     // RDS keeps the managed password in Secrets Manager as JSON, where the
                     // functions read it like any other credentials secret.
-                    let password = format!("sim-{:016x}", fnv(&arn));
+                    let password = format!("sim-{:016x}", failover_core::stable_hash(&arn));
                     let value = serde_json::json!({ "username": c.master_username, "password": password });
-                    sim.world().secrets.put(region, &arn, &value.to_string(), now);
+                    sim.service::<SecretsManager>().put(region, &arn, &value.to_string(), now);
                 }
                 Ok(format!("<DBCluster>{}</DBCluster>", cluster_xml(&st.model, &c, now)))
             }
@@ -918,10 +926,6 @@ fn cluster_xml(m: &RdsModel, c: &Cluster, now: SystemTime) -> String {
         );
     }
     x
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn instance_xml(m: &RdsModel, i: &Instance, now: SystemTime) -> String {
