@@ -162,19 +162,20 @@ fn format_cents(c: i64) -> String {
     format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
+/// A `timestamp(6)` as the databases print it: `2026-11-26 05:40:00.000000`.
+const TIMESTAMP_OUT: &[time::format_description::BorrowedFormatItem<'_>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]");
+
+/// A timestamp as a database may hand it back: fewer fraction digits or none (PostgreSQL),
+/// a `T` and a UTC offset.
+const TIMESTAMP_IN: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+    "[year]-[month]-[day][first [ ] [T]][hour]:[minute]:[second][optional [.[subsecond digits:1+]]][optional [[first [Z] [+00]]]]"
+);
+
 fn format_micros(us: i64) -> String {
     let dt = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.microsecond()
-    )
+    dt.format(TIMESTAMP_OUT).unwrap_or_default()
 }
 
 fn parse_cents(s: &str) -> Option<i64> {
@@ -195,19 +196,8 @@ fn parse_cents(s: &str) -> Option<i64> {
 }
 
 fn parse_micros(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, rest) = s.split_once([' ', 'T'])?;
-    let mut d = date.split('-');
-    let (y, m, dd) = (d.next()?.parse::<i32>().ok()?, d.next()?.parse::<u8>().ok()?, d.next()?.parse::<u8>().ok()?);
-    let rest = rest.trim_end_matches('Z').trim_end_matches("+00");
-    let (hms, frac) = rest.split_once('.').unwrap_or((rest, ""));
-    let mut t = hms.split(':');
-    let (h, mi, se) = (t.next()?.parse::<u8>().ok()?, t.next()?.parse::<u8>().ok()?, t.next()?.parse::<u8>().ok()?);
-    let micros: u32 = if frac.is_empty() { 0 } else { format!("{:0<6}", &frac[..frac.len().min(6)]).parse().ok()? };
-    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, dd).ok()?;
-    let time = time::Time::from_hms_micro(h, mi, se, micros).ok()?;
-    let ns = time::PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp_nanos();
-    Some((ns / 1000) as i64)
+    let t = time::PrimitiveDateTime::parse(s.trim(), TIMESTAMP_IN).ok()?;
+    Some((t.assume_utc().unix_timestamp_nanos() / 1000) as i64)
 }
 
 /// A column type of the reference schema.
@@ -900,7 +890,7 @@ impl DataStore {
         }
         // Server identifiers stop at 63 (PostgreSQL) or 64 (MySQL) characters; a hash of
         // the whole keeps two long cluster names apart.
-        format!("{}_{:08x}", &name[..54], fnv(&name) as u32)
+        format!("{}_{:08x}", &name[..54], failover_core::stable_hash(&name) as u32)
     }
 
     fn create_db(&mut self, c: &ClusterRef, schema: Schema) -> Result<(), DataError> {
@@ -946,7 +936,7 @@ impl DataStore {
         for m in &members {
             self.create_db(m, spec.schema)?;
         }
-        let seed = self.seed ^ fnv(&spec.global_cluster);
+        let seed = self.seed ^ failover_core::stable_hash(&spec.global_cluster);
         let generator = Generator { schema: spec.schema, rng: Rng(seed), next_id: 1, mutable: Vec::new() };
         let queues = spec.secondaries.iter().map(|s| (s.clone(), VecDeque::new())).collect();
         self.globals.insert(
@@ -1297,10 +1287,6 @@ impl Drop for DataStore {
 
 fn location(db: &Database) -> DbLocation {
     DbLocation { dialect: db.dialect, url: db.url.clone(), database: db.name.clone(), path: db.path.clone() }
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The SQL of `ops` in order, with runs of inserts into a table merged into multi-row

@@ -286,10 +286,6 @@ fn err(status: u16, code: &str, msg: impl Into<String>) -> ApiError {
     ApiError::new(status, code, msg)
 }
 
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// Aurora's notion of "the same major and minor version": for Aurora MySQL the Aurora
 /// version after `mysql_aurora.` (`3.05`), otherwise the first two components (`15.4`).
 /// Written here independently of the code under test, so that a bug there is not mirrored.
@@ -379,7 +375,7 @@ impl RdsModel {
             let cluster = Cluster {
                 key: key.clone(),
                 arn: self.cluster_arn(&key.region, &key.cluster),
-                resource_id: format!("cluster-{:026X}", fnv(&format!("{key}")) as u128 * 7919),
+                resource_id: format!("cluster-{:026X}", failover_core::stable_hash(&format!("{key}")) as u128 * 7919),
                 engine: spec.engine.clone(),
                 engine_version: m.engine_version.clone(),
                 global: Some(gid.clone()),
@@ -412,7 +408,7 @@ impl RdsModel {
             gid.clone(),
             GlobalCluster {
                 id: gid.clone(),
-                resource_id: format!("cluster-{:026X}", fnv(&gid) as u128 * 104_729),
+                resource_id: format!("cluster-{:026X}", failover_core::stable_hash(&gid) as u128 * 104_729),
                 engine: spec.engine.clone(),
                 engine_version: version,
                 database_name: spec.database_name.clone(),
@@ -445,7 +441,10 @@ impl RdsModel {
                 region: region.to_string(),
                 id: id.to_string(),
                 arn: self.instance_arn(region, id),
-                resource_id: format!("db-{:026X}", fnv(&format!("{region}/{id}")) as u128 * 15_485_863),
+                resource_id: format!(
+                    "db-{:026X}",
+                    failover_core::stable_hash(&format!("{region}/{id}")) as u128 * 15_485_863
+                ),
                 cluster: cluster.to_string(),
                 class: class.to_string(),
                 engine,
@@ -894,16 +893,10 @@ impl RdsModel {
         let mut effects = Vec::new();
         if let Some(delay) = self.timings.snapshot_after_recovery {
             let visible = at + delay;
-            let stamp = time::OffsetDateTime::from(visible);
-            let id = format!(
-                "rds:unplanned-global-failover-{}-{:04}-{:02}-{:02}-{:02}-{:02}",
-                c.key.cluster,
-                stamp.year(),
-                u8::from(stamp.month()),
-                stamp.day(),
-                stamp.hour(),
-                stamp.minute()
-            );
+            let stamp = time::OffsetDateTime::from(visible)
+                .format(time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]"))
+                .unwrap_or_default();
+            let id = format!("rds:unplanned-global-failover-{}-{stamp}", c.key.cluster);
             let arn = self.snapshot_arn(&key.region, &id);
             self.snapshots.insert(
                 (key.region.clone(), id.clone()),
@@ -1072,7 +1065,10 @@ impl RdsModel {
         let c = Cluster {
             key: key.clone(),
             arn: self.cluster_arn(region, &id),
-            resource_id: format!("cluster-{:026X}", fnv(&format!("{key}/{}", snap.id)) as u128 * 7919),
+            resource_id: format!(
+                "cluster-{:026X}",
+                failover_core::stable_hash(&format!("{key}/{}", snap.id)) as u128 * 7919
+            ),
             engine: snap.engine.clone(),
             engine_version: engine_version.unwrap_or(snap.engine_version.clone()),
             global: None,
@@ -1229,7 +1225,7 @@ impl RdsModel {
         let entry = self.clusters.get_mut(&c.key).expect("found above");
         match manage_master_password {
             Some(true) if entry.master_user_secret.is_none() => {
-                let suffix = format!("{:06x}", fnv(&entry.arn) & 0xff_ffff);
+                let suffix = format!("{:06x}", failover_core::stable_hash(&entry.arn) & 0xff_ffff);
                 let arn = format!(
                     "arn:aws:secretsmanager:{region}:{account}:secret:rds!cluster-{}-{suffix}",
                     entry.resource_id.trim_start_matches("cluster-").to_ascii_lowercase()
