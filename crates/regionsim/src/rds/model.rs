@@ -382,7 +382,7 @@ impl RdsModel {
             let cluster = Cluster {
                 key: key.clone(),
                 arn: self.cluster_arn(&key.region, &key.cluster),
-                resource_id: format!("cluster-{:026X}", failover_core::stable_hash(&format!("{key}")) as u128 * 7919),
+                resource_id: format!("cluster-{:026X}", failover_core::stable_hash(format!("{key}")) as u128 * 7919),
                 engine: spec.engine.clone(),
                 engine_version: m.engine_version.clone(),
                 global: Some(gid.clone()),
@@ -450,7 +450,7 @@ impl RdsModel {
                 arn: self.instance_arn(region, id),
                 resource_id: format!(
                     "db-{:026X}",
-                    failover_core::stable_hash(&format!("{region}/{id}")) as u128 * 15_485_863
+                    failover_core::stable_hash(format!("{region}/{id}")) as u128 * 15_485_863
                 ),
                 cluster: cluster.to_string(),
                 class: class.to_string(),

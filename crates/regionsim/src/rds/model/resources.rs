@@ -102,7 +102,7 @@ impl RdsModel {
             arn: self.cluster_arn(region, &id),
             resource_id: format!(
                 "cluster-{:026X}",
-                failover_core::stable_hash(&format!("{key}/{}", snap.id)) as u128 * 7919
+                failover_core::stable_hash(format!("{key}/{}", snap.id)) as u128 * 7919
             ),
             engine: snap.engine.clone(),
             engine_version: engine_version.unwrap_or(snap.engine_version.clone()),
