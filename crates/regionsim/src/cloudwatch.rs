@@ -157,8 +157,7 @@ impl CloudWatch {
         let settings: CloudWatchSettings = setup.setting();
         let model = CloudWatchModel::from_plan(setup.plan(), &settings, setup.now());
         let cw = Arc::new(CloudWatch { sim: setup.sim().downgrade(), state: Mutex::new(model) });
-        setup.serve(service::CLOUDWATCH, cw);
-        setup.listen_shared(service::CLOUDWATCH, Some("AWS_ENDPOINT_URL_CLOUDWATCH"));
+        setup.serve_shared(service::CLOUDWATCH, Some("AWS_ENDPOINT_URL_CLOUDWATCH"), cw);
     }
 
     /// The alarms and stored points, locked.

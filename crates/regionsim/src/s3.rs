@@ -74,8 +74,7 @@ impl S3 {
             model.create_bucket(&stack.report_bucket, region);
         }
         let s3 = Arc::new(S3 { sim: setup.sim().downgrade(), state: Mutex::new(model) });
-        setup.serve(service::S3, s3);
-        setup.listen_shared(service::S3, Some("AWS_ENDPOINT_URL_S3"));
+        setup.serve_shared(service::S3, Some("AWS_ENDPOINT_URL_S3"), s3);
     }
 
     /// The buckets, locked.

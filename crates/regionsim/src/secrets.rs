@@ -110,8 +110,7 @@ impl SecretsManager {
     pub fn register(setup: &mut Setup<'_>) {
         let model = SecretsModel::from_plan(setup.plan(), setup.now());
         let sm = Arc::new(SecretsManager { sim: setup.sim().downgrade(), state: Mutex::new(model) });
-        setup.serve(service::SECRETS_MANAGER, sm);
-        setup.listen_shared(service::SECRETS_MANAGER, Some("AWS_ENDPOINT_URL_SECRETS_MANAGER"));
+        setup.serve_shared(service::SECRETS_MANAGER, Some("AWS_ENDPOINT_URL_SECRETS_MANAGER"), sm);
     }
 
     /// The secrets, locked.

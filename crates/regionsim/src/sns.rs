@@ -49,8 +49,7 @@ impl Sns {
         let topics = setup.plan().stacks.values().map(|stack| stack.topic_arn.clone()).collect();
         let model = SnsModel { topics, messages: Vec::new() };
         let sns = Arc::new(Sns { sim: setup.sim().downgrade(), state: Mutex::new(model) });
-        setup.serve(service::SNS, sns);
-        setup.listen_shared(service::SNS, Some("AWS_ENDPOINT_URL_SNS"));
+        setup.serve_shared(service::SNS, Some("AWS_ENDPOINT_URL_SNS"), sns);
     }
 
     /// The topics and messages, locked.

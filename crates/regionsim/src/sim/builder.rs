@@ -85,12 +85,20 @@ impl<'a> Setup<'a> {
         self.sim.provide(service);
     }
 
-    /// One port for `name`, serving both Regions (the Region comes from the SigV4 scope).
+    /// [`Setup::serve`] on one port of its own, serving both Regions: what most services do.
+    pub fn serve_shared<S: HttpService>(&mut self, name: &'static str, env_var: Option<&'static str>, service: Arc<S>) {
+        self.serve(name, service);
+        self.listen_shared(name, env_var);
+    }
+
+    /// One port for `service`, serving both Regions (the Region comes from the SigV4 scope);
+    /// `env_var` is the SDK's `AWS_ENDPOINT_URL_*` variable for it.
     pub fn listen_shared(&mut self, service: &'static str, env_var: Option<&'static str>) {
         self.listen.push(Listen::Shared { service, env_var });
     }
 
-    /// One port for `name` per Region in `regions`, in order (endpoint index = position).
+    /// One port for `service` per Region in `regions`, in order (endpoint index = position);
+    /// their URLs end in `path`.
     pub fn listen_regional(&mut self, service: &'static str, regions: Vec<String>, path: &'static str) {
         self.listen.push(Listen::Regional { service, regions, path });
     }
