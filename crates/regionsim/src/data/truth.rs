@@ -79,8 +79,8 @@ fn ser_opt_window<S: serde::Serializer>(w: &Option<(SystemTime, SystemTime)>, s:
 
 /// The difference between two states of a schema's tables, keyed like a [`GroundTruth`]:
 /// `lost` only in `old`, `changed` in both with different values, `deleted` only in `new`.
-/// A drill compares a snapshot's data ([`DataStore::snapshot_tables`]) with the new
-/// primary's current rows ([`DataStore::mirror`]) this way: the expected report at that
+/// A drill compares a snapshot's data ([`DataStore::snapshot_tables`](super::DataStore::snapshot_tables)) with the new
+/// primary's current rows ([`DataStore::mirror`](super::DataStore::mirror)) this way: the expected report at that
 /// moment, rows written after the failover included (they are in `deleted`).
 pub fn diff_tables(schema: Schema, old: &Tables, new: &Tables) -> BTreeMap<String, TableTruth> {
     compare(&schema.tables(), old, new)
