@@ -21,7 +21,9 @@
 mod choice;
 mod definition;
 mod dispatch;
+mod engine;
 pub mod error;
+mod execution;
 mod history;
 mod intrinsics;
 mod mock;
@@ -36,14 +38,12 @@ pub use dispatch::{
     FaultInjector, FaultRule, FnDispatcher, LambdaFault, TaskContext, TaskDispatcher, TaskFailure, TaskFuture,
 };
 pub use error::{AslError, CallbackError, Problem};
+pub use execution::{ExecutionDescription, ExecutionHandle, ExecutionResult, Status};
 pub use history::HistoryEvent;
 pub use mock::{MockAnswer, MockConfig, MockDispatcher, MockedResponse};
 pub use offline::{MockSelection, OfflineRun, run_offline};
 pub use path::JsonPath;
-pub use runner::{
-    ExecutionDescription, ExecutionHandle, ExecutionResult, HISTORY_LIMIT, Observer, PAYLOAD_LIMIT, Runner,
-    RunnerConfig, StartOptions, Status,
-};
+pub use runner::{HISTORY_LIMIT, Observer, PAYLOAD_LIMIT, Runner, RunnerConfig, StartOptions};
 pub use subst::substitute;
 
 /// A current-thread tokio runtime whose clock is paused: with a [`failover_core::clock::VirtualClock`]

@@ -7,16 +7,24 @@
 //! the propagation delay, which is why every change is kept with its time.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use failover_core::plan::{ClusterEndpoint, Plan};
 use serde_json::{Value, json};
 
+use crate::dns::HealthChecks;
+use crate::endpoints::Endpoints;
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
-use crate::sim::WeakSim;
+use crate::services::service;
+use crate::sim::{Setup, WeakSim, lock};
 use crate::wire;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "ToggleCustomerAPI.";
+
+/// The five Regions of the default ARC cluster's endpoints.
+pub const DEFAULT_ARC_REGIONS: [&str; 5] = ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "ap-southeast-2"];
 
 /// One routing control and the history of its state.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +76,28 @@ fn control_panel_of(arn: &str) -> String {
 }
 
 impl ArcModel {
+    /// The plan's routing controls, the primary Region's On and the secondary's Off, and
+    /// every plan safety rule as "at least one of all the controls On".
+    pub fn from_plan(plan: &Plan, propagation: Duration, now: SystemTime) -> Self {
+        let mut arc = ArcModel { propagation, ..Default::default() };
+        let mut all_controls = Vec::new();
+        for (region, controls) in &plan.arc.routing_controls {
+            for c in controls {
+                arc.add_control(c, Some(region), *region == plan.regions.primary, now);
+                all_controls.push(c.clone());
+            }
+        }
+        for rule in &plan.arc.safety_rules {
+            arc.rules.push(AssertionRule {
+                arn: rule.arn.clone(),
+                name: rule.name.clone(),
+                controls: all_controls.clone(),
+                min_on: 1,
+            });
+        }
+        arc
+    }
+
     /// Adds a control (state Off unless `on`), as of `now`.
     pub fn add_control(&mut self, arn: &str, region: Option<&str>, on: bool, now: SystemTime) {
         let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
@@ -152,15 +182,100 @@ impl ArcModel {
     }
 }
 
-/// The data-plane service behind all five endpoints.
-pub struct ArcService {
-    sim: WeakSim,
+/// What [`ArcCluster`] reads from [`crate::SimBuilder::setting`].
+#[derive(Debug, Clone, Default)]
+pub struct ArcSettings {
+    /// The Regions of the cluster endpoints (five in a real cluster); by default the
+    /// plan's cluster endpoints, else [`DEFAULT_ARC_REGIONS`].
+    pub regions: Option<Vec<String>>,
+    /// How long Route 53 health checks take to see a routing-control change; by default
+    /// the plan's `dns.health_check_propagation_seconds`.
+    pub propagation: Option<Duration>,
 }
 
-impl ArcService {
-    pub fn new(sim: WeakSim) -> Self {
-        Self { sim }
+/// The data-plane service behind all the cluster's endpoints, with its routing controls:
+/// `sim.service::<ArcCluster>()`.
+pub struct ArcCluster {
+    sim: WeakSim,
+    state: Mutex<ArcModel>,
+}
+
+impl ArcCluster {
+    /// Builds the cluster from the plan, serves it on one port per endpoint Region and
+    /// gives the DNS server its health checks.
+    pub fn register(setup: &mut Setup<'_>) {
+        let plan = setup.plan();
+        let settings: ArcSettings = setup.setting();
+        let propagation =
+            settings.propagation.unwrap_or(Duration::from_secs(u64::from(plan.dns.health_check_propagation_seconds)));
+        let regions = settings.regions.unwrap_or_else(|| {
+            let from_plan: Vec<String> = plan.arc.cluster_endpoints.iter().map(|e| e.region.clone()).collect();
+            if from_plan.is_empty() { DEFAULT_ARC_REGIONS.iter().map(|s| s.to_string()).collect() } else { from_plan }
+        });
+        let arc = Arc::new(ArcCluster {
+            sim: setup.sim().downgrade(),
+            state: Mutex::new(ArcModel::from_plan(plan, propagation, setup.now())),
+        });
+        let checks: Arc<dyn HealthChecks> = arc.clone();
+        setup.sim().provide(checks);
+        setup.serve(service::ARC, arc);
+        setup.listen_regional(service::ARC, regions, "/v1");
+        setup.rewrite_plan(rewrite_plan);
     }
+
+    /// The routing controls, safety rules and pending conflicts, locked.
+    pub fn state(&self) -> MutexGuard<'_, ArcModel> {
+        lock(&self.state)
+    }
+
+    /// Makes the next `n` routing-control updates answer `ConflictException`.
+    pub fn inject_conflicts(&self, n: u32) {
+        self.state().pending_conflicts = n;
+    }
+
+    /// A routing control's current state (`None` for an unknown ARN).
+    pub fn control_on(&self, arn: &str) -> Option<bool> {
+        self.state().controls.get(arn).map(RoutingControl::is_on)
+    }
+
+    /// Sets a routing control directly (test and drill set-up), bypassing safety rules.
+    pub fn set_control(&self, arn: &str, on: bool) -> bool {
+        let Some(now) = self.sim.upgrade().map(|s| s.clock().now()) else { return false };
+        match self.state().controls.get_mut(arn) {
+            Some(c) => {
+                if c.is_on() != on {
+                    c.history.push((now, on));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds an assertion safety rule: at least `min_on` of `controls` stay On.
+    pub fn add_assertion_rule(&self, arn: &str, name: &str, controls: &[&str], min_on: usize) {
+        self.state().rules.push(AssertionRule {
+            arn: arn.to_string(),
+            name: name.to_string(),
+            controls: controls.iter().map(|c| c.to_string()).collect(),
+            min_on,
+        });
+    }
+}
+
+impl HealthChecks for ArcCluster {
+    fn healthy_regions(&self, now: SystemTime) -> Vec<String> {
+        self.state().serving_regions(now)
+    }
+}
+
+/// The plan's cluster endpoints become the simulated ones.
+fn rewrite_plan(plan: &mut Plan, eps: &Endpoints) {
+    plan.arc.cluster_endpoints = eps
+        .regional(service::ARC)
+        .iter()
+        .map(|(url, region)| ClusterEndpoint { url: url.clone(), region: region.clone() })
+        .collect();
 }
 
 fn parse_state(s: &str) -> Result<bool, ApiError> {
@@ -188,7 +303,7 @@ fn overrides(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-impl ArcService {
+impl ArcCluster {
     fn call(&self, req: &Request) -> Result<Value, ApiError> {
         let sim =
             self.sim.upgrade().ok_or_else(|| ApiError::new(500, "InternalServerException", "simulator stopped"))?;
@@ -203,8 +318,8 @@ impl ArcService {
         }
         let (op, input) = wire::json_call(req, TARGET_PREFIX)?;
         let now = sim.clock().now();
-        let mut world = sim.world();
-        let arc = &mut world.arc;
+        let mut state = self.state();
+        let arc = &mut *state;
         match op {
             "GetRoutingControlState" => {
                 let arn = str_field(&input, "RoutingControlArn")?;
@@ -287,7 +402,7 @@ fn not_found(arn: &str) -> ApiError {
     ApiError::new(404, "ResourceNotFoundException", format!("routing control {arn} not found"))
 }
 
-impl HttpService for ArcService {
+impl HttpService for ArcCluster {
     fn handle(&self, req: Request) -> ResponseFuture {
         wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
     }
@@ -319,43 +434,6 @@ impl HttpService for ArcService {
             _ => json!({}),
         };
         wire::json_error(CONTENT_TYPE, err, extra)
-    }
-}
-
-impl crate::Sim {
-    /// Makes the next `n` routing-control updates answer `ConflictException`.
-    pub fn inject_arc_conflicts(&self, n: u32) {
-        self.world().arc.pending_conflicts = n;
-    }
-
-    /// A routing control's current state (`None` for an unknown ARN).
-    pub fn routing_control_on(&self, arn: &str) -> Option<bool> {
-        self.world().arc.controls.get(arn).map(RoutingControl::is_on)
-    }
-
-    /// Sets a routing control directly (test and drill set-up), bypassing safety rules.
-    pub fn set_routing_control(&self, arn: &str, on: bool) -> bool {
-        let now = self.clock().now();
-        let mut world = self.world();
-        match world.arc.controls.get_mut(arn) {
-            Some(c) => {
-                if c.is_on() != on {
-                    c.history.push((now, on));
-                }
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Adds an assertion safety rule: at least `min_on` of `controls` stay On.
-    pub fn add_assertion_rule(&self, arn: &str, name: &str, controls: &[&str], min_on: usize) {
-        self.world().arc.rules.push(AssertionRule {
-            arn: arn.to_string(),
-            name: name.to_string(),
-            controls: controls.iter().map(|c| c.to_string()).collect(),
-            min_on,
-        });
     }
 }
 

@@ -5,20 +5,42 @@
 //! Modeled: the canary alarms of the plan (`DescribeAlarms`), which follow the health of
 //! the Region they watch after an evaluation delay and live in the other Region; the
 //! Aurora replication-lag metrics (`GetMetricData`, `GetMetricStatistics`), whose values
-//! come from the RDS model's [`crate::LagSource`] or a configured constant; and
+//! come from a [`LagSource`] (the RDS model provides one) or a configured constant; and
 //! `PutMetricData`, whose points the metric reads return.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use ciborium::Value;
+use failover_core::plan::Plan;
 
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
-use crate::sim::{LagQuery, RegionStatus, Sim, WeakSim};
+use crate::services::service;
+use crate::sim::{RegionStatus, Setup, Sim, WeakSim, lock};
 use crate::wire;
 
 /// The metric names whose values come from the replication model.
 pub const LAG_METRICS: [&str; 2] = ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"];
+
+/// The replication-lag metric query a [`LagSource`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LagQuery {
+    /// The Region the metric is read in (the secondary's Region).
+    pub region: String,
+    /// `AuroraGlobalDBRPOLag` or `AuroraGlobalDBReplicationLag`.
+    pub metric: String,
+    /// The metric's dimensions (`DBClusterIdentifier`, ...).
+    pub dimensions: Vec<(String, String)>,
+    pub at: SystemTime,
+}
+
+/// What CloudWatch reads the replication-lag metrics through: milliseconds, `None` for
+/// "no data point". Whoever models replication provides one: `sim.provide::<LagFn>(..)`.
+pub type LagFn = dyn Fn(&LagQuery) -> Option<f64> + Send + Sync;
+
+/// A [`LagFn`] as it is provided.
+pub type LagSource = Arc<LagFn>;
 
 /// A canary alarm: it lives in one Region and watches the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +65,21 @@ pub struct MetricPoint {
     pub value: f64,
 }
 
+/// What [`CloudWatch`] reads from [`crate::SimBuilder::setting`].
+#[derive(Debug, Clone)]
+pub struct CloudWatchSettings {
+    /// How long a Region must be down before the canary alarms watching it go to ALARM.
+    pub alarm_delay: Duration,
+    /// The replication lag reported when no [`LagSource`] is provided.
+    pub default_lag: Duration,
+}
+
+impl Default for CloudWatchSettings {
+    fn default() -> Self {
+        Self { alarm_delay: Duration::from_secs(60), default_lag: Duration::from_millis(800) }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CloudWatchModel {
     /// By (Region, name).
@@ -55,6 +92,27 @@ pub struct CloudWatchModel {
 }
 
 impl CloudWatchModel {
+    /// The canary alarms of the plan: each lives in the Region that watches (the other
+    /// one unless the plan says).
+    pub fn from_plan(plan: &Plan, settings: &CloudWatchSettings, now: SystemTime) -> Self {
+        let mut cw = CloudWatchModel {
+            alarm_delay: settings.alarm_delay,
+            default_lag: settings.default_lag,
+            ..Default::default()
+        };
+        for (watched, health) in &plan.health {
+            for alarm in &health.alarms {
+                let home = alarm.region.clone().unwrap_or_else(|| {
+                    let other =
+                        if plan.regions.primary == *watched { &plan.regions.secondary } else { &plan.regions.primary };
+                    other.clone()
+                });
+                cw.add_canary_alarm(&home, &alarm.name, watched, now);
+            }
+        }
+        cw
+    }
+
     pub fn add_canary_alarm(&mut self, region: &str, name: &str, watched: &str, now: SystemTime) {
         self.alarms.insert(
             (region.to_string(), name.to_string()),
@@ -87,19 +145,38 @@ pub fn alarm_state(
     if down_seen { ("ALARM".into(), since) } else { ("OK".into(), since.max(alarm.created)) }
 }
 
-impl Sim {
+/// Simulated CloudWatch with its alarms and metrics: `sim.service::<CloudWatch>()`.
+pub struct CloudWatch {
+    sim: WeakSim,
+    state: Mutex<CloudWatchModel>,
+}
+
+impl CloudWatch {
+    /// Builds the plan's canary alarms and serves CloudWatch on a shared port.
+    pub fn register(setup: &mut Setup<'_>) {
+        let settings: CloudWatchSettings = setup.setting();
+        let model = CloudWatchModel::from_plan(setup.plan(), &settings, setup.now());
+        let cw = Arc::new(CloudWatch { sim: setup.sim().downgrade(), state: Mutex::new(model) });
+        setup.serve_shared(service::CLOUDWATCH, Some("AWS_ENDPOINT_URL_CLOUDWATCH"), cw);
+    }
+
+    /// The alarms and stored points, locked.
+    pub fn state(&self) -> MutexGuard<'_, CloudWatchModel> {
+        lock(&self.state)
+    }
+
     /// The current state of canary alarm `name` in `region`, if it exists.
     pub fn alarm_state(&self, region: &str, name: &str) -> Option<String> {
-        let now = self.clock().now();
-        let world = self.world();
-        let a = world.cloudwatch.alarms.get(&(region.to_string(), name.to_string()))?;
-        Some(alarm_state(a, self.region_status(&a.watched_region), now, world.cloudwatch.alarm_delay).0)
+        let sim = self.sim.upgrade()?;
+        let now = sim.clock().now();
+        let cw = self.state();
+        let a = cw.alarms.get(&(region.to_string(), name.to_string()))?;
+        Some(alarm_state(a, sim.region_status(&a.watched_region), now, cw.alarm_delay).0)
     }
 
     /// Forces an alarm's state (`None` lets it follow health again).
     pub fn force_alarm_state(&self, region: &str, name: &str, state: Option<&str>) -> bool {
-        let mut world = self.world();
-        match world.cloudwatch.alarms.get_mut(&(region.to_string(), name.to_string())) {
+        match self.state().alarms.get_mut(&(region.to_string(), name.to_string())) {
             Some(a) => {
                 a.forced = state.map(str::to_string);
                 true
@@ -108,9 +185,9 @@ impl Sim {
         }
     }
 
-    /// Sets the replication lag reported when no lag source is set.
+    /// Sets the replication lag reported when no lag source is provided.
     pub fn set_default_lag(&self, lag: Duration) {
-        self.world().cloudwatch.default_lag = lag;
+        self.state().default_lag = lag;
     }
 }
 
@@ -257,15 +334,7 @@ struct MetricRef<'a> {
     dims: &'a [(String, String)],
 }
 
-pub struct CloudWatchService {
-    sim: WeakSim,
-}
-
-impl CloudWatchService {
-    pub fn new(sim: WeakSim) -> Self {
-        Self { sim }
-    }
-
+impl CloudWatch {
     fn call(&self, req: &Request) -> Result<Value, ApiError> {
         let sim = self.sim.upgrade().ok_or_else(|| ApiError::new(500, "InternalServiceError", "simulator stopped"))?;
         let region = req.region.clone().unwrap_or_else(|| sim.regions()[0].clone());
@@ -287,12 +356,12 @@ impl CloudWatchService {
                 if namespace.starts_with("AWS/") {
                     return Err(invalid("The value AWS/ for parameter Namespace is invalid."));
                 }
-                let mut world = sim.world();
+                let mut cw = self.state();
                 for d in field_list(&input, "MetricData") {
                     let name = field_str(d, "MetricName").unwrap_or("").to_string();
                     let value = field_f64(d, "Value").unwrap_or(0.0);
                     let at = field_time(d, "Timestamp").unwrap_or(now);
-                    world.cloudwatch.points.push(MetricPoint {
+                    cw.points.push(MetricPoint {
                         region: region.clone(),
                         namespace: namespace.to_string(),
                         name,
@@ -318,8 +387,7 @@ impl CloudWatchService {
                 ("CompositeAlarms", Value::Array(Vec::new())),
             ]);
         }
-        let world = sim.world();
-        let cw = &world.cloudwatch;
+        let cw = self.state();
         let mut alarms = Vec::new();
         for a in cw.alarms.values().filter(|a| a.region == region) {
             if !names.is_empty() && !names.contains(&a.name.as_str()) {
@@ -363,7 +431,7 @@ impl CloudWatchService {
     fn value(&self, sim: &Sim, metric: &MetricRef, start: SystemTime, end: SystemTime, stat: &str) -> Option<f64> {
         let MetricRef { region, namespace, name, dims } = *metric;
         if LAG_METRICS.contains(&name) {
-            if let Some(source) = sim.lag_source() {
+            if let Some(source) = sim.try_service::<LagFn>() {
                 let q = LagQuery {
                     region: region.to_string(),
                     metric: name.to_string(),
@@ -372,11 +440,10 @@ impl CloudWatchService {
                 };
                 return source(&q);
             }
-            return Some(sim.world().cloudwatch.default_lag.as_secs_f64() * 1000.0);
+            return Some(self.state().default_lag.as_secs_f64() * 1000.0);
         }
-        let world = sim.world();
-        let vals: Vec<f64> = world
-            .cloudwatch
+        let vals: Vec<f64> = self
+            .state()
             .points
             .iter()
             .filter(|p| p.region == region && p.namespace == namespace && p.name == name && p.at >= start && p.at < end)
@@ -501,7 +568,7 @@ impl CloudWatchService {
     }
 }
 
-impl HttpService for CloudWatchService {
+impl HttpService for CloudWatch {
     fn handle(&self, req: Request) -> ResponseFuture {
         let resp = match self.call(&req) {
             Ok(v) => {

@@ -29,7 +29,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::sim::{DownMode, EndpointFault, Sim, WeakSim, service};
+use crate::arc::ArcCluster;
+use crate::cloudwatch::CloudWatch;
+use crate::dns::Dns;
+use crate::services::service;
+use crate::sim::{DownMode, EndpointFault, Sim, WeakSim};
+use crate::sns::Sns;
 
 /// A control hook: JSON in, JSON out or an error message.
 pub type ControlHook = Arc<dyn Fn(&Value) -> Result<Value, String> + Send + Sync>;
@@ -92,7 +97,9 @@ pub fn route(sim: &Sim, method: &str, path: &str, input: &Value) -> Result<Value
     match (method, parts.as_slice()) {
         ("GET", ["state"]) => Ok(state(sim)),
         ("GET", ["calls"]) => serde_json::to_value(sim.calls()).map_err(|e| bad(e.to_string())),
-        ("GET", ["sns", "messages"]) => serde_json::to_value(sim.sns_messages()).map_err(|e| bad(e.to_string())),
+        ("GET", ["sns", "messages"]) => {
+            serde_json::to_value(sim.service::<Sns>().messages()).map_err(|e| bad(e.to_string()))
+        }
         ("POST", ["regions", region, action]) => {
             if !sim.regions().iter().any(|r| r == region) {
                 return Err((404, format!("`{region}` is not one of the simulated Regions")));
@@ -113,12 +120,12 @@ pub fn route(sim: &Sim, method: &str, path: &str, input: &Value) -> Result<Value
         ("POST", ["arc", "endpoints"]) => {
             let dead = input.get("dead").and_then(Value::as_u64).ok_or_else(|| bad("dead: a number is required"))?;
             let kind: EndpointFault = parse(input.get("kind").unwrap_or(&json!("refuse")), "kind")?;
-            sim.kill_arc_endpoints(dead as usize, kind);
+            sim.kill_endpoints(service::ARC, dead as usize, kind);
             Ok(state(sim))
         }
         ("POST", ["arc", "endpoints", index]) => {
             let i: usize = index.parse().map_err(|_| bad("the endpoint index is a number"))?;
-            if i >= sim.endpoints().arc.len() {
+            if i >= sim.endpoints().regional(service::ARC).len() {
                 return Err((404, format!("there is no ARC endpoint {i}")));
             }
             let fault: Option<EndpointFault> = parse(input.get("fault").unwrap_or(&Value::Null), "fault")?;
@@ -127,7 +134,7 @@ pub fn route(sim: &Sim, method: &str, path: &str, input: &Value) -> Result<Value
         }
         ("POST", ["arc", "conflicts"]) => {
             let n = input.get("count").and_then(Value::as_u64).ok_or_else(|| bad("count: a number is required"))?;
-            sim.inject_arc_conflicts(u32::try_from(n).unwrap_or(u32::MAX));
+            sim.service::<ArcCluster>().inject_conflicts(u32::try_from(n).unwrap_or(u32::MAX));
             Ok(state(sim))
         }
         ("POST", ["throttle"]) => {
@@ -151,7 +158,7 @@ pub fn route(sim: &Sim, method: &str, path: &str, input: &Value) -> Result<Value
             {
                 return Err(bad("state: OK, ALARM, INSUFFICIENT_DATA or null"));
             }
-            if !sim.force_alarm_state(region, name, st) {
+            if !sim.service::<CloudWatch>().force_alarm_state(region, name, st) {
                 return Err((404, format!("no alarm `{name}` in {region}")));
             }
             Ok(state(sim))
@@ -182,23 +189,29 @@ pub fn state(sim: &Sim) -> Value {
         .collect();
     let arc: Vec<Value> = sim
         .endpoints()
-        .arc
+        .regional(service::ARC)
         .iter()
         .enumerate()
-        .map(|(i, (url, region))| json!({ "url": url, "region": region, "fault": sim.arc_endpoint_fault(i) }))
+        .map(|(i, (url, region))| {
+            json!({ "url": url, "region": region, "fault": sim.endpoint_fault_at(service::ARC, i) })
+        })
         .collect();
-    let (controls, alarms) = {
-        let w = sim.world();
-        let controls: serde_json::Map<String, Value> =
-            w.arc.controls.values().map(|c| (c.arn.clone(), json!(if c.is_on() { "On" } else { "Off" }))).collect();
-        let alarms: Vec<(String, String)> = w.cloudwatch.alarms.keys().cloned().collect();
-        (controls, alarms)
-    };
+    let controls: serde_json::Map<String, Value> = sim
+        .service::<ArcCluster>()
+        .state()
+        .controls
+        .values()
+        .map(|c| (c.arn.clone(), json!(if c.is_on() { "On" } else { "Off" })))
+        .collect();
+    let cloudwatch = sim.service::<CloudWatch>();
+    let alarms: Vec<(String, String)> = cloudwatch.state().alarms.keys().cloned().collect();
     let alarms: Vec<Value> = alarms
         .into_iter()
-        .map(|(region, name)| json!({ "region": region, "name": name, "state": sim.alarm_state(&region, &name) }))
+        .map(
+            |(region, name)| json!({ "region": region, "name": name, "state": cloudwatch.alarm_state(&region, &name) }),
+        )
         .collect();
-    let dns = sim.dns_answer();
+    let dns = sim.service::<Dns>().answer();
     json!({
         "now": crate::wire::iso8601(now),
         "regions": regions,

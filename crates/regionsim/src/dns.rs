@@ -8,8 +8,14 @@
 //! Region in plan order (primary first).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use failover_core::plan::Plan;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
@@ -17,7 +23,16 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::sim::{Sim, WeakSim};
+use crate::endpoints::Endpoints;
+use crate::services::service;
+use crate::sim::{Setup, Sim, WeakSim};
+
+/// What the DNS server reads of the health checks: the Regions they see as healthy at
+/// `now`. The ARC cluster provides it (`sim.provide::<dyn HealthChecks>(..)`): the health
+/// checks are routing-control health checks.
+pub trait HealthChecks: Send + Sync {
+    fn healthy_regions(&self, now: SystemTime) -> Vec<String>;
+}
 
 /// The record the server is authoritative for.
 #[derive(Debug, Clone, Default)]
@@ -42,13 +57,47 @@ pub struct DnsAnswer {
     pub ttl: u32,
 }
 
-impl Sim {
+impl DnsModel {
+    /// The plan's record, its TTL and what each Region answers.
+    pub fn from_plan(plan: &Plan) -> Self {
+        DnsModel {
+            record: plan.dns.record.clone(),
+            record_type: plan.dns.record_type.clone(),
+            ttl: plan.dns.ttl_seconds,
+            answers: plan.health.iter().map(|(region, h)| (region.clone(), h.dns_answers.clone())).collect(),
+            order: vec![plan.regions.primary.clone(), plan.regions.secondary.clone()],
+        }
+    }
+}
+
+/// The authoritative server of the plan's record: `sim.service::<Dns>()`.
+pub struct Dns {
+    sim: WeakSim,
+    /// Fixed by the plan.
+    model: DnsModel,
+}
+
+impl Dns {
+    /// Serves the plan's record on a UDP and TCP port; the plan's name servers become it.
+    pub fn register(setup: &mut Setup<'_>) {
+        let dns = Arc::new(Dns { sim: setup.sim().downgrade(), model: DnsModel::from_plan(setup.plan()) });
+        setup.sim().provide(dns);
+        setup.listen_socket(service::DNS, start_boxed);
+        setup.rewrite_plan(rewrite_plan);
+    }
+
+    pub fn model(&self) -> &DnsModel {
+        &self.model
+    }
+
     /// The record's answer at the current sim time (what the DNS server sends).
-    pub fn dns_answer(&self) -> DnsAnswer {
-        let now = self.clock().now();
-        let world = self.world();
-        let serving = world.arc.serving_regions(now);
-        let dns = &world.dns;
+    pub fn answer(&self) -> DnsAnswer {
+        let Some(sim) = self.sim.upgrade() else {
+            return DnsAnswer { regions: Vec::new(), values: Vec::new(), ttl: self.model.ttl };
+        };
+        let now = sim.clock().now();
+        let serving = sim.try_service::<dyn HealthChecks>().map(|h| h.healthy_regions(now)).unwrap_or_default();
+        let dns = &self.model;
         let mut regions: Vec<String> = dns.order.iter().filter(|r| serving.contains(r)).cloned().collect();
         if regions.is_empty() {
             regions = dns.order.clone();
@@ -66,8 +115,14 @@ fn fqdn(s: &str) -> String {
     if s.ends_with('.') { s } else { format!("{s}.") }
 }
 
+/// The plan's name servers become the simulated one.
+fn rewrite_plan(plan: &mut Plan, eps: &Endpoints) {
+    plan.dns.name_servers = vec![eps.dns.to_string()];
+}
+
 /// Builds the response to one query message.
 fn answer(sim: &Sim, request: &[u8]) -> Option<Vec<u8>> {
+    let dns = sim.service::<Dns>();
     let req = Message::from_vec(request).ok()?;
     let mut resp = Message::new();
     resp.set_id(req.id())
@@ -75,21 +130,18 @@ fn answer(sim: &Sim, request: &[u8]) -> Option<Vec<u8>> {
         .set_op_code(req.op_code())
         .set_recursion_desired(req.recursion_desired())
         .set_authoritative(true);
-    let (record, record_type) = {
-        let w = sim.world();
-        (w.dns.record.clone(), w.dns.record_type.to_ascii_uppercase())
-    };
+    let (record, record_type) = (&dns.model.record, dns.model.record_type.to_ascii_uppercase());
     let Some(q) = req.queries().first().cloned() else {
         resp.set_response_code(ResponseCode::FormErr);
         return resp.to_vec().ok();
     };
     resp.add_query(q.clone());
-    if fqdn(&q.name().to_ascii()) != fqdn(&record) {
+    if fqdn(&q.name().to_ascii()) != fqdn(record) {
         resp.set_response_code(ResponseCode::NXDomain);
         return resp.to_vec().ok();
     }
     let wanted = q.query_type();
-    let current = sim.dns_answer();
+    let current = dns.answer();
     let name = q.name().clone();
     for value in &current.values {
         let rdata = match record_type.as_str() {
@@ -114,8 +166,12 @@ fn answer(sim: &Sim, request: &[u8]) -> Option<Vec<u8>> {
     resp.to_vec().ok()
 }
 
+fn start_boxed(sim: &Sim) -> Pin<Box<dyn Future<Output = std::io::Result<SocketAddr>> + Send + '_>> {
+    Box::pin(start(sim))
+}
+
 /// Starts the UDP and TCP servers on one port; returns their address.
-pub(crate) async fn start(sim: &Sim) -> std::io::Result<SocketAddr> {
+async fn start(sim: &Sim) -> std::io::Result<SocketAddr> {
     // The UDP port picked by the OS may be taken for TCP: try a few until both bind.
     let mut attempt = 0;
     let (udp, tcp, addr) = loop {

@@ -9,6 +9,7 @@
 //! `AuthorizationHeaderMalformed`, as S3 does.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -16,7 +17,8 @@ use http::Method;
 use serde::Serialize;
 
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
-use crate::sim::WeakSim;
+use crate::services::service;
+use crate::sim::{Setup, WeakSim, lock};
 use crate::wire::{self, xml_elem, xml_escape};
 
 const XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -57,35 +59,43 @@ impl S3Model {
     }
 }
 
-impl crate::Sim {
+/// Simulated S3 with its buckets: `sim.service::<S3>()`.
+pub struct S3 {
+    sim: WeakSim,
+    state: Mutex<S3Model>,
+}
+
+impl S3 {
+    /// Creates the report bucket of each of the plan's stacks, in the stack's Region, and
+    /// serves S3 on a shared port.
+    pub fn register(setup: &mut Setup<'_>) {
+        let mut model = S3Model::default();
+        for (region, stack) in &setup.plan().stacks {
+            model.create_bucket(&stack.report_bucket, region);
+        }
+        let s3 = Arc::new(S3 { sim: setup.sim().downgrade(), state: Mutex::new(model) });
+        setup.serve_shared(service::S3, Some("AWS_ENDPOINT_URL_S3"), s3);
+    }
+
+    /// The buckets, locked.
+    pub fn state(&self) -> MutexGuard<'_, S3Model> {
+        lock(&self.state)
+    }
+
     /// A stored object (for tests and drills: the report the code under test wrote).
-    pub fn s3_object(&self, bucket: &str, key: &str) -> Option<S3Object> {
-        self.world().s3.buckets.get(bucket)?.objects.get(key).cloned()
+    pub fn object(&self, bucket: &str, key: &str) -> Option<S3Object> {
+        self.state().buckets.get(bucket)?.objects.get(key).cloned()
     }
 
     /// The keys of a bucket, sorted.
-    pub fn s3_keys(&self, bucket: &str) -> Vec<String> {
-        self.world().s3.buckets.get(bucket).map(|b| b.objects.keys().cloned().collect()).unwrap_or_default()
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        self.state().buckets.get(bucket).map(|b| b.objects.keys().cloned().collect()).unwrap_or_default()
     }
 }
 
+/// A percent-encoded path segment as text (`%2F` is a `/` of the key; invalid escapes stay).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Decodes an `aws-chunked` body: `hex-size[;chunk-signature=…]\r\n<data>\r\n`… ending
@@ -138,16 +148,7 @@ fn http_date(t: SystemTime) -> String {
 /// A content hash good enough for an ETag (S3's is the MD5 of the body; any stable
 /// quoted hex string satisfies the SDK).
 fn etag(body: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in body {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("\"{h:016x}{:016x}\"", body.len())
-}
-
-pub struct S3Service {
-    sim: WeakSim,
+    format!("\"{:016x}{:016x}\"", failover_core::stable_hash(body), body.len())
 }
 
 /// The bucket and key of a request (path-style, or virtual-hosted from `Host`).
@@ -169,11 +170,7 @@ fn bucket_and_key(req: &Request) -> (Option<String>, Option<String>) {
     }
 }
 
-impl S3Service {
-    pub fn new(sim: WeakSim) -> Self {
-        Self { sim }
-    }
-
+impl S3 {
     fn call(&self, req: &Request) -> Result<Response, ApiError> {
         let sim = self.sim.upgrade().ok_or_else(|| ApiError::new(500, "InternalError", "simulator stopped"))?;
         let op = self.operation(req);
@@ -182,16 +179,16 @@ impl S3Service {
             bucket_name.ok_or_else(|| ApiError::new(400, "InvalidRequest", "listing buckets is not simulated"))?;
         let now = sim.clock().now();
         let region = req.region.clone().unwrap_or_else(|| sim.regions()[0].clone());
-        let mut world = sim.world();
+        let mut s3 = self.state();
         if op == "CreateBucket" {
-            if let Some(b) = world.s3.buckets.get(&bucket_name) {
+            if let Some(b) = s3.buckets.get(&bucket_name) {
                 let code = if b.region == region { "BucketAlreadyOwnedByYou" } else { "BucketAlreadyExists" };
                 return Err(ApiError::new(409, code, "The requested bucket name is not available."));
             }
-            world.s3.create_bucket(&bucket_name, &region);
+            s3.create_bucket(&bucket_name, &region);
             return Ok(Response::empty().with_header("location", &format!("/{bucket_name}")));
         }
-        let bucket = world.s3.buckets.get_mut(&bucket_name).ok_or_else(|| no_such_bucket(&bucket_name))?;
+        let bucket = s3.buckets.get_mut(&bucket_name).ok_or_else(|| no_such_bucket(&bucket_name))?;
         if bucket.region != region {
             return Err(ApiError::new(
                 400,
@@ -372,7 +369,7 @@ fn list_objects_v2(name: &str, bucket: &Bucket, req: &Request) -> Response {
     Response::new(200, "application/xml", body)
 }
 
-impl HttpService for S3Service {
+impl HttpService for S3 {
     fn handle(&self, req: Request) -> ResponseFuture {
         let resp = self.call(&req).unwrap_or_else(|e| self.error_response(&req, &e));
         Box::pin(async move { resp })

@@ -3,12 +3,15 @@
 //! (the ARN without its random six-character suffix also matches, as in AWS).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use failover_core::plan::Plan;
 use serde_json::{Value, json};
 
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
-use crate::sim::WeakSim;
+use crate::services::service;
+use crate::sim::{Setup, WeakSim, lock};
 use crate::wire;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -39,6 +42,31 @@ fn name_of_arn(arn: &str) -> String {
 }
 
 impl SecretsModel {
+    /// The secrets of the plan: each stack's approval signing key, each database's report
+    /// credentials in every Region that names them.
+    pub fn from_plan(plan: &Plan, now: SystemTime) -> Self {
+        let mut secrets = SecretsModel::default();
+        for (region, stack) in &plan.stacks {
+            if let Some(arn) = &stack.approval_secret {
+                secrets.put(region, arn, "simulated-approval-signing-key-0123456789abcdef", now);
+            }
+        }
+        for db in &plan.databases {
+            if let Some(report) = &db.report {
+                for (region, arn) in &report.credentials {
+                    let value = json!({
+                        "username": "failover_report",
+                        "password": "simulated",
+                        "engine": db.engine.as_str(),
+                        "dbname": report.database,
+                    });
+                    secrets.put(region, arn, &value.to_string(), now);
+                }
+            }
+        }
+        secrets
+    }
+
     /// Creates or replaces a secret. `id` is an ARN or a bare name.
     pub fn put(&mut self, region: &str, id: &str, value: &str, now: SystemTime) -> Secret {
         let (arn, name) = if id.starts_with("arn:") {
@@ -71,13 +99,28 @@ impl SecretsModel {
     }
 }
 
-pub struct SecretsService {
+/// Simulated Secrets Manager with its secrets: `sim.service::<SecretsManager>()`.
+pub struct SecretsManager {
     sim: WeakSim,
+    state: Mutex<SecretsModel>,
 }
 
-impl SecretsService {
-    pub fn new(sim: WeakSim) -> Self {
-        Self { sim }
+impl SecretsManager {
+    /// Stores the plan's secrets and serves Secrets Manager on a shared port.
+    pub fn register(setup: &mut Setup<'_>) {
+        let model = SecretsModel::from_plan(setup.plan(), setup.now());
+        let sm = Arc::new(SecretsManager { sim: setup.sim().downgrade(), state: Mutex::new(model) });
+        setup.serve_shared(service::SECRETS_MANAGER, Some("AWS_ENDPOINT_URL_SECRETS_MANAGER"), sm);
+    }
+
+    /// The secrets, locked.
+    pub fn state(&self) -> MutexGuard<'_, SecretsModel> {
+        lock(&self.state)
+    }
+
+    /// Creates or replaces a secret of `region` (`id`: an ARN or a bare name).
+    pub fn put(&self, region: &str, id: &str, value: &str, now: SystemTime) -> Secret {
+        self.state().put(region, id, value, now)
     }
 
     fn call(&self, req: &Request) -> Result<Value, ApiError> {
@@ -86,12 +129,12 @@ impl SecretsService {
         let input: Value = serde_json::from_slice(&req.body)
             .map_err(|e| ApiError::new(400, "SerializationException", format!("invalid JSON: {e}")))?;
         let now = sim.clock().now();
-        let mut world = sim.world();
+        let mut secrets = self.state();
         let op = req.header("x-amz-target").and_then(|t| t.strip_prefix("secretsmanager.")).unwrap_or("").to_string();
         match op.as_str() {
             "GetSecretValue" => {
                 let id = input.get("SecretId").and_then(Value::as_str).unwrap_or("");
-                let s = world.secrets.find(&region, id).ok_or_else(|| {
+                let s = secrets.find(&region, id).ok_or_else(|| {
                     ApiError::new(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
                 })?;
                 Ok(json!({
@@ -108,7 +151,7 @@ impl SecretsService {
                 if name.is_empty() {
                     return Err(ApiError::new(400, "InvalidParameterException", "You must provide a Name."));
                 }
-                if world.secrets.find(&region, name).is_some() {
+                if secrets.find(&region, name).is_some() {
                     return Err(ApiError::new(
                         400,
                         "ResourceExistsException",
@@ -116,7 +159,7 @@ impl SecretsService {
                     ));
                 }
                 let value = input.get("SecretString").and_then(Value::as_str).unwrap_or("");
-                let s = world.secrets.put(&region, name, value, now);
+                let s = secrets.put(&region, name, value, now);
                 Ok(json!({ "ARN": s.arn, "Name": s.name, "VersionId": s.version_id }))
             }
             other => Err(ApiError::new(400, "UnknownOperationException", format!("unknown operation {other}"))),
@@ -124,7 +167,7 @@ impl SecretsService {
     }
 }
 
-impl HttpService for SecretsService {
+impl HttpService for SecretsManager {
     fn handle(&self, req: Request) -> ResponseFuture {
         wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
     }

@@ -19,7 +19,8 @@ use failover_asl::{AslError, CallbackError, Definition, ExecutionHandle, Runner,
 use serde_json::{Map, Value, json};
 
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
-use crate::sim::{Sim, service};
+use crate::services::service;
+use crate::sim::{Setup, Sim};
 use crate::wire;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -27,6 +28,11 @@ const TARGET_PREFIX: &str = "AWSStepFunctions.";
 /// The API's default and largest page sizes (`maxResults` 0 means the default).
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
+
+/// Keeps the `states` port for [`Sfn::install`]: it answers 501 until then.
+pub fn reserve_port(setup: &mut Setup<'_>) {
+    setup.listen_shared(service::SFN, None);
+}
 
 /// The simulated Step Functions service.
 pub struct Sfn {
@@ -46,10 +52,12 @@ impl Sfn {
         format!("arn:aws:states:{}:{}:stateMachine:{name}", cfg.region, cfg.account)
     }
 
-    /// Serves this service on the simulator's `states` port.
+    /// Serves this service on the simulator's `states` port; `sim.try_service::<Sfn>()`
+    /// finds it.
     pub fn install(self, sim: &Sim) -> Arc<Self> {
         let svc = Arc::new(self);
         sim.register_service(service::SFN, svc.clone());
+        sim.provide(svc.clone());
         svc
     }
 

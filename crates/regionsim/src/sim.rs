@@ -1,13 +1,21 @@
-//! The shared simulation handle: the Region pair, its health, the faults, the clock, the
-//! call log, and the state of every protocol-level service.
+//! The kernel: the Region pair, its health, the faults, the clock, the call log, the
+//! listeners and the registry of services. It names no service.
 //!
-//! [`SimBuilder::start`] binds every port and returns a [`Sim`], a cheap clonable handle.
-//! Everything a test or a drill changes or inspects goes through it. Services hold a
-//! [`WeakSim`] so that dropping the last `Sim` stops the listeners.
+//! [`SimBuilder::start`] (in `sim/builder.rs`) runs every registration of
+//! `crate::services::BUILTIN`, binds the ports they ask for and returns a [`Sim`], a cheap
+//! clonable handle. Everything a test or a drill changes or inspects goes through it: the
+//! kernel's own state directly (health, faults, the call log), a service's state through
+//! its typed handle, [`Sim::service`]. Services hold a [`WeakSim`] so that dropping the
+//! last `Sim` stops the listeners.
+//!
+//! Architecture invariant: every service keeps its state behind its own lock; the kernel
+//! holds only the kernel's. A service reads another through a narrow trait it finds in
+//! the registry ([`Sim::try_service`] with a `dyn Trait`), not through the other's state.
+
+mod builder;
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::{Duration, SystemTime};
@@ -19,24 +27,10 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::server::{self, HttpService, Listener, Request};
+use crate::endpoints::Endpoints;
+use crate::server::{HttpService, Listener, Request};
 
-/// The service names used for ports, the call log and faults.
-pub mod service {
-    /// The ARC cluster data plane (five Regional endpoints).
-    pub const ARC: &str = "arc";
-    pub const RDS: &str = "rds";
-    pub const CLOUDWATCH: &str = "cloudwatch";
-    pub const SNS: &str = "sns";
-    pub const S3: &str = "s3";
-    pub const SECRETS_MANAGER: &str = "secretsmanager";
-    /// Step Functions; served only once a handler is installed (`sfn::Sfn::install`).
-    pub const SFN: &str = "states";
-    /// Each Region's application health endpoint (`GET /health`), one port per Region.
-    pub const WEB: &str = "web";
-    /// The services that share one port for both Regions.
-    pub const SHARED: [&str; 6] = [RDS, CLOUDWATCH, SNS, S3, SECRETS_MANAGER, SFN];
-}
+pub use builder::{PlanRewrite, Register, ServiceFactory, Setup, SimBuilder, SocketStart};
 
 /// How a down Region's endpoints behave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,198 +103,6 @@ pub struct CallRecord {
     pub status: Option<u16>,
 }
 
-/// The replication-lag metric query a [`LagSource`] answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LagQuery {
-    /// The Region the metric is read in (the secondary's Region).
-    pub region: String,
-    /// `AuroraGlobalDBRPOLag` or `AuroraGlobalDBReplicationLag`.
-    pub metric: String,
-    /// The metric's dimensions (`DBClusterIdentifier`, ...).
-    pub dimensions: Vec<(String, String)>,
-    pub at: SystemTime,
-}
-
-/// Supplies replication-lag metric values in milliseconds (set by the RDS model); `None`
-/// means "no data point".
-pub type LagSource = Arc<dyn Fn(&LagQuery) -> Option<f64> + Send + Sync>;
-
-/// The URLs and addresses of a running simulator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Endpoints {
-    /// The ARC cluster endpoints, in order: (URL, Region).
-    pub arc: Vec<(String, String)>,
-    /// The shared endpoint of each service (`rds`, `cloudwatch`, `sns`, `s3`,
-    /// `secretsmanager`), serving both Regions.
-    pub services: BTreeMap<String, String>,
-    /// Each Region's application health URL (`http://127.0.0.1:port/health`).
-    pub web: BTreeMap<String, String>,
-    /// The authoritative DNS server (UDP and TCP).
-    pub dns: SocketAddr,
-}
-
-impl Endpoints {
-    /// The shared endpoint URL of `service`.
-    pub fn url(&self, service: &str) -> Option<&str> {
-        self.services.get(service).map(String::as_str)
-    }
-
-    /// The `AWS_ENDPOINT_URL_<SERVICE>` settings the SDKs read.
-    pub fn env_vars(&self) -> Vec<(String, String)> {
-        let names = [
-            (service::RDS, "AWS_ENDPOINT_URL_RDS"),
-            (service::CLOUDWATCH, "AWS_ENDPOINT_URL_CLOUDWATCH"),
-            (service::SNS, "AWS_ENDPOINT_URL_SNS"),
-            (service::S3, "AWS_ENDPOINT_URL_S3"),
-            (service::SECRETS_MANAGER, "AWS_ENDPOINT_URL_SECRETS_MANAGER"),
-        ];
-        names.iter().filter_map(|(s, var)| self.url(s).map(|u| (var.to_string(), u.to_string()))).collect()
-    }
-}
-
-/// Builds a factory for a service handler: called once with the started [`Sim`].
-pub type ServiceFactory = Box<dyn FnOnce(&Sim) -> Arc<dyn HttpService> + Send>;
-
-/// Configures and starts a simulator.
-pub struct SimBuilder {
-    clock: SharedClock,
-    plan: Plan,
-    seed: u64,
-    arc_regions: Option<Vec<String>>,
-    propagation: Option<Duration>,
-    alarm_delay: Duration,
-    lag: Duration,
-    factories: Vec<(String, ServiceFactory)>,
-}
-
-/// The five Regions of the default ARC cluster's endpoints.
-pub const DEFAULT_ARC_REGIONS: [&str; 5] = ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "ap-southeast-2"];
-
-impl SimBuilder {
-    /// A simulator for the default plan (us-east-1 primary, us-west-2 secondary).
-    pub fn new(clock: SharedClock) -> Self {
-        Self::with_plan(clock, crate::default_plan())
-    }
-
-    /// A simulator shaped by `plan`: its Regions, routing controls and safety rules, alarms,
-    /// DNS record, topics, buckets and secrets. ARC endpoint Regions come from the plan's
-    /// cluster endpoints when there are any.
-    pub fn with_plan(clock: SharedClock, plan: Plan) -> Self {
-        Self {
-            clock,
-            plan,
-            seed: 0,
-            arc_regions: None,
-            propagation: None,
-            alarm_delay: Duration::from_secs(60),
-            lag: Duration::from_millis(800),
-            factories: Vec::new(),
-        }
-    }
-
-    /// Seeds the random choices (throttling).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// The Regions of the ARC cluster endpoints (five in a real cluster).
-    pub fn arc_regions(mut self, regions: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.arc_regions = Some(regions.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// How long Route 53 health checks take to see a routing-control change (default: the
-    /// plan's `dns.health_check_propagation_seconds`).
-    pub fn propagation_delay(mut self, d: Duration) -> Self {
-        self.propagation = Some(d);
-        self
-    }
-
-    /// How long a Region must be down before the canary alarms watching it go to ALARM.
-    pub fn alarm_delay(mut self, d: Duration) -> Self {
-        self.alarm_delay = d;
-        self
-    }
-
-    /// The replication lag CloudWatch reports when no [`LagSource`] is set.
-    pub fn replication_lag(mut self, d: Duration) -> Self {
-        self.lag = d;
-        self
-    }
-
-    /// Registers a service handler (e.g. the RDS model) built from the started simulator.
-    pub fn service(mut self, name: &str, factory: impl FnOnce(&Sim) -> Arc<dyn HttpService> + Send + 'static) -> Self {
-        self.factories.push((name.to_string(), Box::new(factory)));
-        self
-    }
-
-    /// Binds every port on 127.0.0.1 and starts serving.
-    pub async fn start(self) -> std::io::Result<Sim> {
-        let plan = self.plan;
-        let regions = [plan.regions.primary.clone(), plan.regions.secondary.clone()];
-        let arc_regions = self.arc_regions.unwrap_or_else(|| {
-            let from_plan: Vec<String> = plan.arc.cluster_endpoints.iter().map(|e| e.region.clone()).collect();
-            if from_plan.is_empty() { DEFAULT_ARC_REGIONS.iter().map(|s| s.to_string()).collect() } else { from_plan }
-        });
-        let propagation =
-            self.propagation.unwrap_or(Duration::from_secs(u64::from(plan.dns.health_check_propagation_seconds)));
-        let now = self.clock.now();
-        let health = regions
-            .iter()
-            .map(|r| (r.clone(), RegionStatus { up: true, mode: DownMode::Refuse, since: SystemTime::UNIX_EPOCH }))
-            .collect();
-        let world = crate::world::World::from_plan(&plan, now, propagation, self.alarm_delay, self.lag);
-        let (changes, _) = watch::channel(0u64);
-        let inner = Arc::new(Inner {
-            clock: self.clock,
-            regions,
-            template: plan,
-            changes,
-            control: Mutex::new(Control {
-                health,
-                transitions: Vec::new(),
-                endpoint_faults: BTreeMap::new(),
-                throttle: BTreeMap::new(),
-                latency: BTreeMap::new(),
-                rng: StdRng::seed_from_u64(self.seed),
-                calls: Vec::new(),
-            }),
-            world: Mutex::new(world),
-            handlers: RwLock::new(BTreeMap::new()),
-            extensions: Mutex::new(HashMap::new()),
-            lag_source: RwLock::new(None),
-            control_hooks: Mutex::new(BTreeMap::new()),
-            endpoints: OnceLock::new(),
-        });
-        let sim = Sim(inner);
-        crate::world::register_builtin_services(&sim);
-
-        let mut arc = Vec::new();
-        for (i, region) in arc_regions.iter().enumerate() {
-            let l = server::bind(&sim, service::ARC, i, Some(region.clone())).await?;
-            arc.push((format!("http://{}/v1", l.addr), region.clone()));
-        }
-        let mut services = BTreeMap::new();
-        for name in service::SHARED {
-            let l = server::bind(&sim, name, 0, None).await?;
-            services.insert(name.to_string(), format!("http://{}", l.addr));
-        }
-        let mut web = BTreeMap::new();
-        for (i, region) in sim.regions().iter().enumerate() {
-            let l = server::bind(&sim, service::WEB, i, Some(region.clone())).await?;
-            web.insert(region.clone(), format!("http://{}/health", l.addr));
-        }
-        let dns = crate::dns::start(&sim).await?;
-        let _ = sim.0.endpoints.set(Endpoints { arc, services, web, dns });
-        for (name, factory) in self.factories {
-            let handler = factory(&sim);
-            sim.register_service(&name, handler);
-        }
-        Ok(sim)
-    }
-}
-
 struct Control {
     health: BTreeMap<String, RegionStatus>,
     transitions: Vec<HealthTransition>,
@@ -317,12 +119,12 @@ struct Inner {
     template: Plan,
     changes: watch::Sender<u64>,
     control: Mutex<Control>,
-    world: Mutex<crate::world::World>,
     handlers: RwLock<BTreeMap<String, Arc<dyn HttpService>>>,
-    extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
-    lag_source: RwLock<Option<LagSource>>,
+    /// By the `TypeId` of `T`, an `Arc<T>` (`T` may be a `dyn Trait`).
+    services: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
     control_hooks: Mutex<BTreeMap<String, crate::control::ControlHook>>,
     endpoints: OnceLock<Endpoints>,
+    plan_rewrites: OnceLock<Vec<PlanRewrite>>,
 }
 
 /// The handle to a running simulator. Clones share it; dropping the last one stops it.
@@ -345,12 +147,42 @@ impl std::fmt::Debug for Sim {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic inside a handler must not take the whole simulator down with poison.
+/// Locks a service's or the kernel's state. A panic inside a handler must not take the
+/// whole simulator down with poison.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Sim {
+    fn new(clock: SharedClock, template: Plan, seed: u64) -> Self {
+        let regions = [template.regions.primary.clone(), template.regions.secondary.clone()];
+        let health = regions
+            .iter()
+            .map(|r| (r.clone(), RegionStatus { up: true, mode: DownMode::Refuse, since: SystemTime::UNIX_EPOCH }))
+            .collect();
+        let (changes, _) = watch::channel(0u64);
+        Sim(Arc::new(Inner {
+            clock,
+            regions,
+            template,
+            changes,
+            control: Mutex::new(Control {
+                health,
+                transitions: Vec::new(),
+                endpoint_faults: BTreeMap::new(),
+                throttle: BTreeMap::new(),
+                latency: BTreeMap::new(),
+                rng: StdRng::seed_from_u64(seed),
+                calls: Vec::new(),
+            }),
+            handlers: RwLock::new(BTreeMap::new()),
+            services: RwLock::new(HashMap::new()),
+            control_hooks: Mutex::new(BTreeMap::new()),
+            endpoints: OnceLock::new(),
+            plan_rewrites: OnceLock::new(),
+        }))
+    }
+
     pub fn downgrade(&self) -> WeakSim {
         WeakSim(Arc::downgrade(&self.0))
     }
@@ -378,25 +210,13 @@ impl Sim {
         &self.0.template
     }
 
-    /// The plan pointing at this simulator: ARC endpoints, name servers and health URLs
-    /// rewritten to the loopback ports; everything else as in the template.
+    /// The plan pointing at this simulator: every service rewrites what it serves (ARC
+    /// endpoints, name servers, health URLs) to its loopback ports; everything else as in
+    /// the template.
     pub fn plan(&self) -> Plan {
         let mut plan = self.0.template.clone();
-        let eps = self.endpoints();
-        plan.arc.cluster_endpoints = eps
-            .arc
-            .iter()
-            .map(|(url, region)| failover_core::plan::ClusterEndpoint { url: url.clone(), region: region.clone() })
-            .collect();
-        plan.dns.name_servers = vec![eps.dns.to_string()];
-        for (region, h) in plan.health.iter_mut() {
-            if let Some(url) = eps.web.get(region) {
-                h.http = vec![failover_core::plan::HttpCheck {
-                    url: url.clone(),
-                    expected_status: 200,
-                    max_latency_ms: h.http.first().map_or(2000, |c| c.max_latency_ms),
-                }];
-            }
+        for rewrite in self.0.plan_rewrites.get().into_iter().flatten() {
+            rewrite(&mut plan, self.endpoints());
         }
         plan
     }
@@ -408,7 +228,7 @@ impl Sim {
         std::fs::write(path, format!("{header}{yaml}"))
     }
 
-    // ----- services -----
+    // ----- the registry -----
 
     /// Registers (or replaces) the handler behind `name`'s port.
     pub fn register_service(&self, name: &str, handler: Arc<dyn HttpService>) {
@@ -419,26 +239,37 @@ impl Sim {
         self.0.handlers.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
     }
 
-    /// Stores a value any component can fetch by type (e.g. the RDS model for drills).
-    pub fn insert_extension<T: Any + Send + Sync>(&self, value: Arc<T>) {
-        lock(&self.0.extensions).insert(TypeId::of::<T>(), value);
+    /// Stores a value any component fetches by type: a service's own handle
+    /// (`sim.provide(sns)`, then `sim.service::<Sns>()`) or a narrow trait another service
+    /// reads through (`sim.provide::<dyn HealthChecks>(arc)`). Replaces an earlier one.
+    pub fn provide<T: ?Sized + Send + Sync + 'static>(&self, value: Arc<T>) {
+        self.0.services.write().unwrap_or_else(|e| e.into_inner()).insert(TypeId::of::<T>(), Box::new(value));
     }
 
-    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        lock(&self.0.extensions).get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast::<T>().ok())
+    /// The value of type `T` given to [`Sim::provide`], if any.
+    pub fn try_service<T: ?Sized + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let services = self.0.services.read().unwrap_or_else(|e| e.into_inner());
+        services.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref::<Arc<T>>()).cloned()
     }
 
-    /// Sets where CloudWatch's replication-lag metrics come from.
-    pub fn set_lag_source(&self, source: LagSource) {
-        *self.0.lag_source.write().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    /// The handle of a registered service: `sim.service::<Sns>().messages()`.
+    ///
+    /// # Panics
+    /// When no `T` was provided: every service of `crate::services::BUILTIN` is, from the
+    /// moment the simulator starts; the others (the RDS model, Step Functions) are once
+    /// installed, so use [`Sim::try_service`] for them.
+    pub fn service<T: ?Sized + Send + Sync + 'static>(&self) -> Arc<T> {
+        self.try_service::<T>().unwrap_or_else(|| panic!("regionsim: no {} is registered", std::any::type_name::<T>()))
     }
 
-    pub(crate) fn lag_source(&self) -> Option<LagSource> {
-        self.0.lag_source.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Registers a control-API hook served at `POST /x/{name}` (e.g. the RDS model's
+    /// `stall`).
+    pub fn register_control(&self, name: &str, hook: crate::control::ControlHook) {
+        lock(&self.0.control_hooks).insert(name.to_string(), hook);
     }
 
-    pub(crate) fn world(&self) -> MutexGuard<'_, crate::world::World> {
-        lock(&self.0.world)
+    pub fn control_hook(&self, name: &str) -> Option<crate::control::ControlHook> {
+        lock(&self.0.control_hooks).get(name).cloned()
     }
 
     // ----- health and faults -----
@@ -504,19 +335,9 @@ impl Sim {
         lock(&self.0.control).transitions.clone()
     }
 
-    /// Registers a control-API hook served at `POST /x/{name}` (e.g. the RDS model's
-    /// `stall`).
-    pub fn register_control(&self, name: &str, hook: crate::control::ControlHook) {
-        lock(&self.0.control_hooks).insert(name.to_string(), hook);
-    }
-
-    pub fn control_hook(&self, name: &str) -> Option<crate::control::ControlHook> {
-        lock(&self.0.control_hooks).get(name).cloned()
-    }
-
-    /// The fault on ARC endpoint `index`, if any.
-    pub fn arc_endpoint_fault(&self, index: usize) -> Option<EndpointFault> {
-        lock(&self.0.control).endpoint_faults.get(&(service::ARC.to_string(), index)).copied()
+    /// The fault on endpoint `index` of `service`, if any.
+    pub fn endpoint_fault_at(&self, service: &str, index: usize) -> Option<EndpointFault> {
+        lock(&self.0.control).endpoint_faults.get(&(service.to_string(), index)).copied()
     }
 
     /// Sets or clears (`None`) a fault on endpoint `index` of `service` (ARC: 0..5).
@@ -531,16 +352,17 @@ impl Sim {
         self.changed();
     }
 
-    /// Makes the first `k` ARC endpoints fail with `fault` and clears the others.
-    pub fn kill_arc_endpoints(&self, k: usize, fault: EndpointFault) {
-        let n = self.endpoints().arc.len();
+    /// Makes the first `k` Regional endpoints of `service` fail with `fault` and clears the
+    /// others.
+    pub fn kill_endpoints(&self, service: &str, k: usize, fault: EndpointFault) {
+        let n = self.endpoints().regional(service).len();
         for i in 0..n {
-            self.set_endpoint_fault(service::ARC, i, (i < k).then_some(fault));
+            self.set_endpoint_fault(service, i, (i < k).then_some(fault));
         }
     }
 
     pub fn endpoint_fault(&self, listener: &Listener) -> Option<EndpointFault> {
-        lock(&self.0.control).endpoint_faults.get(&(listener.service.clone(), listener.index)).copied()
+        self.endpoint_fault_at(&listener.service, listener.index)
     }
 
     /// The probability (0..=1) that a call to `service` is throttled.

@@ -5,12 +5,14 @@
 //! another Region fails as SNS does (`NotFound`, since topics are Regional).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
-use crate::sim::WeakSim;
+use crate::services::service;
+use crate::sim::{Setup, WeakSim, lock};
 use crate::wire::{self, Form, xml_elem};
 
 const XMLNS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
@@ -35,13 +37,29 @@ pub struct SnsModel {
     pub messages: Vec<SnsMessage>,
 }
 
-pub struct SnsService {
+/// Simulated SNS with every message published: `sim.service::<Sns>()`.
+pub struct Sns {
     sim: WeakSim,
+    state: Mutex<SnsModel>,
 }
 
-impl SnsService {
-    pub fn new(sim: WeakSim) -> Self {
-        Self { sim }
+impl Sns {
+    /// Creates the topic of each of the plan's stacks and serves SNS on a shared port.
+    pub fn register(setup: &mut Setup<'_>) {
+        let topics = setup.plan().stacks.values().map(|stack| stack.topic_arn.clone()).collect();
+        let model = SnsModel { topics, messages: Vec::new() };
+        let sns = Arc::new(Sns { sim: setup.sim().downgrade(), state: Mutex::new(model) });
+        setup.serve_shared(service::SNS, Some("AWS_ENDPOINT_URL_SNS"), sns);
+    }
+
+    /// The topics and messages, locked.
+    pub fn state(&self) -> MutexGuard<'_, SnsModel> {
+        lock(&self.state)
+    }
+
+    /// Every message published so far, oldest first.
+    pub fn messages(&self) -> Vec<SnsMessage> {
+        self.state().messages.clone()
     }
 
     fn call(&self, req: &Request) -> Result<(String, String), ApiError> {
@@ -49,8 +67,7 @@ impl SnsService {
         let form = Form::parse(&req.body);
         let region = req.region.clone();
         let now = sim.clock().now();
-        let mut world = sim.world();
-        let sns = &mut world.sns;
+        let mut sns = self.state();
         let action = form.action().to_string();
         match action.as_str() {
             "Publish" => {
@@ -114,7 +131,7 @@ impl SnsService {
     }
 }
 
-impl HttpService for SnsService {
+impl HttpService for Sns {
     fn handle(&self, req: Request) -> ResponseFuture {
         let resp = match self.call(&req) {
             Ok((action, xml)) => wire::query_response(&action, XMLNS, &xml),
@@ -129,12 +146,5 @@ impl HttpService for SnsService {
 
     fn throttling_error(&self) -> ApiError {
         ApiError::new(400, "Throttling", "Rate exceeded")
-    }
-}
-
-impl crate::Sim {
-    /// Every message published so far, oldest first.
-    pub fn sns_messages(&self) -> Vec<SnsMessage> {
-        self.world().sns.messages.clone()
     }
 }

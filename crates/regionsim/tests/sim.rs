@@ -11,6 +11,11 @@ use aws_sdk_route53recoverycluster::operation::update_routing_control_state::bui
 use aws_sdk_route53recoverycluster::operation::update_routing_control_states::builders::UpdateRoutingControlStatesFluentBuilder;
 use aws_sdk_route53recoverycluster::types::{RoutingControlState, UpdateRoutingControlStateEntry};
 use failover_core::SharedClock;
+use regionsim::arc::ArcCluster;
+use regionsim::cloudwatch::{CloudWatch, LagFn};
+use regionsim::dns::Dns;
+use regionsim::s3::S3;
+use regionsim::sns::Sns;
 use regionsim::{DownMode, EndpointFault, Sim, SimBuilder, service};
 
 const USE1: &str = "us-east-1";
@@ -176,7 +181,7 @@ async fn arc_unknown_control_bad_state_and_injected_conflicts() {
     let err = c.get_routing_control_state().routing_control_arn("arn:aws:nope").send().await.unwrap_err();
     assert!(matches!(err.into_service_error(), GetRoutingControlStateError::ResourceNotFoundException(_)));
 
-    sim.inject_arc_conflicts(2);
+    sim.service::<ArcCluster>().inject_conflicts(2);
     for _ in 0..2 {
         let err = set_state(&c, RC_USW2, RoutingControlState::On).send().await.unwrap_err();
         assert!(matches!(err.into_service_error(), UpdateRoutingControlStateError::ConflictException(_)));
@@ -223,7 +228,7 @@ async fn arc_endpoint_faults_refuse_hang_5xx_and_unavailable() {
 
     assert_eq!(state(&arc_client(&sim, &clock, 4), RC_USE1).await, "On", "the fifth endpoint is healthy");
 
-    sim.kill_arc_endpoints(0, EndpointFault::Refuse);
+    sim.kill_endpoints(service::ARC, 0, EndpointFault::Refuse);
     tokio::task::yield_now().await;
     assert_eq!(state(&arc_client(&sim, &clock, 0), RC_USE1).await, "On", "a refused endpoint comes back on its port");
 }
@@ -262,7 +267,7 @@ async fn a_down_region_refuses_or_hangs_while_the_other_serves_on_the_same_port(
 
     sim.set_region_up(USE1);
     sns(&sim, &clock, USE1).publish().topic_arn(TOPIC_USE1).message("m").send().await.expect("back up");
-    assert_eq!(sim.sns_messages().len(), 2);
+    assert_eq!(sim.service::<Sns>().messages().len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -341,7 +346,7 @@ async fn dns_follows_routing_controls_after_the_propagation_delay() {
     assert_eq!(resolve(dns, "shop.example.com", false).await.0, vec!["192.0.2.10"]);
     clock.sleep(Duration::from_secs(1)).await;
     assert_eq!(resolve(dns, "shop.example.com", false).await.0, vec!["198.51.100.20"], "propagated after 30 s");
-    assert_eq!(sim.dns_answer().regions, vec![USW2]);
+    assert_eq!(sim.service::<Dns>().answer().regions, vec![USW2]);
     let (other, _) = resolve(dns, "other.example.com", false).await;
     assert!(other.is_empty());
 }
@@ -428,7 +433,7 @@ async fn replication_lag_metrics_come_from_the_lag_source_or_the_default() {
     assert_eq!(r.values(), [800.0, 800.0, 800.0], "the configured default lag, newest first");
     assert_eq!(r.timestamps()[0].secs(), DateTime::from(now - Duration::from_secs(60)).secs());
 
-    sim.set_lag_source(std::sync::Arc::new(|q: &regionsim::LagQuery| {
+    sim.provide::<LagFn>(std::sync::Arc::new(|q: &regionsim::LagQuery| {
         assert_eq!(q.region, "us-west-2");
         assert!(q.dimensions.contains(&("DBClusterIdentifier".into(), "retail-orders-usw2".into())));
         Some(if q.metric == "AuroraGlobalDBReplicationLag" { 120.0 } else { 4500.0 })
@@ -525,7 +530,7 @@ async fn sns_keeps_published_messages_and_refuses_unknown_topics() {
             .unwrap();
         assert!(out.message_id().is_some());
     }
-    let msgs = sim.sns_messages();
+    let msgs = sim.service::<Sns>().messages();
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[1].region.as_deref(), Some(USW2));
     assert_eq!(msgs[1].topic_arn, TOPIC_USW2);
@@ -609,11 +614,11 @@ async fn s3_put_get_head_list_with_checksums_and_encryption() {
         assert_eq!(got.content_type(), Some("application/json"));
         assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body.as_bytes());
 
-        let stored = sim.s3_object(bucket, "reports/exec-1/report.json").unwrap();
+        let stored = sim.service::<S3>().object(bucket, "reports/exec-1/report.json").unwrap();
         assert_eq!(stored.sse, "aws:kms");
         assert_eq!(stored.kms_key_id.as_deref(), Some("arn:aws:kms:us-west-2:111122223333:key/k"));
         assert!(stored.checksum.is_some(), "the SDK's default checksum arrived: {stored:?}");
-        assert_eq!(sim.s3_object(bucket, "other/x").unwrap().sse, "AES256", "SSE-S3 by default");
+        assert_eq!(sim.service::<S3>().object(bucket, "other/x").unwrap().sse, "AES256", "SSE-S3 by default");
 
         let head = c.head_object().bucket(bucket).key("reports/exec-1/report.csv").send().await.unwrap();
         assert_eq!(head.content_length(), Some(5));
@@ -662,7 +667,7 @@ async fn s3_errors_no_such_key_no_such_bucket_not_found_wrong_region() {
         .send()
         .await
         .unwrap();
-    assert_eq!(sim.s3_keys(BUCKET_USE1), ["a b/c"]);
+    assert_eq!(sim.service::<S3>().keys(BUCKET_USE1), ["a b/c"]);
     sim.set_throttle_rate(service::S3, 1.0);
     let err = c.get_object().bucket(BUCKET_USE1).key("missing").send().await.unwrap_err();
     assert_eq!(aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&err), Some("SlowDown"));
@@ -715,7 +720,7 @@ async fn the_control_api_drives_faults_over_http() {
     assert_eq!(status, 200);
     assert_eq!(state["arc_endpoints"][1]["fault"], "hang");
     assert_eq!(state["arc_endpoints"][2]["fault"], serde_json::Value::Null);
-    assert_eq!(sim.arc_endpoint_fault(0), Some(EndpointFault::Hang));
+    assert_eq!(sim.endpoint_fault_at(service::ARC, 0), Some(EndpointFault::Hang));
 
     let (status, _) = raw_request(&ctl, "POST", "/regions/us-west-2/down", r#"{"mode": "refuse"}"#).await;
     assert_eq!(status, 200);
@@ -741,7 +746,7 @@ async fn the_control_api_drives_faults_over_http() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(sim.alarm_state(USW2, "retail-canary-watching-use1").as_deref(), Some("ALARM"));
+    assert_eq!(sim.service::<CloudWatch>().alarm_state(USW2, "retail-canary-watching-use1").as_deref(), Some("ALARM"));
 
     sim.register_control(
         "stall",
@@ -766,7 +771,7 @@ async fn the_control_api_drives_faults_over_http() {
 #[tokio::test(start_paused = true)]
 async fn hung_calls_are_logged_without_a_status() {
     let (sim, clock) = start().await;
-    sim.kill_arc_endpoints(1, EndpointFault::Hang);
+    sim.kill_endpoints(service::ARC, 1, EndpointFault::Hang);
     let _ =
         arc_client(&sim, &clock, 0).get_routing_control_state().routing_control_arn(RC_USE1).send().await.unwrap_err();
     let _ = state(&arc_client(&sim, &clock, 1), RC_USE1).await;
@@ -792,7 +797,7 @@ async fn a_hung_connection_is_closed_unanswered_once_the_fault_clears() {
     let n = clock.timeout(Duration::from_secs(1), s.read_to_end(&mut buf)).await.expect("closed promptly");
     assert_eq!(n.unwrap_or(0), 0, "closed without an answer");
     assert!(buf.is_empty());
-    assert!(sim.set_routing_control(RC_USW2, true));
+    assert!(sim.service::<ArcCluster>().set_control(RC_USW2, true));
     assert_eq!(state(&arc_client(&sim, &clock, 2), RC_USW2).await, "On");
 }
 
@@ -847,16 +852,16 @@ async fn the_example_plan_shapes_the_simulator_and_its_cname_record() {
 
     // Both Regions On: a CNAME still has one target, the primary's.
     let usw2 = &plan.arc.routing_controls["us-west-2"][0];
-    assert!(sim.set_routing_control(usw2, true));
+    assert!(sim.service::<ArcCluster>().set_control(usw2, true));
     clock.sleep(Duration::from_secs(30)).await;
     assert_eq!(ask().await.len(), 1);
     // Every Region Off: Route 53 answers as if all were healthy.
     let use1 = &plan.arc.routing_controls["us-east-1"][0];
-    sim.set_routing_control(use1, false);
-    sim.set_routing_control(usw2, false);
+    sim.service::<ArcCluster>().set_control(use1, false);
+    sim.service::<ArcCluster>().set_control(usw2, false);
     clock.sleep(Duration::from_secs(30)).await;
     assert_eq!(ask().await[0].0, "retail-ui-use1-1234567890.us-east-1.elb.amazonaws.com.");
-    sim.set_routing_control(usw2, true);
+    sim.service::<ArcCluster>().set_control(usw2, true);
     clock.sleep(Duration::from_secs(30)).await;
     assert_eq!(ask().await[0].0, "retail-ui-usw2-0987654321.us-west-2.elb.amazonaws.com.");
 

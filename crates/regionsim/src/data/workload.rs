@@ -1,0 +1,250 @@
+//! The seeded workload: what each transaction on a global cluster's writer writes.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::values::{Key, Op, Schema, Tables, Value};
+
+/// How a global cluster's writer is loaded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkloadConfig {
+    /// Transactions per simulated second (evenly spaced; 0 disables the workload).
+    pub txns_per_second: f64,
+    /// Percent of transactions that update an existing row.
+    pub update_percent: u32,
+    /// Percent of transactions that delete an existing row.
+    pub delete_percent: u32,
+    /// The workload stops this long after it started (`None`: it never stops). A drill
+    /// that waits days for a Region would otherwise replay days of writes.
+    pub stop_after: Option<Duration>,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        Self { txns_per_second: 2.0, update_percent: 20, delete_percent: 5, stop_after: None }
+    }
+}
+
+/// SplitMix64: tiny, seedable, and stable across crate versions (the ground truth of a
+/// seeded drill must not change when a dependency does).
+#[derive(Debug, Clone)]
+pub(super) struct Rng(pub(super) u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+const STATUSES: [&str; 4] = ["paid", "shipped", "delivered", "cancelled"];
+const TAGS: [&str; 5] = ["new", "sale", "eco", "gift", "bulk"];
+
+#[derive(Debug, Clone)]
+pub(super) struct Generator {
+    pub(super) schema: Schema,
+    pub(super) rng: Rng,
+    pub(super) next_id: i64,
+    /// Ids the workload may update or delete (see the module's design rule).
+    pub(super) mutable: Vec<i64>,
+}
+
+impl Generator {
+    /// The writes of one transaction at `at`, given the writer's current `mirror`.
+    pub(super) fn txn(&mut self, cfg: &WorkloadConfig, at: SystemTime, mirror: &Tables) -> Vec<Op> {
+        let roll = self.rng.below(100) as u32;
+        let pick =
+            if self.mutable.is_empty() { None } else { Some(self.rng.below(self.mutable.len() as u64) as usize) };
+        let now = Value::ts(at);
+        match (pick, roll) {
+            (Some(i), r) if r < cfg.delete_percent => {
+                let id = self.mutable.swap_remove(i);
+                let mut ops: Vec<Op> = children_of(mirror, self.child_table(), id)
+                    .into_iter()
+                    .map(|key| Op::Delete { table: 1, key })
+                    .collect();
+                ops.push(Op::Delete { table: 0, key: vec![Value::Int(id)] });
+                ops
+            }
+            (Some(i), r) if r < cfg.delete_percent + cfg.update_percent => {
+                let id = self.mutable[i];
+                let table = if self.schema == Schema::Orders { "orders" } else { "products" };
+                let Some(mut row) = mirror.get(table).and_then(|t| t.get(&vec![Value::Int(id)])).cloned() else {
+                    return Vec::new();
+                };
+                let mut ops = Vec::new();
+                match self.schema {
+                    // Every update changes a column other than the time stamps, so that a
+                    // diff ignoring `updated_at` still sees it.
+                    Schema::Orders => {
+                        row[2] = self.amount();
+                        let others: Vec<&str> =
+                            STATUSES.iter().copied().filter(|s| row[3] != Value::Text(s.to_string())).collect();
+                        row[3] = Value::Text(others[self.rng.below(others.len() as u64) as usize].into());
+                        row[5] = now;
+                        ops.push(Op::Update { table: 0, row });
+                        let items = children_of(mirror, "order_items", id);
+                        if !items.is_empty() && self.rng.below(2) == 0 {
+                            let key = &items[self.rng.below(items.len() as u64) as usize];
+                            if let Some(mut item) = mirror.get("order_items").and_then(|t| t.get(key)).cloned() {
+                                let old = if let Value::Int(q) = item[2] { q } else { 0 };
+                                item[2] = Value::Int(1 + (old + self.rng.below(8) as i64) % 9);
+                                ops.push(Op::Update { table: 1, row: item });
+                            }
+                        }
+                    }
+                    Schema::Catalog => {
+                        let old = row[2].clone();
+                        row[2] = self.amount();
+                        if row[2] == old {
+                            row[2] = match old {
+                                Value::Decimal(c) => Value::Decimal(c + 1),
+                                _ => Value::Decimal(999),
+                            };
+                        }
+                        row[3] = now;
+                        ops.push(Op::Update { table: 0, row });
+                    }
+                }
+                ops
+            }
+            _ => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.mutable.push(id);
+                match self.schema {
+                    Schema::Orders => {
+                        let customer = 1 + self.rng.below(500) as i64;
+                        let mut ops = vec![Op::Insert {
+                            table: 0,
+                            row: vec![
+                                Value::Int(id),
+                                Value::Int(customer),
+                                self.amount(),
+                                Value::Text("pending".into()),
+                                now.clone(),
+                                now.clone(),
+                            ],
+                        }];
+                        let n = 1 + self.rng.below(3);
+                        let mut products = BTreeSet::new();
+                        while (products.len() as u64) < n {
+                            products.insert(1 + self.rng.below(100) as i64);
+                        }
+                        for p in products {
+                            let price = Value::Decimal(100 + self.rng.below(20_000) as i64);
+                            let qty = Value::Int(1 + self.rng.below(5) as i64);
+                            ops.push(Op::Insert {
+                                table: 1,
+                                row: vec![Value::Int(id), Value::Int(p), qty, price, now.clone()],
+                            });
+                        }
+                        ops
+                    }
+                    Schema::Catalog => {
+                        let mut ops = vec![Op::Insert {
+                            table: 0,
+                            row: vec![Value::Int(id), Value::Text(format!("product-{id}")), self.amount(), now.clone()],
+                        }];
+                        let n = self.rng.below(3);
+                        let mut tags = BTreeSet::new();
+                        while (tags.len() as u64) < n {
+                            tags.insert(TAGS[self.rng.below(TAGS.len() as u64) as usize]);
+                        }
+                        for t in tags {
+                            ops.push(Op::Insert {
+                                table: 1,
+                                row: vec![Value::Int(id), Value::Text(t.into()), now.clone()],
+                            });
+                        }
+                        ops
+                    }
+                }
+            }
+        }
+    }
+
+    /// The table whose rows belong to a row of the first table.
+    fn child_table(&self) -> &'static str {
+        match self.schema {
+            Schema::Orders => "order_items",
+            Schema::Catalog => "tags",
+        }
+    }
+
+    /// An amount, NULL one time in twenty (the column is nullable and the diff must cope).
+    fn amount(&mut self) -> Value {
+        if self.rng.below(20) == 0 { Value::Null } else { Value::Decimal(100 + self.rng.below(100_000) as i64) }
+    }
+}
+
+/// The keys of `table` whose first key column is `parent` (an order's items, a product's tags).
+fn children_of(mirror: &Tables, table: &str, parent: i64) -> Vec<Key> {
+    let Some(t) = mirror.get(table) else { return Vec::new() };
+    // Keys compare element by element: `[p, x]` sorts after `[p]` and before `[p + 1]`.
+    let lo = vec![Value::Int(parent)];
+    let hi = vec![Value::Int(parent + 1)];
+    t.range(lo..hi).map(|(k, _)| k.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::values::{ColType, apply_to_mirror};
+
+    #[test]
+    fn the_generator_is_deterministic_and_mixes_writes() {
+        for schema in [Schema::Orders, Schema::Catalog] {
+            generator_mixes_writes(schema);
+        }
+    }
+
+    fn generator_mixes_writes(schema: Schema) {
+        let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10, stop_after: None };
+        let run = || {
+            let mut g = Generator { schema, rng: Rng(42), next_id: 1, mutable: Vec::new() };
+            let mut mirror = Tables::new();
+            let defs = schema.tables();
+            let mut kinds = [0; 3];
+            for k in 0..300 {
+                let ops = g.txn(&cfg, SystemTime::UNIX_EPOCH + Duration::from_secs(k), &mirror);
+                for op in &ops {
+                    if let Op::Update { table, row } = op {
+                        let def = &defs[*table];
+                        let before = &mirror[def.name][&def.key_of(row)];
+                        let differs = def
+                            .columns
+                            .iter()
+                            .enumerate()
+                            .any(|(i, c)| c.ty != ColType::Timestamp && before[i] != row[i]);
+                        assert!(differs, "an update changes more than its time stamps: {before:?} -> {row:?}");
+                    }
+                    kinds[match op {
+                        Op::Insert { .. } => 0,
+                        Op::Update { .. } => 1,
+                        Op::Delete { .. } => 2,
+                    }] += 1;
+                    apply_to_mirror(&defs, &mut mirror, op);
+                }
+            }
+            (mirror, kinds)
+        };
+        let (a, kinds) = run();
+        assert_eq!(a, run().0, "same seed, same data");
+        assert!(kinds.iter().all(|&n| n > 10), "inserts, updates and deletes all occur: {kinds:?}");
+        let defs = schema.tables();
+        let parents = &a[defs[0].name];
+        for k in a[defs[1].name].keys() {
+            assert!(parents.contains_key(&vec![k[0].clone()]), "no orphan child {k:?}");
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The one list of built-in services, and their names.
+//!
+//! Each entry is a service's own `register` function: it builds the service from the plan,
+//! registers its handle (`sim.service::<T>()`) and its HTTP handler, and asks the kernel
+//! for the ports it serves. Adding a service is a module of its own (with `pub mod` in
+//! `lib.rs`) and one line here; nothing else names it.
+
+use crate::sim::Register;
+
+/// The service names used for ports, the call log and faults.
+pub mod service {
+    /// The ARC cluster data plane (five Regional endpoints).
+    pub const ARC: &str = "arc";
+    pub const RDS: &str = "rds";
+    pub const CLOUDWATCH: &str = "cloudwatch";
+    pub const SNS: &str = "sns";
+    pub const S3: &str = "s3";
+    pub const SECRETS_MANAGER: &str = "secretsmanager";
+    /// Step Functions; served only once a handler is installed (`sfn::Sfn::install`).
+    pub const SFN: &str = "states";
+    /// Each Region's application health endpoint (`GET /health`), one port per Region.
+    pub const WEB: &str = "web";
+    /// The authoritative DNS server (UDP and TCP, not HTTP).
+    pub const DNS: &str = "dns";
+}
+
+/// Every built-in service, in registration order.
+pub(crate) const BUILTIN: &[Register] = &[
+    crate::arc::ArcCluster::register,
+    crate::rds::reserve_port,
+    crate::cloudwatch::CloudWatch::register,
+    crate::sns::Sns::register,
+    crate::s3::S3::register,
+    crate::secrets::SecretsManager::register,
+    crate::sfn::reserve_port,
+    crate::web::Web::register,
+    crate::dns::Dns::register,
+];
