@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Subcommand;
-use failover_asl::{Definition, MockSelection, OfflineRun, Status};
+use failover_asl::{Coverage, Definition, MockSelection, OfflineRun, Status};
 
 #[derive(Subcommand, Debug)]
 pub enum AslCommand {
-    /// Run a definition to its end on virtual time and print status, output and history as JSON
+    /// Run a definition to its end on virtual time and print status, output, history and the
+    /// states entered and never entered (`coverage`) as JSON
     /// (exit 0 if it succeeded, 1 if it failed, timed out or was aborted, 2 on bad input).
     Run {
         /// The state machine definition (JSON).
@@ -117,9 +118,14 @@ fn execute(cmd: AslCommand) -> Result<ExitCode, String> {
                 }),
                 _ => None,
             };
+            let text = read(&definition)?;
+            let subs = substitutions(&subs)?;
+            let parsed = failover_asl::substitute(&text, &subs)
+                .and_then(|t| Definition::parse(&t))
+                .map_err(|e| format!("{}: {e}", definition.display()))?;
             let result = failover_asl::run_offline(OfflineRun {
-                definition_text: read(&definition)?,
-                substitutions: substitutions(&subs)?,
+                definition_text: text,
+                substitutions: subs,
                 input,
                 mock,
                 seed,
@@ -127,7 +133,16 @@ fn execute(cmd: AslCommand) -> Result<ExitCode, String> {
                 start: Some(start),
             })
             .map_err(|e| format!("{}: {e}", definition.display()))?;
-            println!("{}", serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?);
+            let mut coverage = Coverage::of(&parsed);
+            coverage.record(&result.history);
+            let mut shown = serde_json::to_value(&result).map_err(|e| e.to_string())?;
+            if let Some(o) = shown.as_object_mut() {
+                o.insert(
+                    "coverage".into(),
+                    serde_json::json!({"entered": coverage.entered, "never_entered": coverage.never_entered()}),
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&shown).map_err(|e| e.to_string())?);
             Ok(if result.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }

@@ -19,7 +19,9 @@ pub struct DrillArgs {
     /// Faults to inject (repeatable): arc-dead=K[:refuse|hang|server-error|unavailable],
     /// throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS (every secondary lags; a planned
     /// switchover over the RPO is refused and the approver asked to continue unplanned),
-    /// lambda-once, never-returns, no-snapshot.
+    /// cluster-quota=N (the target Region holds at most N clusters; a restore past it fails for
+    /// that database only), no-lag-metric (CloudWatch has no lag datapoints), lambda-once,
+    /// never-returns, no-snapshot.
     #[arg(long = "fault", value_parser = Fault::parse)]
     faults: Vec<Fault>,
     /// Seeds the workload, the endpoint shuffles and the retry jitter.

@@ -14,11 +14,12 @@
 //! * [`TaskDispatcher`]: what a Task calls. [`FaultInjector`] adds Lambda-level failures;
 //!   [`MockDispatcher`] answers from a Step Functions Local mock configuration ([`MockConfig`]).
 //! * [`substitute()`]: fills `DefinitionSubstitutions`; [`run_offline`] runs one execution on
-//!   virtual time (`failover asl run`).
+//!   virtual time (`failover asl run`); [`Coverage`]: which states executions entered.
 //!
 //! This crate never reads the wall clock or the environment, and never talks to AWS.
 
 mod choice;
+mod coverage;
 mod definition;
 mod dispatch;
 mod engine;
@@ -33,6 +34,7 @@ mod runner;
 mod subst;
 mod template;
 
+pub use coverage::Coverage;
 pub use definition::{Definition, Integration};
 pub use dispatch::{
     FaultInjector, FaultRule, FnDispatcher, LambdaFault, TaskContext, TaskDispatcher, TaskFailure, TaskFuture,

@@ -30,6 +30,8 @@ pub(crate) struct Inputs<'a> {
     pub decisions: &'a [String],
     pub invocations: &'a [Invocation],
     pub lambda_faults_injected: usize,
+    /// The deployed definitions, by machine: `failover`, `recovery`.
+    pub definitions: [(&'a str, &'a failover_asl::Definition); 2],
 }
 
 fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
@@ -52,6 +54,10 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let other = plan.other_region(i.decision_target).unwrap_or_default().to_string();
     let never_returns = i.opts.faults.contains(&Fault::NeverReturns);
     let no_snapshot = i.opts.faults.contains(&Fault::NoSnapshot);
+    let all_arc_dead = i.opts.all_arc_dead();
+    // With a cluster quota, the databases past it cannot be restored: their recovery fails,
+    // the others' report.
+    let quota_failures = i.opts.cluster_quota().map_or(0, |q| plan.databases.len().saturating_sub(q));
     // A planned switchover whose lag is over the RPO is refused; the approver is asked
     // whether to continue unplanned (and the rest is an unplanned failover's).
     let refused_switchover = i.opts.scenario == Scenario::Planned
@@ -87,6 +93,29 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     // Expected outcome.
     let moved = serving == vec![i.decision_target.to_string()] && writers.values().all(|w| w == i.decision_target);
     let (expected, outcome) = match i.opts.approve {
+        Approve::Auto if all_arc_dead => {
+            // No ARC endpoint answers: preflight cannot read the routing controls, nothing
+            // moves, the failure is notified and the execution fails.
+            let failed = decision_result.status == Status::Failed;
+            let notified =
+                i.sim.sns_messages().iter().any(|m| m.attributes.get("phase").is_some_and(|(_, v)| v == "failed"));
+            let still = !serving.contains(&i.decision_target.to_string()) || serving == vec![other.clone()];
+            let writers_still = writers.values().all(|w| *w != i.decision_target);
+            if !failed {
+                problems.push(format!("with every ARC endpoint dead the execution ended {:?}", decision_result.status));
+            }
+            if !notified {
+                problems.push("the failure was not notified".into());
+            }
+            if !(still && writers_still) {
+                problems.push(format!("something moved: serving {serving:?}, writers {writers:?}"));
+            }
+            (
+                "failed: no ARC endpoint answers; nothing moved, the failure notified".to_string(),
+                if failed && notified && still && writers_still { "failed-nothing-moved" } else { "unexpected" }
+                    .to_string(),
+            )
+        }
         Approve::Auto => {
             let expected = match i.opts.scenario {
                 Scenario::Planned if refused_switchover => {
@@ -101,6 +130,9 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 Scenario::RegionOutage if no_snapshot => {
                     "failed over; no snapshot: the report says the lost rows are unknown".to_string()
                 }
+                Scenario::RegionOutage if quota_failures > 0 => format!(
+                    "failed over; {quota_failures} database(s) past the cluster quota not restored (recovery failed for them), the others reported exactly"
+                ),
                 Scenario::RegionOutage => "failed over, recovered, report equal to ground truth".to_string(),
             };
             let mut ok = decision_result.status == Status::Succeeded;
@@ -200,7 +232,16 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
 
     // Lost transactions.
     let lost = if unplanned && i.opts.approve == Approve::Auto {
-        let l = compare_lost(&i, recovery);
+        let failed_dbs: std::collections::BTreeSet<String> = if quota_failures > 0 {
+            recovery_results(recovery)
+                .iter()
+                .filter(|r| r.pointer("/outcome").and_then(Value::as_str) == Some("failed"))
+                .filter_map(|r| r.pointer("/database").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        } else {
+            Default::default()
+        };
+        let l = compare_lost(&i, recovery, &failed_dbs);
         if !l.exact && !never_returns && !no_snapshot {
             problems.push("the missing-transaction report differs from the ground truth".into());
         }
@@ -242,7 +283,21 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 } else {
                     "reported"
                 };
-                if outcomes.is_empty() || outcomes.iter().any(|o| o != want) {
+                let failed = outcomes.iter().filter(|o| *o == "failed").count();
+                let quota_errors = results
+                    .iter()
+                    .filter(|x| x.pointer("/outcome").and_then(Value::as_str) == Some("failed"))
+                    .all(|x| x.pointer("/error").is_some_and(|e| e.to_string().contains("QuotaExceeded")));
+                if quota_failures > 0 {
+                    if failed != quota_failures || !quota_errors {
+                        problems.push(format!(
+                            "recovery outcomes {outcomes:?}: expected {quota_failures} failed by the cluster quota, the rest reported"
+                        ));
+                    }
+                    if outcomes.iter().any(|o| o != "failed" && o != want) {
+                        problems.push(format!("recovery outcomes {outcomes:?}: the others must be `{want}`"));
+                    }
+                } else if outcomes.is_empty() || outcomes.iter().any(|o| o != want) {
                     problems.push(format!("recovery outcomes {outcomes:?}, expected every database `{want}`"));
                     let errors: Vec<String> = results
                         .iter()
@@ -320,10 +375,25 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         writers,
         invocations: i.invocations.len(),
         lambda_faults_injected: i.lambda_faults_injected,
+        coverage: coverage(&i),
     }
 }
 
 /// The Regions whose routing controls are all On.
+/// The states each machine's executions entered (`<name>-recovery` executions are the
+/// recovery machine's).
+fn coverage(i: &Inputs<'_>) -> BTreeMap<String, failover_asl::Coverage> {
+    let mut out: BTreeMap<String, failover_asl::Coverage> =
+        i.definitions.iter().map(|(name, def)| (name.to_string(), failover_asl::Coverage::of(def))).collect();
+    for h in i.executions {
+        let machine = if h.name().ends_with("-recovery") { "recovery" } else { "failover" };
+        if let Some(c) = out.get_mut(machine) {
+            c.record(&h.history());
+        }
+    }
+    out
+}
+
 fn serving_regions(sim: &Sim, plan: &Plan) -> Vec<String> {
     plan.arc
         .routing_controls
@@ -334,9 +404,19 @@ fn serving_regions(sim: &Sim, plan: &Plan) -> Vec<String> {
 }
 
 /// The report of every database against the simulator's ground truth.
-fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
+/// The recovery machine's per-database results.
+fn recovery_results(recovery: Option<&ExecutionHandle>) -> Vec<Value> {
+    recovery
+        .and_then(|r| r.describe().output)
+        .and_then(|o| o.pointer("/results").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+}
+
+/// The report against the ground truth, key by key, for every database but `skip` (those
+/// whose recovery was expected to fail).
+fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::collections::BTreeSet<String>) -> Lost {
     let mut lost = Lost { exact: true, ..Lost::default() };
-    for d in &i.plan.databases {
+    for d in i.plan.databases.iter().filter(|d| !skip.contains(&d.name)) {
         let truths = i.aurora.ground_truth(&d.global_cluster);
         let mut tables = BTreeMap::new();
         for t in &truths {
@@ -349,12 +429,12 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
         }
         lost.ground_truth.insert(d.name.clone(), tables);
     }
-    let results: Vec<Value> = recovery
-        .and_then(|r| r.describe().output)
-        .and_then(|o| o.pointer("/results").and_then(Value::as_array).cloned())
-        .unwrap_or_default();
+    let results = recovery_results(recovery);
     for r in &results {
         let Some(db) = r.pointer("/database").and_then(Value::as_str) else { continue };
+        if skip.contains(db) {
+            continue;
+        }
         let mut tables = BTreeMap::new();
         if let Some(ts) = r.pointer("/report/tables") {
             let entries: Vec<(String, Value)> = match ts {
@@ -379,7 +459,7 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>) -> Lost {
     }
     // Row by row: every key the report names (read back from its JSON Lines file in the
     // simulated S3) against every key the simulator recorded.
-    for d in &i.plan.databases {
+    for d in i.plan.databases.iter().filter(|d| !skip.contains(&d.name)) {
         let mut want = std::collections::BTreeSet::new();
         for t in i.aurora.ground_truth(&d.global_cluster) {
             for (table, tt) in &t.tables {

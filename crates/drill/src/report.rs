@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use failover_asl::Status;
+use failover_asl::{Coverage, Status};
 use failover_core::time_fmt;
 use regionsim::{EndpointFault, service};
 use serde::Serialize;
@@ -50,6 +50,12 @@ pub enum Fault {
     /// Every secondary lags this many seconds behind its writer from the start (a planned
     /// switchover over the RPO is refused, and the approver is asked to continue unplanned).
     Lag { seconds: u64 },
+    /// The account may create only this many more DB clusters in a Region: the recovery
+    /// clusters of the other databases are refused (`DBClusterQuotaExceededFault`), and
+    /// those databases' recoveries fail while the others report.
+    ClusterQuota { clusters: usize },
+    /// CloudWatch has no replication-lag datapoint: the data at risk is unknown.
+    NoLagMetric,
 }
 
 impl Fault {
@@ -92,17 +98,37 @@ impl Fault {
                 let seconds: u64 = a.parse().map_err(|_| format!("--fault lag: `{a}` is not a number of seconds"))?;
                 Ok(Fault::Lag { seconds })
             }
+            "cluster-quota" => {
+                let a = need("CLUSTERS")?;
+                let clusters: usize =
+                    a.parse().map_err(|_| format!("--fault cluster-quota: `{a}` is not a number of clusters"))?;
+                Ok(Fault::ClusterQuota { clusters })
+            }
+            "no-lag-metric" => Ok(Fault::NoLagMetric),
             "lambda-once" => Ok(Fault::LambdaOnce),
             "never-returns" => Ok(Fault::NeverReturns),
             "no-snapshot" => Ok(Fault::NoSnapshot),
             other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, lambda-once, never-returns, no-snapshot)"
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, lambda-once, never-returns, no-snapshot)"
             )),
         }
     }
 }
 
 impl DrillOptions {
+    /// The cluster quota a `cluster-quota` fault imposes, if any.
+    pub fn cluster_quota(&self) -> Option<usize> {
+        self.faults.iter().find_map(|f| match f {
+            Fault::ClusterQuota { clusters } => Some(*clusters),
+            _ => None,
+        })
+    }
+
+    /// Whether every ARC cluster endpoint is dead (nothing can move traffic).
+    pub fn all_arc_dead(&self) -> bool {
+        self.faults.iter().any(|f| matches!(f, Fault::ArcDead { k: 5, .. }))
+    }
+
     /// The replication lag a `lag` fault imposes, if any.
     pub fn lag(&self) -> Option<u64> {
         self.faults.iter().find_map(|f| match f {
@@ -220,6 +246,8 @@ pub struct DrillReport {
     pub writers: BTreeMap<String, String>,
     pub invocations: usize,
     pub lambda_faults_injected: usize,
+    /// Per machine (`failover`, `recovery`): its states, and those this drill entered.
+    pub coverage: BTreeMap<String, Coverage>,
 }
 
 /// A timestamp field of a task's output.

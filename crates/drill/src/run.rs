@@ -128,6 +128,11 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
             Fault::Throttle { service, rate } => sim.set_throttle_rate(service, *rate),
             Fault::Latency { service, millis } => sim.set_extra_latency(service, Duration::from_millis(*millis)),
             Fault::NoSnapshot => aurora.set_snapshot_after_recovery(None),
+            Fault::ClusterQuota { clusters } => aurora.set_cluster_quota(Some(*clusters)),
+            Fault::NoLagMetric => {
+                let none: regionsim::cloudwatch::LagSource = Arc::new(|_| None);
+                sim.provide::<regionsim::cloudwatch::LagFn>(none);
+            }
             Fault::Lag { seconds } => {
                 for d in &plan.databases {
                     aurora
@@ -146,6 +151,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     };
     let (failover_def, recovery_def) =
         definitions::load(&decision_target).map_err(|e| DrillError::Definitions(e.to_string()))?;
+    let recovery_plain = recovery_def.clone();
     let recovery_def = Arc::new(recovery_def);
     let machines = [("failover", failover_def.clone()), ("failover-recovery", (*recovery_def).clone())];
     let clients = sim_clients(&sim, &clock, &decision_target, opts.seed);
@@ -332,6 +338,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         decisions: &decisions_now,
         invocations: &invocations_now,
         lambda_faults_injected: injector.injected().len(),
+        definitions: [("failover", &failover_def), ("recovery", &recovery_plain)],
     })
     .await;
     Ok(report)

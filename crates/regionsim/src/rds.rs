@@ -312,6 +312,12 @@ impl Aurora {
         self.lock().model.switchover_max_lag = max;
     }
 
+    /// The account may create `quota` more DB clusters per Region (restores beyond it are
+    /// refused with `DBClusterQuotaExceededFault`); `None` lifts it.
+    pub fn set_cluster_quota(&self, quota: Option<usize>) {
+        self.lock().model.cluster_quota = quota;
+    }
+
     /// A lagging secondary: changes a global cluster's replication lag from now on.
     pub fn set_replication_lag(&self, global: &str, lag: Duration) -> Result<(), DataError> {
         let now = self.clock.now();

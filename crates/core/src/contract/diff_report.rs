@@ -373,16 +373,12 @@ pub fn is_writer_endpoint(host: &str) -> bool {
 
 /// The Region of a Secrets Manager secret ARN.
 pub fn secret_region(arn: &str) -> Result<&str, String> {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    if parts.len() < 7
-        || parts[0] != "arn"
-        || parts[2] != "secretsmanager"
-        || parts[3].is_empty()
-        || parts[5] != "secret"
-    {
-        return Err(format!("`{arn}` is not a Secrets Manager secret ARN"));
+    match crate::plan::parse_arn(arn) {
+        Some(a) if a.service == "secretsmanager" && !a.region.is_empty() && a.resource.starts_with("secret:") => {
+            Ok(a.region)
+        }
+        _ => Err(format!("`{arn}` is not a Secrets Manager secret ARN")),
     }
-    Ok(parts[3])
 }
 
 /// The output of every action; `summary.json` holds the same document for `diff` and

@@ -313,6 +313,9 @@ pub struct RdsModel {
     /// Refuse a switchover when the lag exceeds this (AWS does not; `None` by default:
     /// the switchover just takes longer, by the lag).
     pub switchover_max_lag: Option<Duration>,
+    /// How many more DB clusters each Region's account may create (restores count);
+    /// `None`: no quota in the way. Past it RDS answers `DBClusterQuotaExceededFault`.
+    pub cluster_quota: Option<usize>,
     /// The "failover that stalls" fault: operations started while set never complete.
     pub stall_operations: bool,
     pub globals: BTreeMap<String, GlobalCluster>,
@@ -332,6 +335,7 @@ impl RdsModel {
             account: account.into(),
             timings,
             switchover_max_lag: None,
+            cluster_quota: None,
             stall_operations: false,
             globals: BTreeMap::new(),
             clusters: BTreeMap::new(),

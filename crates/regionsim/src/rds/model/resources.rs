@@ -90,6 +90,20 @@ impl RdsModel {
             None => snapshot.to_string(),
         };
         let snap = self.available_snapshot(region, &snap_id, snapshot, now)?;
+        if let Some(quota) = self.cluster_quota {
+            let restored = self
+                .clusters
+                .values()
+                .filter(|c| c.key.region == region && c.role == Role::Standalone && Self::exists(c.gone_at, now))
+                .count();
+            if restored >= quota {
+                return Err(err(
+                    400,
+                    "DBClusterQuotaExceededFault",
+                    format!("Cannot create more than {quota} additional DB clusters in {region} (quota exceeded)."),
+                ));
+            }
+        }
         if !engine.eq_ignore_ascii_case(&snap.engine) {
             return Err(err(
                 400,
