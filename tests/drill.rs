@@ -303,3 +303,124 @@ async fn every_state_of_both_machines_is_entered_by_the_drill_suite() {
         );
     }
 }
+
+const LEDGER_PLAN: &str = include_str!("../examples/ledger.plan.yaml");
+
+/// The ledger plan's schema files, as `failover drill --schema examples/ledger-schema` reads
+/// them; `sessions` has none and gets generated columns.
+fn ledger_schema() -> std::collections::BTreeMap<String, (String, String)> {
+    [
+        ("accounts", "examples/ledger-schema/accounts.sql", include_str!("../examples/ledger-schema/accounts.sql")),
+        ("events", "examples/ledger-schema/events.sql", include_str!("../examples/ledger-schema/events.sql")),
+    ]
+    .into_iter()
+    .map(|(db, file, text)| (db.to_string(), (file.to_string(), text.to_string())))
+    .collect()
+}
+
+/// The database server at 127.0.0.1:`port` is up, or `false` with a skip message written
+/// to the terminal itself (not to the captured output, so a skip shows in any test run);
+/// under CI=true a missing server fails the test.
+fn server_up(what: &str, port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)) {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("CI=true and {what} is unavailable: {e}"),
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "!!!!! SKIPPING the {what} drill: the server is unavailable ({e}); CI=true makes this a failure !!!!!"
+            );
+            false
+        }
+    }
+}
+
+/// A plan that is not the reference one: another Region pair, three global databases of
+/// two engines, tables of its own, two databases from DDL files (PostgreSQL and MySQL
+/// dialects) and one with generated columns.
+async fn ledger_drill(database: Option<&str>) -> DrillReport {
+    let opts = DrillOptions {
+        scenario: Scenario::RegionOutage,
+        seed: 7,
+        plan_yaml: Some(LEDGER_PLAN.to_string()),
+        schema_ddl: ledger_schema(),
+        database: database.map(str::to_string),
+        ..DrillOptions::default()
+    };
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    failover_drill::run(&opts, progress).await.expect("the drill runs")
+}
+
+fn assert_ledger_exact(r: &DrillReport, engine: &str) {
+    assert_expected(r);
+    assert!(r.lost.exact, "{engine}: {:#?}", r.lost.key_mismatches);
+    assert_eq!(r.serving_regions, vec!["eu-central-1"], "{engine}");
+    let dbs: Vec<&String> = r.writers.keys().collect();
+    assert_eq!(dbs, ["accounts", "events", "sessions"], "{engine}");
+    assert!(r.writers.values().all(|w| w == "eu-central-1"), "{engine}: {:?}", r.writers);
+    let tables: Vec<String> =
+        r.lost.ground_truth.iter().flat_map(|(db, t)| t.keys().map(move |t| format!("{db}.{t}"))).collect();
+    assert_eq!(
+        tables,
+        ["accounts.accounts", "accounts.transfers", "events.ledger_events", "sessions.cart_lines", "sessions.sessions"],
+        "{engine}: every table of the plan is judged"
+    );
+    let lost: usize = r.lost.ground_truth.values().flat_map(|t| t.values()).map(|l| l.lost).sum();
+    assert!(lost > 0, "{engine}: an outage loses the unreplicated writes");
+    assert!(r.lost.keys_compared >= lost, "{engine}: every lost key is compared");
+    assert!(
+        r.schema_notes.iter().any(|n| n.starts_with("accounts.profile: JSONB")),
+        "{engine}: the PostgreSQL DDL shaped the accounts table: {:?}",
+        r.schema_notes
+    );
+    assert!(
+        r.schema_notes.iter().any(|n| n.starts_with("ledger_events.payload: JSON")),
+        "{engine}: the MySQL DDL shaped the events table: {:?}",
+        r.schema_notes
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_of_its_own_in_another_region_pair_drills_with_an_exact_report_on_sqlite() {
+    let r = ledger_drill(None).await;
+    assert_ledger_exact(&r, "sqlite");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_of_its_own_drills_with_an_exact_report_on_postgresql() {
+    if server_up("PostgreSQL", 5432) {
+        let r = ledger_drill(Some("postgres://postgres@127.0.0.1:5432/postgres")).await;
+        assert_ledger_exact(&r, "postgresql");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_of_its_own_drills_with_an_exact_report_on_mariadb() {
+    if server_up("MariaDB", 3306) {
+        let r = ledger_drill(Some("mysql://root@127.0.0.1:3306/mysql")).await;
+        assert_ledger_exact(&r, "mariadb");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_schema_file_that_disagrees_with_the_plan_stops_the_drill_naming_the_field() {
+    let mut schema = ledger_schema();
+    schema.get_mut("events").unwrap().1 =
+        schema["events"].1.replace("PRIMARY KEY (`stream`, `seq`)", "PRIMARY KEY (`seq`)");
+    let opts = DrillOptions { plan_yaml: Some(LEDGER_PLAN.to_string()), schema_ddl: schema, ..DrillOptions::default() };
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    let err = failover_drill::run(&opts, progress).await.expect_err("a schema that disagrees with the plan");
+    let msg = err.to_string();
+    assert!(msg.contains("examples/ledger-schema/events.sql"), "{msg}");
+    assert!(msg.contains("databases[events].report.tables[0].key"), "{msg}");
+    assert!(msg.contains("PRIMARY KEY (seq)"), "{msg}");
+
+    let mut schema = ledger_schema();
+    schema.insert("billing".into(), ("schema/billing.sql".into(), "CREATE TABLE b (id bigint PRIMARY KEY);".into()));
+    let opts = DrillOptions { plan_yaml: Some(LEDGER_PLAN.to_string()), schema_ddl: schema, ..DrillOptions::default() };
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    let err = failover_drill::run(&opts, progress).await.expect_err("a file for no database");
+    assert!(err.to_string().contains("schema/billing.sql: names database `billing`"), "{err}");
+}

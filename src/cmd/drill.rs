@@ -34,6 +34,12 @@ pub struct DrillArgs {
     /// The plan to drill (default: the reference workload, examples/retail-store.plan.yaml).
     #[arg(long)]
     plan: Option<PathBuf>,
+    /// The tables of the plan's databases as the user's migrations define them: one DDL file
+    /// per database, `DIR/<database name>.sql` (CREATE TABLE statements in the database's
+    /// engine). Without it, a database whose tables are not the reference ones gets
+    /// generated columns around the plan's keys and time columns.
+    #[arg(long, value_name = "DIR")]
+    schema: Option<PathBuf>,
     /// Write the drill's report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -67,6 +73,16 @@ pub fn run(args: DrillArgs) -> ExitCode {
             }
         },
     };
+    let schema_ddl = match &args.schema {
+        None => Default::default(),
+        Some(dir) => match read_schema_dir(dir) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let opts = DrillOptions {
         scenario: match args.scenario {
             ScenarioArg::Planned => Scenario::Planned,
@@ -82,6 +98,7 @@ pub fn run(args: DrillArgs) -> ExitCode {
         seed: args.seed,
         database: args.database.clone(),
         plan_yaml,
+        schema_ddl,
     };
     let quiet = args.quiet;
     let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
@@ -108,11 +125,34 @@ pub fn run(args: DrillArgs) -> ExitCode {
     if report.as_expected { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
+/// `DIR/<database>.sql` -> database -> (file, DDL). The drill refuses a file that names no
+/// database of the plan.
+fn read_schema_dir(dir: &std::path::Path) -> Result<std::collections::BTreeMap<String, (String, String)>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: cannot read: {e}", dir.display()))?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("sql") {
+            continue;
+        }
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        out.insert(name, (path.display().to_string(), text));
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no <database>.sql file", dir.display()));
+    }
+    Ok(out)
+}
+
 fn print_summary(r: &DrillReport, wall: std::time::Duration) {
     println!();
     println!("== timeline (simulated seconds from the start of each execution) ==");
     for p in r.phases.iter().filter(|p| p.duration_s >= 0.5 || p.state.starts_with("Move")) {
         println!("  {:<28} {:<32} +{:>8.1} s  {:>8.1} s", p.execution, p.state, p.start_s, p.duration_s);
+    }
+    for n in &r.schema_notes {
+        println!("schema: {n}");
     }
     println!();
     match (r.rto_s, r.rto_lower_bound_s) {

@@ -32,6 +32,7 @@ pub(crate) struct Inputs<'a> {
     pub lambda_faults_injected: usize,
     /// The deployed definitions, by machine: `failover`, `recovery`.
     pub definitions: [(&'a str, &'a failover_asl::Definition); 2],
+    pub schema_notes: &'a [String],
 }
 
 fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
@@ -376,6 +377,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         invocations: i.invocations.len(),
         lambda_faults_injected: i.lambda_faults_injected,
         coverage: coverage(&i),
+        schema_notes: i.schema_notes.to_vec(),
     }
 }
 

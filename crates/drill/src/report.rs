@@ -149,6 +149,10 @@ pub struct DrillOptions {
     pub database: Option<String>,
     /// The plan (YAML); the reference workload's when `None`.
     pub plan_yaml: Option<String>,
+    /// The DDL of the databases whose tables come from the user's schema: database name ->
+    /// (the file it was read from, its text). The others get generated columns, or the
+    /// reference schema when the plan names exactly its tables.
+    pub schema_ddl: BTreeMap<String, (String, String)>,
 }
 
 impl Default for DrillOptions {
@@ -160,6 +164,7 @@ impl Default for DrillOptions {
             seed: 1,
             database: None,
             plan_yaml: None,
+            schema_ddl: BTreeMap::new(),
         }
     }
 }
@@ -248,6 +253,8 @@ pub struct DrillReport {
     pub lambda_faults_injected: usize,
     /// Per machine (`failover`, `recovery`): its states, and those this drill entered.
     pub coverage: BTreeMap<String, Coverage>,
+    /// The column types of the user's schema files that the simulator approximates.
+    pub schema_notes: Vec<String>,
 }
 
 /// A timestamp field of a task's output.

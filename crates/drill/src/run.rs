@@ -104,7 +104,8 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         .start()
         .await
         .map_err(|e| DrillError::Sim(e.to_string()))?;
-    let mut aurora_cfg = AuroraConfig::from_plan(&plan);
+    let (mut aurora_cfg, schema_notes) =
+        AuroraConfig::from_plan_with_ddl(&plan, &opts.schema_ddl).map_err(|e| DrillError::Plan(e.to_string()))?;
     aurora_cfg.seed = opts.seed;
     for g in &mut aurora_cfg.globals {
         // Writes go on through the failover and the recovery of a normal outage; a drill
@@ -339,6 +340,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         invocations: &invocations_now,
         lambda_faults_injected: injector.injected().len(),
         definitions: [("failover", &failover_def), ("recovery", &recovery_plain)],
+        schema_notes: &schema_notes,
     })
     .await;
     Ok(report)

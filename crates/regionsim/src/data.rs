@@ -25,6 +25,7 @@
 //! This module never reads the wall clock: every time comes from the caller.
 
 mod db;
+mod plan_schema;
 mod store;
 mod truth;
 mod values;
@@ -33,6 +34,7 @@ mod workload;
 use std::path::PathBuf;
 
 pub use db::Dialect;
+pub use plan_schema::{ddl_schema, generated_schema};
 pub use store::{DataStore, DbLocation, GlobalDataSpec, WorkloadStats};
 pub use truth::{ClusterRef, GroundTruth, TableTruth, diff_tables};
 pub use values::{ColType, Column, Key, Op, Row, Schema, TableDef, Tables, Txn, Value};
@@ -47,6 +49,8 @@ pub enum DataError {
     BadUrl(String),
     #[error("unknown {0}")]
     Unknown(String),
+    #[error("schema {0}")]
+    Schema(String),
 }
 
 /// Where the simulated clusters' databases live.

@@ -75,9 +75,40 @@ pub fn default_engine_version(engine: &str) -> &'static str {
 
 impl AuroraConfig {
     /// The global clusters of a plan: members from `databases[].members` (the primary
-    /// Region's member is the writer), one instance each, the orders schema unless the
-    /// database's name says catalog.
+    /// Region's member is the writer), one instance each, the tables of
+    /// [`crate::data::generated_schema`].
     pub fn from_plan(plan: &Plan) -> Self {
+        Self::build(plan, crate::data::generated_schema)
+    }
+
+    /// As [`AuroraConfig::from_plan`], with the tables of each database named in `ddl`
+    /// (database name -> (file, DDL text)) taken from its DDL. Returns the notes on the types
+    /// the simulator approximates.
+    pub fn from_plan_with_ddl(
+        plan: &Plan,
+        ddl: &std::collections::BTreeMap<String, (String, String)>,
+    ) -> Result<(Self, Vec<String>), DataError> {
+        if let Some(name) = ddl.keys().find(|n| !plan.databases.iter().any(|d| &d.name == *n)) {
+            let file = &ddl[name].0;
+            return Err(DataError::Schema(format!("{file}: names database `{name}`, which the plan does not have")));
+        }
+        let mut schemas = std::collections::BTreeMap::new();
+        let mut notes = Vec::new();
+        for d in &plan.databases {
+            let schema = match ddl.get(&d.name) {
+                Some((file, text)) => {
+                    let (schema, n) = crate::data::ddl_schema(d, file, text)?;
+                    notes.extend(n);
+                    schema
+                }
+                None => crate::data::generated_schema(d),
+            };
+            schemas.insert(d.name.clone(), schema);
+        }
+        Ok((Self::build(plan, |d| schemas[&d.name].clone()), notes))
+    }
+
+    fn build(plan: &Plan, schema_of: impl Fn(&failover_core::plan::GlobalDatabase) -> Schema) -> Self {
         let account = plan
             .databases
             .iter()
@@ -101,7 +132,7 @@ impl AuroraConfig {
                     })
                     .collect();
                 members.sort_by_key(|m| m.region != plan.regions.primary);
-                let schema = if d.name.contains("catalog") { Schema::Catalog } else { Schema::Orders };
+                let schema = schema_of(d);
                 AuroraGlobal {
                     spec: GlobalSpec {
                         id: d.global_cluster.clone(),
@@ -169,7 +200,7 @@ impl Aurora {
             }
             data.add_global(GlobalDataSpec {
                 global_cluster: g.spec.id.to_ascii_lowercase(),
-                schema: g.spec.schema,
+                schema: g.spec.schema.clone(),
                 workload: g.workload.clone(),
                 replication_lag: cfg.replication_lag,
                 writer: refs[0].clone(),

@@ -146,7 +146,7 @@ fn unplanned_failover_round_trip(backend: Backend) {
         rows.retain(|k, _| k[0] <= max_old_id);
     }
     assert_eq!(diff(&frozen_old, &before), counts(&truth.tables));
-    let expected = regionsim::data::diff_tables(Schema::Orders, &frozen_old, &now_new);
+    let expected = regionsim::data::diff_tables(&Schema::Orders, &frozen_old, &now_new);
     for (table, t) in &truth.tables {
         assert_eq!((&expected[table].lost, &expected[table].changed), (&t.lost, &t.changed), "{table}");
         assert!(expected[table].deleted.is_superset(&t.deleted), "plus the rows written after the failover");

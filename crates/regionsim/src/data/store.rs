@@ -174,7 +174,7 @@ impl DataStore {
         format!("{}_{:08x}", &name[..54], failover_core::stable_hash(&name) as u32)
     }
 
-    fn create_db(&mut self, c: &ClusterRef, schema: Schema) -> Result<(), DataError> {
+    fn create_db(&mut self, c: &ClusterRef, schema: &Schema) -> Result<(), DataError> {
         if let Some(old) = self.clusters.remove(c) {
             self.drop_db(old);
         }
@@ -185,7 +185,7 @@ impl DataStore {
         };
         let ddl: Vec<String> = schema.tables().iter().map(|t| t.create_sql(db.dialect)).collect();
         db.exec(&ddl.join(";\n"))?;
-        self.clusters.insert(c.clone(), ClusterData { schema, db, mirror: Tables::new() });
+        self.clusters.insert(c.clone(), ClusterData { schema: schema.clone(), db, mirror: Tables::new() });
         Ok(())
     }
 
@@ -215,17 +215,17 @@ impl DataStore {
     pub fn add_global(&mut self, spec: GlobalDataSpec) -> Result<(), DataError> {
         let members: Vec<ClusterRef> = std::iter::once(spec.writer.clone()).chain(spec.secondaries.clone()).collect();
         for m in &members {
-            self.create_db(m, spec.schema)?;
+            self.create_db(m, &spec.schema)?;
         }
         let seed = self.seed ^ failover_core::stable_hash(&spec.global_cluster);
-        let generator = Generator { schema: spec.schema, rng: Rng(seed), next_id: 1, mutable: Vec::new() };
+        let generator = Generator::new(spec.schema.clone(), Rng(seed));
         let queues = spec.secondaries.iter().map(|s| (s.clone(), VecDeque::new())).collect();
         self.globals.insert(
             spec.global_cluster.clone(),
             GlobalData {
                 id: spec.global_cluster,
-                schema: spec.schema,
                 defs: spec.schema.tables(),
+                schema: spec.schema,
                 cfg: spec.workload,
                 generator,
                 start: spec.start,
@@ -413,7 +413,7 @@ impl DataStore {
         g.queues.remove(target);
         g.writable = true;
         // The design rule: from here on only rows created after the failover change.
-        g.generator.mutable.clear();
+        g.generator.forget_mutable();
         Ok(())
     }
 
@@ -436,7 +436,7 @@ impl DataStore {
         let c = self.clusters.get_mut(cluster).ok_or_else(|| DataError::Unknown(format!("cluster {cluster}")))?;
         let defs = c.schema.tables();
         let mut sql: Vec<String> =
-            defs.iter().map(|d| format!("DELETE FROM {}", quote_ident(c.db.dialect, d.name))).collect();
+            defs.iter().map(|d| format!("DELETE FROM {}", quote_ident(c.db.dialect, &d.name))).collect();
         sql.extend(insert_all(&defs, c.db.dialect, &rows));
         run_batch(&c.db, &sql)?;
         c.mirror = rows;
@@ -448,8 +448,8 @@ impl DataStore {
     /// Dumps `cluster`'s tables (read back from its database) into snapshot `name`.
     pub fn take_snapshot(&mut self, cluster: &ClusterRef, name: &str) -> Result<(), DataError> {
         let c = self.clusters.get(cluster).ok_or_else(|| DataError::Unknown(format!("cluster {cluster}")))?;
-        let tables = dump(&c.db, c.schema)?;
-        self.snapshots.insert(name.to_string(), (c.schema, Arc::new(tables)));
+        let tables = dump(&c.db, &c.schema)?;
+        self.snapshots.insert(name.to_string(), (c.schema.clone(), Arc::new(tables)));
         Ok(())
     }
 
@@ -477,7 +477,7 @@ impl DataStore {
     pub fn restore(&mut self, name: &str, cluster: &ClusterRef) -> Result<DbLocation, DataError> {
         let (schema, tables) =
             self.snapshots.get(name).cloned().ok_or_else(|| DataError::Unknown(format!("snapshot {name}")))?;
-        self.create_db(cluster, schema)?;
+        self.create_db(cluster, &schema)?;
         let c = self.clusters.get_mut(cluster).ok_or_else(|| DataError::Unknown(format!("cluster {cluster}")))?;
         let defs = schema.tables();
         run_batch(&c.db, &insert_all(&defs, c.db.dialect, &tables))?;
@@ -517,9 +517,9 @@ impl DataStore {
         Ok(())
     }
 
-    /// The reference schema a global cluster carries.
+    /// The schema a global cluster carries.
     pub fn schema(&self, global: &str) -> Option<Schema> {
-        self.globals.get(global).map(|g| g.schema)
+        self.globals.get(global).map(|g| g.schema.clone())
     }
 
     /// The current writer of a global cluster's data.
@@ -544,7 +544,7 @@ impl DataStore {
     /// Reads `cluster`'s tables back from its database.
     pub fn dump(&self, cluster: &ClusterRef) -> Result<Tables, DataError> {
         let c = self.clusters.get(cluster).ok_or_else(|| DataError::Unknown(format!("cluster {cluster}")))?;
-        dump(&c.db, c.schema)
+        dump(&c.db, &c.schema)
     }
 
     /// The transactions queued for `secondary` (committed on the writer, not yet applied).
@@ -627,7 +627,7 @@ fn run_batch(db: &Database, sql: &[String]) -> Result<(), DataError> {
 fn insert_all(defs: &[TableDef], dialect: Dialect, tables: &Tables) -> Vec<String> {
     let mut out = Vec::new();
     for def in defs {
-        let Some(rows) = tables.get(def.name) else { continue };
+        let Some(rows) = tables.get(&def.name) else { continue };
         let rows: Vec<&Row> = rows.values().collect();
         for chunk in rows.chunks(200) {
             out.push(def.insert_sql(dialect, chunk));
@@ -636,7 +636,7 @@ fn insert_all(defs: &[TableDef], dialect: Dialect, tables: &Tables) -> Vec<Strin
     out
 }
 
-fn dump(db: &Database, schema: Schema) -> Result<Tables, DataError> {
+fn dump(db: &Database, schema: &Schema) -> Result<Tables, DataError> {
     let mut out = Tables::new();
     for def in schema.tables() {
         let rows = db.query(&def.select_sql(db.dialect))?;

@@ -82,7 +82,7 @@ fn ser_opt_window<S: serde::Serializer>(w: &Option<(SystemTime, SystemTime)>, s:
 /// A drill compares a snapshot's data ([`DataStore::snapshot_tables`](super::DataStore::snapshot_tables)) with the new
 /// primary's current rows ([`DataStore::mirror`](super::DataStore::mirror)) this way: the expected report at that
 /// moment, rows written after the failover included (they are in `deleted`).
-pub fn diff_tables(schema: Schema, old: &Tables, new: &Tables) -> BTreeMap<String, TableTruth> {
+pub fn diff_tables(schema: &Schema, old: &Tables, new: &Tables) -> BTreeMap<String, TableTruth> {
     compare(&schema.tables(), old, new)
 }
 
@@ -90,8 +90,8 @@ pub(super) fn compare(defs: &[TableDef], old: &Tables, new: &Tables) -> BTreeMap
     let empty = BTreeMap::new();
     let mut out = BTreeMap::new();
     for def in defs {
-        let o = old.get(def.name).unwrap_or(&empty);
-        let n = new.get(def.name).unwrap_or(&empty);
+        let o = old.get(&def.name).unwrap_or(&empty);
+        let n = new.get(&def.name).unwrap_or(&empty);
         let mut t =
             TableTruth { key_columns: def.key_columns().iter().map(|s| s.to_string()).collect(), ..Default::default() };
         for (k, row) in o {
@@ -110,7 +110,7 @@ pub(super) fn compare(defs: &[TableDef], old: &Tables, new: &Tables) -> BTreeMap
                 t.deleted.insert(k.clone());
             }
         }
-        out.insert(def.name.to_string(), t);
+        out.insert(def.name.clone(), t);
     }
     out
 }

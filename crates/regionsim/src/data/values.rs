@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -114,8 +115,9 @@ fn parse_micros(s: &str) -> Option<i64> {
     Some((t.assume_utc().unix_timestamp_nanos() / 1000) as i64)
 }
 
-/// A column type of the reference schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A column type of a simulated table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ColType {
     BigInt,
     Int,
@@ -151,17 +153,17 @@ impl ColType {
 }
 
 /// A column of a table definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Column {
-    pub name: &'static str,
+    pub name: String,
     pub ty: ColType,
     pub nullable: bool,
 }
 
 /// A table: its columns and its primary key (indices into `columns`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableDef {
-    pub name: &'static str,
+    pub name: String,
     pub columns: Vec<Column>,
     pub key: Vec<usize>,
 }
@@ -172,8 +174,8 @@ impl TableDef {
     }
 
     /// The names of the key columns.
-    pub fn key_columns(&self) -> Vec<&'static str> {
-        self.key.iter().map(|&i| self.columns[i].name).collect()
+    pub fn key_columns(&self) -> Vec<&str> {
+        self.key.iter().map(|&i| self.columns[i].name.as_str()).collect()
     }
 
     pub(super) fn create_sql(&self, dialect: Dialect) -> String {
@@ -182,49 +184,49 @@ impl TableDef {
             .iter()
             .map(|c| {
                 let null = if c.nullable { "NULL" } else { "NOT NULL" };
-                format!("{} {} {null}", quote_ident(dialect, c.name), c.ty.ddl(dialect))
+                format!("{} {} {null}", quote_ident(dialect, &c.name), c.ty.ddl(dialect))
             })
             .collect();
         let key: Vec<String> = self.key_columns().iter().map(|c| quote_ident(dialect, c)).collect();
         format!(
             "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
-            quote_ident(dialect, self.name),
+            quote_ident(dialect, &self.name),
             cols.join(", "),
             key.join(", ")
         )
     }
 
     pub(super) fn select_sql(&self, dialect: Dialect) -> String {
-        let cols: Vec<String> = self.columns.iter().map(|c| quote_ident(dialect, c.name)).collect();
-        format!("SELECT {} FROM {}", cols.join(", "), quote_ident(dialect, self.name))
+        let cols: Vec<String> = self.columns.iter().map(|c| quote_ident(dialect, &c.name)).collect();
+        format!("SELECT {} FROM {}", cols.join(", "), quote_ident(dialect, &self.name))
     }
 
     fn key_predicate(&self, dialect: Dialect, key: &[Value]) -> String {
         self.key
             .iter()
             .zip(key)
-            .map(|(&i, v)| format!("{} = {}", quote_ident(dialect, self.columns[i].name), v.sql(dialect)))
+            .map(|(&i, v)| format!("{} = {}", quote_ident(dialect, &self.columns[i].name), v.sql(dialect)))
             .collect::<Vec<_>>()
             .join(" AND ")
     }
 
     pub(super) fn insert_sql(&self, dialect: Dialect, rows: &[&Row]) -> String {
-        let cols: Vec<String> = self.columns.iter().map(|c| quote_ident(dialect, c.name)).collect();
+        let cols: Vec<String> = self.columns.iter().map(|c| quote_ident(dialect, &c.name)).collect();
         let values: Vec<String> = rows
             .iter()
             .map(|r| format!("({})", r.iter().map(|v| v.sql(dialect)).collect::<Vec<_>>().join(", ")))
             .collect();
-        format!("INSERT INTO {} ({}) VALUES {}", quote_ident(dialect, self.name), cols.join(", "), values.join(", "))
+        format!("INSERT INTO {} ({}) VALUES {}", quote_ident(dialect, &self.name), cols.join(", "), values.join(", "))
     }
 
     pub(super) fn op_sql(&self, dialect: Dialect, op: &Op) -> String {
-        let t = quote_ident(dialect, self.name);
+        let t = quote_ident(dialect, &self.name);
         match op {
             Op::Insert { row, .. } => self.insert_sql(dialect, &[row]),
             Op::Update { row, .. } => {
                 let sets: Vec<String> = (0..self.columns.len())
                     .filter(|i| !self.key.contains(i))
-                    .map(|i| format!("{} = {}", quote_ident(dialect, self.columns[i].name), row[i].sql(dialect)))
+                    .map(|i| format!("{} = {}", quote_ident(dialect, &self.columns[i].name), row[i].sql(dialect)))
                     .collect();
                 format!("UPDATE {t} SET {} WHERE {}", sets.join(", "), self.key_predicate(dialect, &self.key_of(row)))
             }
@@ -233,23 +235,36 @@ impl TableDef {
     }
 }
 
-/// Which reference schema (and workload) a global cluster carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// Which tables (and which workload) a global cluster carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Schema {
-    /// `orders` and `order_items`.
+    /// The reference `orders` and `order_items`.
     Orders,
-    /// `products` and `tags` (the catalog).
+    /// The reference `products` and `tags` (the catalog).
     Catalog,
+    /// The tables of a plan (and of the user's DDL, when given), written by the generic
+    /// workload.
+    Plan(Arc<Vec<TableDef>>),
+}
+
+impl Serialize for Schema {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Schema::Orders => s.serialize_str("orders"),
+            Schema::Catalog => s.serialize_str("catalog"),
+            Schema::Plan(tables) => tables.serialize(s),
+        }
+    }
 }
 
 impl Schema {
-    pub fn tables(self) -> Vec<TableDef> {
-        let c = |name, ty, nullable| Column { name, ty, nullable };
+    pub fn tables(&self) -> Vec<TableDef> {
+        let c = |name: &str, ty, nullable| Column { name: name.into(), ty, nullable };
         match self {
+            Schema::Plan(tables) => tables.as_ref().clone(),
             Schema::Orders => vec![
                 TableDef {
-                    name: "orders",
+                    name: "orders".into(),
                     columns: vec![
                         c("id", ColType::BigInt, false),
                         c("customer_id", ColType::BigInt, false),
@@ -261,7 +276,7 @@ impl Schema {
                     key: vec![0],
                 },
                 TableDef {
-                    name: "order_items",
+                    name: "order_items".into(),
                     columns: vec![
                         c("order_id", ColType::BigInt, false),
                         c("product_id", ColType::BigInt, false),
@@ -274,7 +289,7 @@ impl Schema {
             ],
             Schema::Catalog => vec![
                 TableDef {
-                    name: "products",
+                    name: "products".into(),
                     columns: vec![
                         c("id", ColType::BigInt, false),
                         c("name", ColType::Text, false),
@@ -284,7 +299,7 @@ impl Schema {
                     key: vec![0],
                 },
                 TableDef {
-                    name: "tags",
+                    name: "tags".into(),
                     columns: vec![
                         c("product_id", ColType::BigInt, false),
                         c("tag_name", ColType::Text, false),
@@ -330,7 +345,7 @@ pub struct Txn {
 
 pub(super) fn apply_to_mirror(defs: &[TableDef], mirror: &mut Tables, op: &Op) {
     let def = &defs[op.table()];
-    let table = mirror.entry(def.name.to_string()).or_default();
+    let table = mirror.entry(def.name.clone()).or_default();
     match op {
         Op::Insert { row, .. } | Op::Update { row, .. } => {
             table.insert(def.key_of(row), row.clone());

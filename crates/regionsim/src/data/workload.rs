@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::values::{Key, Op, Schema, Tables, Value};
+use super::values::{ColType, Key, Op, Schema, TableDef, Tables, Value};
 
 /// How a global cluster's writer is loaded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,11 +56,29 @@ pub(super) struct Generator {
     pub(super) next_id: i64,
     /// Ids the workload may update or delete (see the module's design rule).
     pub(super) mutable: Vec<i64>,
+    /// A plan schema's tables, and the rows (table index, key) the generic workload may
+    /// update or delete.
+    defs: Vec<TableDef>,
+    rows: Vec<(usize, Key)>,
 }
 
 impl Generator {
+    pub(super) fn new(schema: Schema, rng: Rng) -> Generator {
+        let defs = if matches!(schema, Schema::Plan(_)) { schema.tables() } else { Vec::new() };
+        Generator { schema, rng, next_id: 1, mutable: Vec::new(), defs, rows: Vec::new() }
+    }
+
+    /// From now on only rows created later change (the module's design rule).
+    pub(super) fn forget_mutable(&mut self) {
+        self.mutable.clear();
+        self.rows.clear();
+    }
+
     /// The writes of one transaction at `at`, given the writer's current `mirror`.
     pub(super) fn txn(&mut self, cfg: &WorkloadConfig, at: SystemTime, mirror: &Tables) -> Vec<Op> {
+        if matches!(self.schema, Schema::Plan(_)) {
+            return self.generic_txn(cfg, at, mirror);
+        }
         let roll = self.rng.below(100) as u32;
         let pick =
             if self.mutable.is_empty() { None } else { Some(self.rng.below(self.mutable.len() as u64) as usize) };
@@ -102,7 +120,7 @@ impl Generator {
                             }
                         }
                     }
-                    Schema::Catalog => {
+                    _ => {
                         let old = row[2].clone();
                         row[2] = self.amount();
                         if row[2] == old {
@@ -150,7 +168,7 @@ impl Generator {
                         }
                         ops
                     }
-                    Schema::Catalog => {
+                    _ => {
                         let mut ops = vec![Op::Insert {
                             table: 0,
                             row: vec![Value::Int(id), Value::Text(format!("product-{id}")), self.amount(), now.clone()],
@@ -176,14 +194,113 @@ impl Generator {
     /// The table whose rows belong to a row of the first table.
     fn child_table(&self) -> &'static str {
         match self.schema {
-            Schema::Orders => "order_items",
             Schema::Catalog => "tags",
+            _ => "order_items",
+        }
+    }
+
+    /// One transaction of the generic workload over a plan's tables: a delete or an update
+    /// of a row the workload inserted (one column other than the key and the time stamps
+    /// changes, so a diff ignoring time stamps still sees it), or the insert of a row into
+    /// one table, sometimes of a second row into another table in the same transaction.
+    fn generic_txn(&mut self, cfg: &WorkloadConfig, at: SystemTime, mirror: &Tables) -> Vec<Op> {
+        let roll = self.rng.below(100) as u32;
+        let now = Value::ts(at);
+        if !self.rows.is_empty() && roll < cfg.delete_percent + cfg.update_percent {
+            let i = self.rng.below(self.rows.len() as u64) as usize;
+            let (table, key) = self.rows[i].clone();
+            let def = self.defs[table].clone();
+            let Some(row) = mirror.get(&def.name).and_then(|t| t.get(&key)).cloned() else {
+                self.rows.swap_remove(i);
+                return Vec::new();
+            };
+            let updatable: Vec<usize> = (0..def.columns.len())
+                .filter(|c| !def.key.contains(c) && def.columns[*c].ty != ColType::Timestamp)
+                .collect();
+            if roll < cfg.delete_percent || updatable.is_empty() {
+                self.rows.swap_remove(i);
+                return vec![Op::Delete { table, key }];
+            }
+            let mut row = row;
+            let c = updatable[self.rng.below(updatable.len() as u64) as usize];
+            let old = row[c].clone();
+            let (ty, nullable) = (def.columns[c].ty, def.columns[c].nullable);
+            let mut new = self.value(ty, nullable, &now);
+            if new == old {
+                new = match (ty, old) {
+                    (ColType::Int | ColType::BigInt, Value::Int(v)) => Value::Int(v + 1),
+                    (ColType::Decimal, Value::Decimal(v)) => Value::Decimal(v + 1),
+                    (_, Value::Text(t)) => Value::Text(format!("{t}+")),
+                    (ColType::Text, _) => Value::Text("changed".into()),
+                    (ColType::Decimal, _) => Value::Decimal(999),
+                    _ => Value::Int(1),
+                };
+            }
+            row[c] = new;
+            for (j, col) in def.columns.iter().enumerate() {
+                let stamp =
+                    ["updated", "modified", "changed"].iter().any(|w| col.name.to_ascii_lowercase().contains(w));
+                if col.ty == ColType::Timestamp && stamp && !def.key.contains(&j) {
+                    row[j] = now.clone();
+                }
+            }
+            return vec![Op::Update { table, row }];
+        }
+        let n = self.defs.len() as u64;
+        let first = self.rng.below(n) as usize;
+        let mut tables = vec![first];
+        if n > 1 && self.rng.below(3) == 0 {
+            tables.push((first + 1 + self.rng.below(n - 1) as usize) % n as usize);
+        }
+        let mut ops = Vec::new();
+        for table in tables {
+            let id = self.next_id;
+            self.next_id += 1;
+            let def = &self.defs[table];
+            let cols: Vec<(ColType, bool, bool)> =
+                def.columns.iter().enumerate().map(|(j, c)| (c.ty, c.nullable, def.key.contains(&j))).collect();
+            let row: Vec<Value> = cols
+                .into_iter()
+                .map(|(ty, nullable, key)| if key { key_value(ty, id) } else { self.value(ty, nullable, &now) })
+                .collect();
+            let key = self.defs[table].key_of(&row);
+            self.rows.push((table, key));
+            ops.push(Op::Insert { table, row });
+        }
+        ops
+    }
+
+    /// A value of a column that is not part of the key; NULL one time in twenty when nullable.
+    fn value(&mut self, ty: ColType, nullable: bool, now: &Value) -> Value {
+        if nullable && self.rng.below(20) == 0 {
+            return Value::Null;
+        }
+        match ty {
+            ColType::BigInt => Value::Int(1 + self.rng.below(1_000_000) as i64),
+            ColType::Int => Value::Int(1 + self.rng.below(1_000) as i64),
+            ColType::Decimal => Value::Decimal(100 + self.rng.below(100_000) as i64),
+            ColType::Text => {
+                Value::Text(format!("{}-{}", TAGS[self.rng.below(TAGS.len() as u64) as usize], self.rng.below(10_000)))
+            }
+            ColType::Timestamp => now.clone(),
         }
     }
 
     /// An amount, NULL one time in twenty (the column is nullable and the diff must cope).
     fn amount(&mut self) -> Value {
         if self.rng.below(20) == 0 { Value::Null } else { Value::Decimal(100 + self.rng.below(100_000) as i64) }
+    }
+}
+
+/// A key column's value for the generic workload's `id`-th row: every key column follows the
+/// one sequence, so keys never repeat, whatever their types.
+fn key_value(ty: ColType, id: i64) -> Value {
+    match ty {
+        ColType::BigInt | ColType::Int => Value::Int(id),
+        ColType::Decimal => Value::Decimal(id * 100),
+        ColType::Text => Value::Text(format!("k{id:08}")),
+        // A microsecond past a fixed instant (2026-01-01) per row.
+        ColType::Timestamp => Value::Timestamp(1_767_225_600_000_000 + id),
     }
 }
 
@@ -208,10 +325,63 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_generic_workload_mixes_writes_over_every_table_of_a_plan_schema() {
+        use crate::data::values::Column;
+        let col = |name: &str, ty, nullable| Column { name: name.into(), ty, nullable };
+        let defs = vec![
+            TableDef {
+                name: "accounts".into(),
+                columns: vec![
+                    col("account_id", ColType::BigInt, false),
+                    col("email", ColType::Text, false),
+                    col("balance", ColType::Decimal, true),
+                    col("updated_at", ColType::Timestamp, false),
+                ],
+                key: vec![0],
+            },
+            TableDef {
+                name: "events".into(),
+                columns: vec![
+                    col("stream", ColType::Text, false),
+                    col("seq", ColType::Int, false),
+                    col("created_at", ColType::Timestamp, false),
+                ],
+                key: vec![0, 1],
+            },
+        ];
+        let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10, stop_after: None };
+        let mut g = Generator::new(Schema::Plan(std::sync::Arc::new(defs.clone())), Rng(7));
+        let mut mirror = Tables::new();
+        let mut kinds = [[0; 3]; 2];
+        for k in 0..400 {
+            for op in g.txn(&cfg, SystemTime::UNIX_EPOCH + Duration::from_secs(k), &mirror) {
+                if let Op::Update { table, row } = &op {
+                    let def = &defs[*table];
+                    let before = &mirror[&def.name][&def.key_of(row)];
+                    assert!(
+                        def.columns.iter().enumerate().any(|(i, c)| c.ty != ColType::Timestamp && before[i] != row[i]),
+                        "an update changes more than its time stamps: {before:?} -> {row:?}"
+                    );
+                }
+                let (t, kind) = match &op {
+                    Op::Insert { table, .. } => (*table, 0),
+                    Op::Update { table, .. } => (*table, 1),
+                    Op::Delete { table, .. } => (*table, 2),
+                };
+                kinds[t][kind] += 1;
+                apply_to_mirror(&defs, &mut mirror, &op);
+            }
+        }
+        assert!(kinds[0].iter().all(|&n| n > 5), "accounts: inserts, updates and deletes: {kinds:?}");
+        assert!(kinds[1][0] > 5 && kinds[1][2] > 5, "events: inserts and deletes: {kinds:?}");
+        assert_eq!(kinds[1][1], 0, "events has no column an update could change but its key and time stamp");
+    }
+
     fn generator_mixes_writes(schema: Schema) {
         let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10, stop_after: None };
         let run = || {
-            let mut g = Generator { schema, rng: Rng(42), next_id: 1, mutable: Vec::new() };
+            let mut g = Generator::new(schema.clone(), Rng(42));
             let mut mirror = Tables::new();
             let defs = schema.tables();
             let mut kinds = [0; 3];
@@ -220,7 +390,7 @@ mod tests {
                 for op in &ops {
                     if let Op::Update { table, row } = op {
                         let def = &defs[*table];
-                        let before = &mirror[def.name][&def.key_of(row)];
+                        let before = &mirror[&def.name][&def.key_of(row)];
                         let differs = def
                             .columns
                             .iter()
@@ -242,8 +412,8 @@ mod tests {
         assert_eq!(a, run().0, "same seed, same data");
         assert!(kinds.iter().all(|&n| n > 10), "inserts, updates and deletes all occur: {kinds:?}");
         let defs = schema.tables();
-        let parents = &a[defs[0].name];
-        for k in a[defs[1].name].keys() {
+        let parents = &a[&defs[0].name];
+        for k in a[&defs[1].name].keys() {
             assert!(parents.contains_key(&vec![k[0].clone()]), "no orphan child {k:?}");
         }
     }

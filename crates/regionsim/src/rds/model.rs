@@ -403,7 +403,7 @@ impl RdsModel {
                 db_subnet_group: None,
                 vpc_security_groups: Vec::new(),
                 rejoin_at: None,
-                schema: spec.schema,
+                schema: spec.schema.clone(),
                 master_user_secret: None,
                 serverless_v2: None,
             };
@@ -426,7 +426,7 @@ impl RdsModel {
                 members,
                 writer,
                 op: None,
-                schema: spec.schema,
+                schema: spec.schema.clone(),
             },
         );
     }

@@ -309,7 +309,7 @@ impl RdsModel {
                     source_arn: None,
                     kms_key_id: c.kms_key_id.clone(),
                     pending_status: "creating",
-                    schema: c.schema,
+                    schema: c.schema.clone(),
                 },
             );
             self.add_event(

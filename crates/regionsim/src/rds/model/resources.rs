@@ -139,7 +139,7 @@ impl RdsModel {
             db_subnet_group: subnet_group,
             vpc_security_groups: security_groups,
             rejoin_at: None,
-            schema: snap.schema,
+            schema: snap.schema.clone(),
             master_user_secret: None,
             serverless_v2: None,
         };
