@@ -11,6 +11,11 @@ while their package directory has no Cargo.toml. The workspace comes from
 `cargo metadata --no-deps --format-version 1` (no build), from --metadata FILE (its saved
 output), or, without cargo, from functions/*/Cargo.toml.
 
+Every package must also have its start test, tests/starts_alone.rs, which runs the binary
+Cargo built (CARGO_BIN_EXE_failover-<name>) alone in an empty directory until it polls a fake
+Lambda Runtime API (functions/starts_alone.rs): what a function needs at run time travels
+in its bootstrap.
+
 --require-all refuses pending packages too (scripts/sam-build: SAM cannot build a function
 whose package is missing).
 """
@@ -143,6 +148,25 @@ def check(template, packages, root, require_all=False):
     return problems, notes
 
 
+def start_tests(packages, root):
+    """Problems of the packages' start tests: each functions/<name>/tests/starts_alone.rs
+    must exist and start the package's binary failover-<name> with the shared harness."""
+    problems = []
+    for name in sorted(packages):
+        test = Path(root) / "functions" / name / "tests" / "starts_alone.rs"
+        rel = f"functions/{name}/tests/starts_alone.rs"
+        if not test.is_file():
+            problems.append(
+                f"{rel} is missing: copy another package's and name CARGO_BIN_EXE_failover-{name} "
+                "(every built function must start with nothing beside its bootstrap)"
+            )
+            continue
+        text = test.read_text()
+        if f'env!("CARGO_BIN_EXE_failover-{name}")' not in text or "assert_starts_alone(" not in text:
+            problems.append(f"{rel} does not run starts_alone::assert_starts_alone(env!(\"CARGO_BIN_EXE_failover-{name}\"))")
+    return problems
+
+
 def main(argv=None):
     repo = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -153,6 +177,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     packages = workspace_functions(args.root, args.metadata)
     problems, notes = check(load_template(args.template), packages, args.root, args.require_all)
+    problems += start_tests(packages, args.root)
     for n in notes:
         print(f"note: {n}")
     if problems:
@@ -160,7 +185,7 @@ def main(argv=None):
         for p in problems:
             print(f"  {p}", file=sys.stderr)
         return 1
-    print(f"check_build_metadata: {len(packages)} function package(s) match template.yaml ({len(notes)} pending)")
+    print(f"check_build_metadata: {len(packages)} function package(s) match template.yaml ({len(notes)} pending), each with its start test")
     return 0
 
 

@@ -309,6 +309,25 @@ class BuildMetadataChecks(unittest.TestCase):
         self.template["Resources"]["PreflightFunction"]["Metadata"]["BuildMethod"] = "makefile"
         self.refused("not rust-cargolambda")
 
+    def test_every_package_of_the_repository_has_its_start_test(self):
+        self.assertEqual(check_build_metadata.start_tests(self.packages, REPO), [])
+
+    def start_test_problems(self, text):
+        d = Path(self.root) / "functions" / "notify" / "tests"
+        if text is not None:
+            d.mkdir(parents=True)
+            (d / "starts_alone.rs").write_text(text)
+        return check_build_metadata.start_tests({"notify": ["failover-notify"]}, self.root)
+
+    def test_package_without_a_start_test(self):
+        found = self.start_test_problems(None)
+        self.assertTrue(any("functions/notify/tests/starts_alone.rs is missing" in p for p in found), found)
+
+    def test_start_test_of_another_binary(self):
+        real = (REPO / "functions" / "notify" / "tests" / "starts_alone.rs").read_text()
+        found = self.start_test_problems(real.replace("failover-notify", "failover-preflight"))
+        self.assertTrue(any("does not run starts_alone::assert_starts_alone" in p for p in found), found)
+
 
 class SamconfigChecks(unittest.TestCase):
     def setUp(self):

@@ -161,8 +161,8 @@ pub enum CaBundle {
 impl CaBundle {
     /// The TLS settings that trust these certificates. A file must exist and hold one
     /// certificate at least, each of which parses, or the function stops at its start
-    /// (`Failover.Internal`, naming the file). The embedded bundle is not parsed here, at every cold start: this
-    /// module's tests parse it.
+    /// (`Failover.Internal`, naming the file). The embedded bundle is not parsed here, at
+    /// every cold start: this module's tests parse it.
     pub fn tls(&self) -> Result<TlsConfig, StepError> {
         match self {
             CaBundle::Embedded => Ok(TlsConfig::with_ca_pem(RDS_CA_BUNDLE.to_vec())),

@@ -1,21 +1,19 @@
 //! Lambda entry point of `diff-report`: glue only (see failover_steps::diff_report). The
-//! RDS CA bundle ships with the package (`global-bundle.pem`, see README.md);
-//! `FAILOVER_CA_BUNDLE` may point elsewhere.
+//! Amazon RDS CA bundle is compiled in (`failover_steps::diff_report::RDS_CA_BUNDLE`), so the
+//! package is the bootstrap alone; `FAILOVER_CA_BUNDLE` may name a PEM file to trust
+//! instead (README.md).
 
-use std::path::PathBuf;
-
-use failover_steps::diff_report::{AwsConnector, AwsConnectorConfig};
+use failover_steps::diff_report::{AwsConnector, AwsConnectorConfig, CaBundle};
 use failover_steps::lambda;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (level, format) = (std::env::var("AWS_LAMBDA_LOG_LEVEL").ok(), std::env::var("AWS_LAMBDA_LOG_FORMAT").ok());
     lambda::init_tracing(level.as_deref(), format.as_deref());
+    // An empty value is no override.
     let ca_bundle = match std::env::var_os("FAILOVER_CA_BUNDLE") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            PathBuf::from(std::env::var_os("LAMBDA_TASK_ROOT").unwrap_or_else(|| ".".into())).join("global-bundle.pem")
-        }
+        Some(path) if !path.is_empty() => CaBundle::File(path.into()),
+        _ => CaBundle::Embedded,
     };
     let clients = lambda::clients(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await);
     let connector: &'static AwsConnector =
