@@ -45,7 +45,7 @@ pub use history::HistoryEvent;
 pub use mock::{MockAnswer, MockConfig, MockDispatcher, MockedResponse};
 pub use offline::{MockSelection, OfflineRun, run_offline};
 pub use path::JsonPath;
-pub use runner::{HISTORY_LIMIT, Observer, PAYLOAD_LIMIT, Runner, RunnerConfig, StartOptions};
+pub use runner::{HISTORY_LIMIT, Observer, PAYLOAD_LIMIT, Runner, RunnerConfig, StartOptions, WeakRunner};
 pub use subst::substitute;
 
 /// A current-thread tokio runtime whose clock is paused: with a [`failover_core::clock::VirtualClock`]

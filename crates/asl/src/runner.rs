@@ -6,7 +6,7 @@
 //! with a virtual clock an hour-long Wait costs nothing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use failover_core::SharedClock;
 use rand::rngs::StdRng;
@@ -68,6 +68,19 @@ pub type Observer = Arc<dyn Fn(&ExecutionHandle, &HistoryEvent) + Send + Sync>;
 #[derive(Clone)]
 pub struct Runner {
     pub(crate) inner: Arc<RunnerInner>,
+}
+
+/// A [`Runner`] that does not keep it alive: what a dispatcher that starts executions on
+/// its own runner holds (a [`Runner`] there would be a cycle, and nothing the dispatcher
+/// owns would ever be dropped).
+#[derive(Clone)]
+pub struct WeakRunner(Weak<RunnerInner>);
+
+impl WeakRunner {
+    /// The runner, while anything else still holds it.
+    pub fn upgrade(&self) -> Option<Runner> {
+        self.0.upgrade().map(|inner| Runner { inner })
+    }
 }
 
 pub(crate) struct RunnerInner {
@@ -148,6 +161,11 @@ impl Runner {
 
     pub fn config(&self) -> &RunnerConfig {
         &self.inner.config
+    }
+
+    /// A handle that does not keep this runner alive (see [`WeakRunner`]).
+    pub fn downgrade(&self) -> WeakRunner {
+        WeakRunner(Arc::downgrade(&self.inner))
     }
 
     pub fn clock(&self) -> &SharedClock {

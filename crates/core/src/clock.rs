@@ -14,6 +14,11 @@
 //!
 //! This module must never read the wall clock except inside [`SystemClock`] and
 //! [`ScaledClock`]: a test that used `SystemTime::now()` directly would not be reproducible.
+//!
+//! The one wait on real time under a [`VirtualClock`] is the limit of a [`Hold`]: the world
+//! outside the process (a database server) answers in real time whatever the clock says, so
+//! a deadline on it ([`SharedClock::outside_timeout`]) is real time; it puts no timestamp
+//! anywhere and simulated time stands still meanwhile.
 
 use std::fmt;
 use std::future::Future;
@@ -33,6 +38,12 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> SystemTime;
     /// A future that completes once `duration` has passed on this clock.
     fn sleep(&self, duration: Duration) -> SleepFuture;
+    /// Holds this clock still while the world outside the process answers, for at most
+    /// `limit` of real time (see [`SharedClock::outside`]). A clock that follows real time
+    /// holds nothing: this default.
+    fn hold(&self, _limit: Option<Duration>) -> Hold {
+        Hold::none()
+    }
 }
 
 /// A cheaply clonable handle to a [`Clock`]; what every component takes.
@@ -73,6 +84,37 @@ impl SharedClock {
         }
     }
 
+    /// Runs `fut`, which waits on the world outside this process (a database server's
+    /// answer), with this clock held still until it completes.
+    ///
+    /// A [`VirtualClock`] under a paused runtime leaps to the next timer whenever every task
+    /// waits, and a task awaiting a socket looks idle: simulated minutes would pass, and
+    /// deadlines fire, while the server is still answering. Held, the clock stands still, as
+    /// it does while a driver blocks (SQLite, regionsim's databases): the outside world's
+    /// work takes no simulated time. Nothing inside `fut` may wait on this clock (it would
+    /// wait for ever). Clocks that follow real time are not held.
+    pub async fn outside<F: Future>(&self, fut: F) -> F::Output {
+        let _hold = self.0.hold(None);
+        fut.await
+    }
+
+    /// [`SharedClock::outside`] with a deadline: `Err(Elapsed)` when `limit` passes before
+    /// `fut` completes. The outside world answers in real time, so on a held clock the limit
+    /// is real time (a hanging server still fails, and simulated time stands still
+    /// meanwhile); on the clocks that are not held it is [`SharedClock::timeout`].
+    pub async fn outside_timeout<F: Future>(&self, limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
+        let mut hold = self.0.hold(Some(limit));
+        if !hold.is_holding() {
+            return self.timeout(limit, fut).await;
+        }
+        tokio::pin!(fut);
+        tokio::select! {
+            biased;
+            out = &mut fut => Ok(out),
+            _ = hold.expired() => Err(Elapsed(limit)),
+        }
+    }
+
     /// Seconds since the Unix epoch, as a float (for timelines and reports).
     pub fn unix_seconds(&self) -> f64 {
         self.now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
@@ -98,6 +140,71 @@ impl SharedClock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("timed out after {0:?}")]
 pub struct Elapsed(pub Duration);
+
+/// A clock held still while the world outside the process answers: see
+/// [`SharedClock::outside`]. Dropping it lets the clock go.
+#[must_use = "the clock is held only while the hold lives"]
+pub struct Hold {
+    /// Dropping it ends the hold.
+    release: Option<std::sync::mpsc::Sender<()>>,
+    /// Completes when the hold's real-time limit has passed first.
+    expired: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl fmt::Debug for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hold").field("holding", &self.is_holding()).finish()
+    }
+}
+
+impl Hold {
+    /// Holds nothing (a clock that follows real time moves while the world answers).
+    pub fn none() -> Self {
+        Hold { release: None, expired: None }
+    }
+
+    /// Keeps the paused clock of the current tokio runtime from auto-advancing while the
+    /// hold lives, for at most `limit` of real time; outside a runtime, holds nothing.
+    ///
+    /// tokio does not auto-advance a paused clock while a blocking task runs (the
+    /// "Preventing auto-advance" section of `tokio::time::pause`): the hold is such a task,
+    /// parked until the hold is dropped or the limit passes. Holds add up.
+    pub fn paused_runtime(limit: Option<Duration>) -> Self {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return Hold::none() };
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (expire, expired) = tokio::sync::oneshot::channel::<()>();
+        // Not awaited: the task ends when `release` is dropped, or at the limit.
+        drop(rt.spawn_blocking(move || {
+            let timed_out = match limit {
+                Some(limit) => {
+                    matches!(released.recv_timeout(limit), Err(std::sync::mpsc::RecvTimeoutError::Timeout))
+                }
+                None => {
+                    let _ = released.recv();
+                    false
+                }
+            };
+            if timed_out {
+                let _ = expire.send(());
+            }
+        }));
+        Hold { release: Some(release), expired: Some(expired) }
+    }
+
+    pub fn is_holding(&self) -> bool {
+        self.release.is_some()
+    }
+
+    /// Completes once the limit has passed; never for a hold without one.
+    async fn expired(&mut self) {
+        if let Some(rx) = self.expired.as_mut()
+            && rx.await.is_ok()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
 
 /// Wall time and tokio timers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -137,6 +244,9 @@ impl Clock for VirtualClock {
     }
     fn sleep(&self, duration: Duration) -> SleepFuture {
         Box::pin(tokio::time::sleep(duration))
+    }
+    fn hold(&self, limit: Option<Duration>) -> Hold {
+        Hold::paused_runtime(limit)
     }
 }
 
@@ -226,6 +336,39 @@ mod tests {
         assert_eq!(clock.now(), epoch(2));
         let fast = clock.timeout(Duration::from_secs(5), async { 7 }).await;
         assert_eq!(fast, Ok(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_clock_stands_still_while_the_outside_world_answers() {
+        let clock = SharedClock::virtual_at(epoch(0));
+        let (ask, asked) = std::sync::mpsc::channel::<()>();
+        let (answer, answered) = tokio::sync::oneshot::channel::<u32>();
+        // Another thread answers, as a database server does: tokio cannot see the answer
+        // coming, and an unheld clock would leap to the 30 s deadline first.
+        let server = std::thread::spawn(move || {
+            asked.recv().unwrap();
+            answer.send(7).unwrap();
+        });
+        let request = async move {
+            ask.send(()).unwrap();
+            answered.await.unwrap()
+        };
+        let res = clock.timeout(Duration::from_secs(30), clock.outside(request)).await;
+        server.join().unwrap();
+        assert_eq!(res, Ok(7));
+        assert_eq!(clock.now(), epoch(0), "the outside world's work takes no simulated time");
+        // Let go, the clock moves again.
+        clock.sleep(Duration::from_secs(5)).await;
+        assert_eq!(clock.now(), epoch(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_outside_world_misses_its_real_time_deadline_without_moving_the_clock() {
+        let clock = SharedClock::virtual_at(epoch(0));
+        let limit = Duration::from_millis(20);
+        let res = clock.outside_timeout(limit, std::future::pending::<()>()).await;
+        assert_eq!(res, Err(Elapsed(limit)));
+        assert_eq!(clock.now(), epoch(0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use failover_asl::{
-    Definition, Integration, Runner, StartOptions, TaskContext, TaskDispatcher, TaskFailure, TaskFuture,
+    Definition, Integration, StartOptions, TaskContext, TaskDispatcher, TaskFailure, TaskFuture, WeakRunner,
 };
 use failover_core::StepError;
 use failover_core::contract::Function;
@@ -42,7 +42,9 @@ pub type DiffReportFn = Arc<dyn Fn(Value, AwsClients) -> BoxFuture<'static, Resu
 
 pub struct StepsDispatcher {
     clients: AwsClients,
-    runner: Arc<OnceLock<Runner>>,
+    /// The runner that dispatches to this dispatcher: weak, or the two would keep each
+    /// other (and the simulated databases behind `diff_report`) alive for ever.
+    runner: Arc<OnceLock<WeakRunner>>,
     recovery: Arc<Definition>,
     approvals: mpsc::UnboundedSender<ApprovalRequest>,
     invocations: Arc<Mutex<Vec<Invocation>>>,
@@ -52,7 +54,7 @@ pub struct StepsDispatcher {
 impl StepsDispatcher {
     pub fn new(
         clients: AwsClients,
-        runner: Arc<OnceLock<Runner>>,
+        runner: Arc<OnceLock<WeakRunner>>,
         recovery: Arc<Definition>,
         approvals: mpsc::UnboundedSender<ApprovalRequest>,
         invocations: Arc<Mutex<Vec<Invocation>>>,
@@ -134,7 +136,7 @@ impl TaskDispatcher for StepsDispatcher {
 
 impl StepsDispatcher {
     fn start_execution(&self, params: Value) -> TaskFuture {
-        let runner = self.runner.get().cloned();
+        let runner = self.runner.get().and_then(WeakRunner::upgrade);
         let recovery = self.recovery.clone();
         async move {
             let runner = runner.ok_or_else(|| TaskFailure::new("States.Runtime", "the runner is not ready"))?;

@@ -157,7 +157,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     let machines = [("failover", failover_def.clone()), ("failover-recovery", (*recovery_def).clone())];
     let clients = sim_clients(&sim, &clock, &decision_target, opts.seed);
 
-    let runner_cell: Arc<OnceLock<Runner>> = Arc::new(OnceLock::new());
+    let runner_cell: Arc<OnceLock<failover_asl::WeakRunner>> = Arc::new(OnceLock::new());
     let (approvals_tx, mut approvals_rx) = mpsc::unbounded_channel::<ApprovalRequest>();
     let invocations: Arc<Mutex<Vec<Invocation>>> = Arc::default();
     let diff_report = Some(diff_report_in(aurora.clone()));
@@ -187,7 +187,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         ..RunnerConfig::default()
     };
     let runner = Runner::with_config(injector.clone(), clock.clone(), config);
-    let _ = runner_cell.set(runner.clone());
+    let _ = runner_cell.set(runner.downgrade());
     // The approver and anyone else answer callbacks through the Step Functions API.
     Sfn::new(runner.clone(), machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, name), def))).install(&sim);
 

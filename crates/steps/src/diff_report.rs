@@ -38,6 +38,12 @@
 //! package is its bootstrap alone ([`CaBundle`]). A drill gives it another
 //! [`Resolve`] to map simulated clusters to their databases, or implements
 //! [`Connector`] itself.
+//!
+//! Every wait on a database goes through the clock's `outside` (the connection, bounded by
+//! `outside_timeout`): on a drill's virtual clock, simulated time stands still while a
+//! server answers, instead of leaping to the next timer (the connection deadline among
+//! them) whenever every task waits on a socket. In AWS the clock is the wall clock and
+//! nothing changes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -180,7 +186,8 @@ impl CaBundle {
 pub struct AwsConnectorConfig {
     /// The CA certificates the database certificates are verified against.
     pub ca_bundle: CaBundle,
-    /// How long opening one connection may take, on the clock.
+    /// How long opening one connection may take. The server answers in real time, so
+    /// this is real time on a virtual clock too (`SharedClock::outside_timeout`).
     pub connect_timeout: Duration,
 }
 
@@ -247,7 +254,7 @@ impl Connector for AwsConnector {
             let creds = fetch_credentials(&self.clients, &target.secret_arn).await?;
             let cfg = (self.resolve)(&target, creds)?;
             let what = format!("{} side ({} in {})", side_name(target.side), target.host, target.region);
-            match self.clients.clock.timeout(self.connect_timeout, cfg.connect()).await {
+            match self.clients.clock.outside_timeout(self.connect_timeout, cfg.connect()).await {
                 Ok(Ok(s)) => Ok(s),
                 Ok(Err(e)) => {
                     let e = diff_error(e);
@@ -484,7 +491,8 @@ impl<'a> Ctx<'a> {
         );
         let (old, new) = self.connect_both().await?;
         let opts = DiffOptions { after: Some(self.input.failover_started_at.clone()), ..DiffOptions::default() };
-        let diffs = rowdiff::diff_tables(&old, &new, &specs, &opts).await.map_err(diff_error)?;
+        let diffs =
+            self.clients.clock.outside(rowdiff::diff_tables(&old, &new, &specs, &opts)).await.map_err(diff_error)?;
         drop((old, new));
         let mut extra = Vec::new();
         if part.is_some() {
@@ -588,8 +596,13 @@ impl<'a> Ctx<'a> {
         let mut wanted = Vec::with_capacity(specs.len());
         let mut total_rows = 0u64;
         for spec in &specs {
-            let (eo, en) =
-                tokio::join!(rowdiff::estimate_rows(&old, &spec.name), rowdiff::estimate_rows(&new, &spec.name));
+            let (eo, en) = self
+                .clients
+                .clock
+                .outside(async {
+                    tokio::join!(rowdiff::estimate_rows(&old, &spec.name), rowdiff::estimate_rows(&new, &spec.name))
+                })
+                .await;
             let rows = eo.map_err(|e| diff_error(e.on("old")))?.max(en.map_err(|e| diff_error(e.on("new")))?);
             total_rows = total_rows.saturating_add(rows);
             let n = match self.input.parts_per_table {
@@ -612,8 +625,12 @@ impl<'a> Ctx<'a> {
         let mut parts = Vec::new();
         let mut cut = false;
         for (spec, (rows, n)) in specs.iter().zip(&wanted) {
-            let ranges =
-                rowdiff::plan_ranges_over(&[&old, &new], spec, *n as usize, Some(*rows)).await.map_err(diff_error)?;
+            let ranges = self
+                .clients
+                .clock
+                .outside(rowdiff::plan_ranges_over(&[&old, &new], spec, *n as usize, Some(*rows)))
+                .await
+                .map_err(diff_error)?;
             let count = ranges.len() as u32;
             cut |= count > 1;
             tracing::info!(table = %spec.name, rows, parts = count, "key ranges");

@@ -304,7 +304,53 @@ impl Server {
         self.admin.exec(&format!("CREATE DATABASE {q}"))?;
         let mut url = self.url.clone();
         url.set_path(&format!("/{name}"));
-        Database::connect(self.dialect, url.as_str(), name)
+        // A database nobody could connect to would be nobody's to drop.
+        Database::connect(self.dialect, url.as_str(), name).inspect_err(|_| {
+            let _ = self.drop_database(name);
+        })
+    }
+
+    /// The simulator's databases on this server (`rsim_*`), whoever made them.
+    pub fn simulator_databases(&self) -> Result<Vec<String>, DataError> {
+        let sql = match self.dialect {
+            Dialect::Postgres => "SELECT datname FROM pg_database",
+            _ => "SELECT schema_name FROM information_schema.schemata",
+        };
+        let rows = self.admin.query(sql)?;
+        Ok(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).filter(|n| n.starts_with("rsim_")).collect())
+    }
+
+    /// Drops the databases that runs which ended without dropping their own left behind (a
+    /// run killed or interrupted, or a store never dropped): those whose creating process no
+    /// longer runs. Only on a server on this machine (another machine's process ids say
+    /// nothing here), only where /proc tells which processes run, and never a database
+    /// whose name names no process (an older build's, which may be running now). Returns
+    /// the names dropped.
+    pub fn sweep_abandoned(&self) -> Vec<String> {
+        if !on_this_machine(&self.url) {
+            return Vec::new();
+        }
+        let names = match self.simulator_databases() {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the simulated clusters' databases");
+                return Vec::new();
+            }
+        };
+        let mut dropped = Vec::new();
+        for name in names {
+            if owner_pid(&name).is_none_or(|pid| process_runs(pid) != Some(false)) {
+                continue;
+            }
+            match self.drop_database(&name) {
+                Ok(()) => dropped.push(name),
+                Err(e) => tracing::warn!(database = %name, error = %e, "could not drop an abandoned database"),
+            }
+        }
+        if !dropped.is_empty() {
+            tracing::info!(count = dropped.len(), "dropped the databases of runs that ended without dropping them");
+        }
+        dropped
     }
 
     pub fn drop_database(&self, name: &str) -> Result<(), DataError> {
@@ -317,10 +363,77 @@ impl Server {
     }
 }
 
+/// The name part of one store's databases, `p<pid>r<counter><random>` (as in
+/// `rsim_p4242r1a3f09c_us_east_1_orders`): the process id tells a live run's databases from
+/// an abandoned run's ([`Server::sweep_abandoned`]), the counter and the random part keep
+/// two stores of one process, and two machines' processes of one id, apart.
+pub(crate) fn run_id(counter: u64) -> String {
+    format!("p{}r{counter:x}{:06x}", std::process::id(), rand::random::<u32>() & 0xff_ffff)
+}
+
+/// The process that created database `name`, when its name says (see [`run_id`]).
+pub(crate) fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("rsim_p")?;
+    let digits = &rest[..rest.find('r')?];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether process `pid` of this machine runs; `None` where /proc does not tell.
+fn process_runs(pid: u32) -> Option<bool> {
+    if !std::path::Path::new("/proc/self").exists() {
+        return None;
+    }
+    Some(std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Whether a server URL names this machine (loopback), whose process ids are ours.
+fn on_this_machine(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// Quotes an identifier the dialect's way.
 pub(crate) fn quote_ident(dialect: Dialect, name: &str) -> String {
     match dialect {
         Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
         _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_name_names_the_process_that_made_it() {
+        let name = format!("rsim_{}_us_east_1_orders", run_id(3));
+        assert_eq!(owner_pid(&name), Some(std::process::id()), "{name}");
+        assert_ne!(process_runs(std::process::id()), Some(false), "this process runs");
+        // An older build's names (hex, no process id) and other databases name no process.
+        for other in
+            ["rsim_50cbe802f9d_us_east_1_retail_orders_use1", "rsim_pr1", "rsim_p+12r1", "rsim_p12", "postgres"]
+        {
+            assert_eq!(owner_pid(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_a_server_on_this_machine_is_swept() {
+        for (u, here) in [
+            ("postgres://postgres@127.0.0.1:5432/test", true),
+            ("mysql://root@localhost:3306/test", true),
+            ("postgres://postgres@[::1]:5432/test", true),
+            ("postgres://postgres@db.example.invalid:5432/test", false),
+            ("mysql://root@192.0.2.10:3306/test", false),
+        ] {
+            assert_eq!(on_this_machine(&url::Url::parse(u).unwrap()), here, "{u}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::db::{Database, Dialect, Server, quote_ident};
+use super::db::{Database, Dialect, Server, owner_pid, quote_ident};
 use super::truth::{ClusterRef, GroundTruth, compare};
 use super::values::{Op, Row, Schema, TableDef, Tables, Txn, apply_to_mirror};
 use super::workload::{Generator, Rng, WorkloadConfig};
@@ -125,7 +125,7 @@ impl DataStore {
     pub fn new(backend: Backend, seed: u64) -> Result<DataStore, DataError> {
         let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         // Unique names per store so parallel tests on one server never collide.
-        let run_id = format!("{:x}{:x}{:06x}", std::process::id(), n, rand::random::<u32>() & 0xff_ffff);
+        let run_id = super::db::run_id(n);
         let (server, dir, tempdir) = match &backend {
             Backend::Sqlite(Some(dir)) => {
                 let dir = dir.join(format!("regionsim-{run_id}"));
@@ -142,6 +142,10 @@ impl DataStore {
             Backend::Postgres(url) => (Some(Server::connect(Dialect::Postgres, url)?), PathBuf::new(), None),
             Backend::Mysql(url) => (Some(Server::connect(Dialect::Mysql, url)?), PathBuf::new(), None),
         };
+        if let Some(server) = &server {
+            // What killed or interrupted runs left there (a store drops its own when dropped).
+            server.sweep_abandoned();
+        }
         Ok(DataStore {
             backend,
             seed,
@@ -159,6 +163,18 @@ impl DataStore {
 
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    /// The databases this process made on `backend`'s server and has not dropped yet: none
+    /// once every store it made is dropped. None for SQLite.
+    pub fn databases_of_this_process(backend: &Backend) -> Result<Vec<String>, DataError> {
+        let server = match backend {
+            Backend::Postgres(url) => Server::connect(Dialect::Postgres, url)?,
+            Backend::Mysql(url) => Server::connect(Dialect::Mysql, url)?,
+            Backend::Sqlite(_) => return Ok(Vec::new()),
+        };
+        let me = std::process::id();
+        Ok(server.simulator_databases()?.into_iter().filter(|n| owner_pid(n) == Some(me)).collect())
     }
 
     fn db_name(&self, c: &ClusterRef) -> String {
