@@ -424,3 +424,40 @@ async fn a_schema_file_that_disagrees_with_the_plan_stops_the_drill_naming_the_f
     let err = failover_drill::run(&opts, progress).await.expect_err("a file for no database");
     assert!(err.to_string().contains("schema/billing.sql: names database `billing`"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_rto_over_the_objective_fails_the_drill() {
+    // Every SNS call takes 500 s: the notifications on the way delay the move past the
+    // 900 s objective, and the verdict must say no.
+    let r =
+        drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::Latency { service: "sns".into(), millis: 500_000 }])
+            .await;
+    assert!(!r.as_expected, "a drill over its RTO objective passed: RTO {:?}", r.rto_s);
+    let rto = r.rto_s.expect("the RTO is measured");
+    assert!(rto > 900.0, "RTO {rto}");
+    assert!(r.problems.iter().any(|p| p.contains("over the plan's objective of 900 s")), "{:#?}", r.problems);
+    assert!(r.problems.iter().any(|p| p.contains("times its lower bound")), "{:#?}", r.problems);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_rto_over_its_lower_bound_by_more_than_the_ratio_fails_the_drill() {
+    // A 40 s SNS delay keeps the RTO inside the objective but far from its lower bound.
+    let faults = vec![Fault::Latency { service: "sns".into(), millis: 40_000 }];
+    let r = drill(Scenario::RegionOutage, Approve::Auto, faults.clone()).await;
+    let (rto, lb) = (r.rto_s.unwrap(), r.rto_lower_bound_s.unwrap());
+    assert!(rto < 900.0 && rto > lb * 1.10, "RTO {rto}, lower bound {lb}");
+    assert!(!r.as_expected, "{:#?}", r.problems);
+    assert!(r.problems.iter().any(|p| p.contains("over the allowed ratio 1.10")), "{:#?}", r.problems);
+
+    // The same run judged with a ratio that allows it passes.
+    let opts = DrillOptions {
+        scenario: Scenario::RegionOutage,
+        faults,
+        seed: 7,
+        rto_ratio: (rto / lb) + 0.01,
+        ..DrillOptions::default()
+    };
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    let r = failover_drill::run(&opts, progress).await.expect("the drill runs");
+    assert_expected(&r);
+}

@@ -40,6 +40,10 @@ pub struct DrillArgs {
     /// generated columns around the plan's keys and time columns.
     #[arg(long, value_name = "DIR")]
     schema: Option<PathBuf>,
+    /// The verdict fails when the RTO exceeds its lower bound by more than this ratio (it
+    /// always fails when the RTO exceeds the plan's objective).
+    #[arg(long, default_value_t = failover_drill::report::DEFAULT_RTO_RATIO)]
+    rto_ratio: f64,
     /// Write the drill's report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -73,6 +77,10 @@ pub fn run(args: DrillArgs) -> ExitCode {
             }
         },
     };
+    if !(args.rto_ratio.is_finite() && args.rto_ratio >= 1.0) {
+        eprintln!("--rto-ratio: must be a number of at least 1, not {}", args.rto_ratio);
+        return ExitCode::from(2);
+    }
     let schema_ddl = match &args.schema {
         None => Default::default(),
         Some(dir) => match read_schema_dir(dir) {
@@ -99,6 +107,7 @@ pub fn run(args: DrillArgs) -> ExitCode {
         database: args.database.clone(),
         plan_yaml,
         schema_ddl,
+        rto_ratio: args.rto_ratio,
     };
     let quiet = args.quiet;
     let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
@@ -157,7 +166,12 @@ fn print_summary(r: &DrillReport, wall: std::time::Duration) {
     println!();
     match (r.rto_s, r.rto_lower_bound_s) {
         (Some(rto), Some(lb)) => {
-            println!("RTO {rto:.1} s (plan objective {} s); lower bound {lb:.1} s; ratio {:.3}", r.plan_rto_s, rto / lb)
+            println!(
+                "RTO {rto:.1} s (plan objective {} s); lower bound {lb:.1} s; ratio {:.3} (allowed {:.2})",
+                r.plan_rto_s,
+                rto / lb,
+                r.rto_ratio_allowed
+            )
         }
         (Some(rto), None) => println!("RTO {rto:.1} s (plan objective {} s)", r.plan_rto_s),
         _ => println!("RTO: not measured (nothing moved)"),

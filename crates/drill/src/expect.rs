@@ -204,6 +204,23 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     if i.opts.approve == Approve::Auto && rto_s.is_none() && decision_result.status == Status::Succeeded {
         problems.push("the RTO could not be measured from the execution's output".into());
     }
+    // The verdict on the RTO: over the plan's objective, or over the lower bound by more
+    // than the allowed ratio, the drill fails.
+    if let Some(rto) = rto_s {
+        let objective = plan.objectives.rto_seconds as f64;
+        if rto > objective {
+            problems.push(format!("RTO {rto:.1} s is over the plan's objective of {objective:.0} s"));
+        }
+        if let Some(lb) = rto_lower_bound_s.filter(|lb| *lb > 0.0)
+            && rto > lb * i.opts.rto_ratio
+        {
+            problems.push(format!(
+                "RTO {rto:.1} s is {:.3} times its lower bound of {lb:.1} s, over the allowed ratio {:.2}",
+                rto / lb,
+                i.opts.rto_ratio
+            ));
+        }
+    }
 
     let unplanned = i.opts.scenario == Scenario::RegionOutage || refused_switchover;
     if refused_switchover && i.opts.approve == Approve::Auto && !entered("SwitchToUnplanned") {
@@ -364,6 +381,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         rto_s,
         rto_lower_bound_s,
         plan_rto_s: plan.objectives.rto_seconds,
+        rto_ratio_allowed: i.opts.rto_ratio,
         latencies,
         phases,
         lost,

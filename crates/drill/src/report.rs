@@ -153,7 +153,13 @@ pub struct DrillOptions {
     /// (the file it was read from, its text). The others get generated columns, or the
     /// reference schema when the plan names exactly its tables.
     pub schema_ddl: BTreeMap<String, (String, String)>,
+    /// The verdict fails when the RTO exceeds its lower bound by more than this ratio
+    /// (default [`DEFAULT_RTO_RATIO`]), as it fails when the RTO exceeds the plan's objective.
+    pub rto_ratio: f64,
 }
+
+/// How far over its lower bound a drill's RTO may be before the verdict fails.
+pub const DEFAULT_RTO_RATIO: f64 = 1.10;
 
 impl Default for DrillOptions {
     fn default() -> Self {
@@ -165,6 +171,7 @@ impl Default for DrillOptions {
             database: None,
             plan_yaml: None,
             schema_ddl: BTreeMap::new(),
+            rto_ratio: DEFAULT_RTO_RATIO,
         }
     }
 }
@@ -239,6 +246,8 @@ pub struct DrillReport {
     pub rto_s: Option<f64>,
     pub rto_lower_bound_s: Option<f64>,
     pub plan_rto_s: u64,
+    /// The ratio to the lower bound over which the verdict fails.
+    pub rto_ratio_allowed: f64,
     pub latencies: BTreeMap<String, f64>,
     pub phases: Vec<PhaseTiming>,
     pub lost: Lost,
