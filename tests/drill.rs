@@ -275,6 +275,8 @@ async fn every_state_of_both_machines_is_entered_by_the_drill_suite() {
         d(Scenario::RegionOutage, Approve::Auto, vec![Fault::LambdaOnce]),
         d(Scenario::RegionOutage, Approve::Auto, vec![Fault::ClusterQuota { clusters: 1 }]),
         d(Scenario::RegionOutage, Approve::Auto, vec![Fault::NoLagMetric]),
+        d(Scenario::RegionOutage, Approve::Auto, vec![Fault::RefuseMove { database: "catalog".into() }]),
+        d(Scenario::Planned, Approve::Auto, vec![Fault::StallMove { database: "orders".into() }]),
         DrillOptions { plan_yaml: Some(split_plan), ..d(Scenario::RegionOutage, Approve::Auto, vec![]) },
     ];
     let mut coverage: std::collections::BTreeMap<String, failover_asl::Coverage> = Default::default();
@@ -460,4 +462,38 @@ async fn an_rto_over_its_lower_bound_by_more_than_the_ratio_fails_the_drill() {
     let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
     let r = failover_drill::run(&opts, progress).await.expect("the drill runs");
     assert_expected(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_database_whose_move_is_refused_does_not_abandon_the_others() {
+    let r = drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::RefuseMove { database: "catalog".into() }]).await;
+    assert_expected(&r);
+    assert_eq!(r.outcome, "partly-moved");
+    assert_eq!(r.serving_regions, vec!["us-west-2"]);
+    assert_eq!(r.writers["orders"], "us-west-2");
+    assert_eq!(r.writers["catalog"], "us-east-1", "the refused writer stays");
+    let failover = r.executions.iter().find(|e| e.name == "drill-outage").unwrap();
+    assert_eq!(failover.error.as_deref(), Some("Failover.DatabasesNotMoved"));
+    assert!(failover.cause.as_deref().unwrap_or("").contains("\"catalog\""), "{:?}", failover.cause);
+    // The recovery still ran for the database that moved, and its report is exact.
+    assert!(r.lost.exact, "{:#?}", r.lost.key_mismatches);
+    assert_eq!(r.lost.ground_truth.keys().collect::<Vec<_>>(), ["orders"]);
+    let recovery = states(&r, "drill-outage-recovery");
+    for s in ["WriterMoved", "NotMoved", "DiffReport"] {
+        assert!(recovery.iter().any(|v| v == s), "{s} not visited: {recovery:?}");
+    }
+    assert_mutations(&r, "rds:FailoverGlobalCluster", 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_switchover_that_never_completes_is_reported_and_the_others_move() {
+    let r = drill(Scenario::Planned, Approve::Auto, vec![Fault::StallMove { database: "orders".into() }]).await;
+    assert_expected(&r);
+    assert_eq!(r.writers["catalog"], "us-west-2");
+    assert_eq!(r.writers["orders"], "us-east-1", "a stalled switchover leaves the writer");
+    let visited = states(&r, "drill-planned");
+    for s in ["DatabaseUnconfirmed", "TallyDatabases", "DatabasesNotMoved", "Finish", "NotifyFailed"] {
+        assert!(visited.iter().any(|v| v == s), "{s} not visited: {visited:?}");
+    }
+    assert!(!visited.iter().any(|v| v == "StartRecovery"), "a planned run starts no recovery");
 }

@@ -20,7 +20,9 @@ pub struct DrillArgs {
     /// throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS (every secondary lags; a planned
     /// switchover over the RPO is refused and the approver asked to continue unplanned),
     /// cluster-quota=N (the target Region holds at most N clusters; a restore past it fails for
-    /// that database only), no-lag-metric (CloudWatch has no lag datapoints), lambda-once,
+    /// that database only), no-lag-metric (CloudWatch has no lag datapoints),
+    /// refuse-move=DATABASE (RDS refuses that database's move; the others go on),
+    /// stall-move=DATABASE (planned: that database's switchover never completes), lambda-once,
     /// never-returns, no-snapshot.
     #[arg(long = "fault", value_parser = Fault::parse)]
     faults: Vec<Fault>,

@@ -59,6 +59,8 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     // With a cluster quota, the databases past it cannot be restored: their recovery fails,
     // the others' report.
     let quota_failures = i.opts.cluster_quota().map_or(0, |q| plan.databases.len().saturating_sub(q));
+    // RDS refuses these databases' moves: their writers stay, the others move.
+    let refused: Vec<String> = i.opts.refused_moves().into_iter().map(str::to_string).collect();
     // A planned switchover whose lag is over the RPO is refused; the approver is asked
     // whether to continue unplanned (and the rest is an unplanned failover's).
     let refused_switchover = i.opts.scenario == Scenario::Planned
@@ -92,7 +94,8 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let recovery = i.executions.iter().find(|h| h.name().ends_with("-recovery"));
 
     // Expected outcome.
-    let moved = serving == vec![i.decision_target.to_string()] && writers.values().all(|w| w == i.decision_target);
+    let moved = serving == vec![i.decision_target.to_string()]
+        && writers.iter().all(|(db, w)| (w == i.decision_target) != refused.contains(db));
     let (expected, outcome) = match i.opts.approve {
         Approve::Auto if all_arc_dead => {
             // No ARC endpoint answers: preflight cannot read the routing controls, nothing
@@ -115,6 +118,43 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 "failed: no ARC endpoint answers; nothing moved, the failure notified".to_string(),
                 if failed && notified && still && writers_still { "failed-nothing-moved" } else { "unexpected" }
                     .to_string(),
+            )
+        }
+        Approve::Auto if !refused.is_empty() => {
+            // Traffic and the other writers move; the refused ones stay; the execution
+            // fails naming them, after starting the recovery of the others when unplanned.
+            let failed = decision_result.status == Status::Failed
+                && decision_result.error.as_deref() == Some("Failover.DatabasesNotMoved");
+            let cause = decision_result.cause.clone().unwrap_or_default();
+            let named = refused.iter().all(|d| cause.contains(&format!("\"{d}\"")));
+            let notified =
+                i.sim.sns_messages().iter().any(|m| m.attributes.get("phase").is_some_and(|(_, v)| v == "failed"));
+            if !failed || !named {
+                problems.push(format!(
+                    "the execution ended {:?} with {:?} ({cause}): expected Failover.DatabasesNotMoved naming {refused:?}",
+                    decision_result.status, decision_result.error
+                ));
+            }
+            if !moved {
+                problems.push(format!(
+                    "serving {serving:?}, writers {writers:?}: expected traffic and every writer but {refused:?} in {}",
+                    i.decision_target
+                ));
+            }
+            if !notified {
+                problems.push("the failure was not notified".into());
+            }
+            (
+                format!(
+                    "traffic and the other writers moved, {} refused and left in place; the execution failed naming it{}",
+                    refused.join(", "),
+                    if i.opts.scenario == Scenario::RegionOutage {
+                        "; the others recovered, report equal to ground truth"
+                    } else {
+                        ""
+                    }
+                ),
+                if failed && named && moved && notified { "partly-moved" } else { "unexpected" }.to_string(),
             )
         }
         Approve::Auto => {
@@ -250,7 +290,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
 
     // Lost transactions.
     let lost = if unplanned && i.opts.approve == Approve::Auto {
-        let failed_dbs: std::collections::BTreeSet<String> = if quota_failures > 0 {
+        let mut failed_dbs: std::collections::BTreeSet<String> = if quota_failures > 0 {
             recovery_results(recovery)
                 .iter()
                 .filter(|r| r.pointer("/outcome").and_then(Value::as_str) == Some("failed"))
@@ -259,6 +299,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         } else {
             Default::default()
         };
+        failed_dbs.extend(refused.iter().cloned());
         let l = compare_lost(&i, recovery, &failed_dbs);
         if !l.exact && !never_returns && !no_snapshot {
             problems.push("the missing-transaction report differs from the ground truth".into());
@@ -284,12 +325,21 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 if st != Status::Succeeded {
                     problems.push(format!("the recovery execution ended {st:?}"));
                 }
-                let results: Vec<Value> = r
+                let all: Vec<Value> = r
                     .describe()
                     .output
                     .as_ref()
                     .and_then(|o| o.pointer("/results").and_then(Value::as_array).cloned())
                     .unwrap_or_default();
+                let is_refused = |x: &Value| {
+                    x.pointer("/database").and_then(Value::as_str).is_some_and(|d| refused.iter().any(|r| r == d))
+                };
+                for x in all.iter().filter(|x| is_refused(x)) {
+                    if x.pointer("/outcome").and_then(Value::as_str) != Some("not-moved") {
+                        problems.push(format!("recovery of a database that never moved: {x}, expected `not-moved`"));
+                    }
+                }
+                let results: Vec<Value> = all.into_iter().filter(|x| !is_refused(x)).collect();
                 let outcomes: Vec<String> = results
                     .iter()
                     .filter_map(|x| x.pointer("/outcome").and_then(Value::as_str).map(str::to_string))

@@ -56,6 +56,15 @@ pub enum Fault {
     ClusterQuota { clusters: usize },
     /// CloudWatch has no replication-lag datapoint: the data at risk is unknown.
     NoLagMetric,
+    /// RDS refuses every switchover and failover of this database's global cluster
+    /// (`InvalidGlobalClusterStateFault`): traffic and the other writers move, this writer
+    /// stays, and the execution fails naming it (after the recovery of the others).
+    RefuseMove { database: String },
+    /// RDS accepts this database's switchover and never completes it: its completion is
+    /// never confirmed, the writer stays; the others move and the execution fails naming
+    /// it. Planned scenarios only (an unplanned failover that never completes leaves no
+    /// snapshot for the recovery to find).
+    StallMove { database: String },
 }
 
 impl Fault {
@@ -105,11 +114,13 @@ impl Fault {
                 Ok(Fault::ClusterQuota { clusters })
             }
             "no-lag-metric" => Ok(Fault::NoLagMetric),
+            "refuse-move" => Ok(Fault::RefuseMove { database: need("DATABASE")?.to_string() }),
+            "stall-move" => Ok(Fault::StallMove { database: need("DATABASE")?.to_string() }),
             "lambda-once" => Ok(Fault::LambdaOnce),
             "never-returns" => Ok(Fault::NeverReturns),
             "no-snapshot" => Ok(Fault::NoSnapshot),
             other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, lambda-once, never-returns, no-snapshot)"
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lambda-once, never-returns, no-snapshot)"
             )),
         }
     }
@@ -127,6 +138,18 @@ impl DrillOptions {
     /// Whether every ARC cluster endpoint is dead (nothing can move traffic).
     pub fn all_arc_dead(&self) -> bool {
         self.faults.iter().any(|f| matches!(f, Fault::ArcDead { k: 5, .. }))
+    }
+
+    /// The databases whose moves a `refuse-move` fault refuses or a `stall-move` fault
+    /// stalls: their writers stay.
+    pub fn refused_moves(&self) -> Vec<&str> {
+        self.faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::RefuseMove { database } | Fault::StallMove { database } => Some(database.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The replication lag a `lag` fault imposes, if any.

@@ -130,6 +130,23 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
             Fault::Latency { service, millis } => sim.set_extra_latency(service, Duration::from_millis(*millis)),
             Fault::NoSnapshot => aurora.set_snapshot_after_recovery(None),
             Fault::ClusterQuota { clusters } => aurora.set_cluster_quota(Some(*clusters)),
+            Fault::RefuseMove { database } => {
+                let d = plan.database(database).ok_or_else(|| {
+                    DrillError::Plan(format!("--fault refuse-move: `{database}` is not a database of the plan"))
+                })?;
+                aurora.refuse_moves(&d.global_cluster);
+            }
+            Fault::StallMove { database } => {
+                if opts.scenario == Scenario::RegionOutage {
+                    return Err(DrillError::Plan(
+                        "--fault stall-move drills a planned switchover (--scenario planned or failback)".into(),
+                    ));
+                }
+                let d = plan.database(database).ok_or_else(|| {
+                    DrillError::Plan(format!("--fault stall-move: `{database}` is not a database of the plan"))
+                })?;
+                aurora.stall_moves(&d.global_cluster);
+            }
             Fault::NoLagMetric => {
                 let none: regionsim::cloudwatch::LagSource = Arc::new(|_| None);
                 sim.provide::<regionsim::cloudwatch::LagFn>(none);

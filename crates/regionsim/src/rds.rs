@@ -345,6 +345,18 @@ impl Aurora {
 
     /// The account may create `quota` more DB clusters per Region (restores beyond it are
     /// refused with `DBClusterQuotaExceededFault`); `None` lifts it.
+    /// Refuses every switchover and failover of `global` (`InvalidGlobalClusterStateFault`)
+    /// while the other global clusters move.
+    pub fn refuse_moves(&self, global: &str) {
+        self.lock().model.refuse_moves.insert(global.to_ascii_lowercase());
+    }
+
+    /// Every switchover and failover of `global` is accepted and then never completes,
+    /// while the other global clusters move.
+    pub fn stall_moves(&self, global: &str) {
+        self.lock().model.stall_globals.insert(global.to_ascii_lowercase());
+    }
+
     pub fn set_cluster_quota(&self, quota: Option<usize>) {
         self.lock().model.cluster_quota = quota;
     }

@@ -318,6 +318,13 @@ pub struct RdsModel {
     pub cluster_quota: Option<usize>,
     /// The "failover that stalls" fault: operations started while set never complete.
     pub stall_operations: bool,
+    /// Global clusters (lower case) whose switchover and failover RDS refuses with
+    /// `InvalidGlobalClusterStateFault` (a fault: another operation holds the global
+    /// cluster), while the others move.
+    pub refuse_moves: std::collections::BTreeSet<String>,
+    /// Global clusters (lower case) whose switchovers and failovers are accepted and then
+    /// never complete (the "failover that stalls" fault for one global cluster).
+    pub stall_globals: std::collections::BTreeSet<String>,
     pub globals: BTreeMap<String, GlobalCluster>,
     pub clusters: BTreeMap<ClusterRef, Cluster>,
     /// (region, instance id).
@@ -337,6 +344,8 @@ impl RdsModel {
             switchover_max_lag: None,
             cluster_quota: None,
             stall_operations: false,
+            refuse_moves: Default::default(),
+            stall_globals: Default::default(),
             globals: BTreeMap::new(),
             clusters: BTreeMap::new(),
             instances: BTreeMap::new(),

@@ -102,6 +102,7 @@ impl RdsModel {
     ) -> Result<Vec<Effect>, ApiError> {
         let (gid, key) = self.global_and_target(global, target, now)?;
         self.common_checks(&gid, &key, now)?;
+        self.refused_move(&gid)?;
         let g = &self.globals[&gid];
         for m in &g.members {
             let c = &self.clusters[m];
@@ -143,9 +144,22 @@ impl RdsModel {
 
     /// `FailoverGlobalCluster` with `AllowDataLoss`: promotes the target even with the
     /// old primary's Region down.
+    /// The `refuse_moves` fault.
+    fn refused_move(&self, gid: &str) -> Result<(), ApiError> {
+        if self.refuse_moves.contains(&gid.to_ascii_lowercase()) {
+            return Err(err(
+                400,
+                "InvalidGlobalClusterStateFault",
+                format!("Global cluster {gid} is in a state that does not allow this operation."),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn failover(&mut self, global: &str, target: &str, now: SystemTime) -> Result<Vec<Effect>, ApiError> {
         let (gid, key) = self.global_and_target(global, target, now)?;
         self.common_checks(&gid, &key, now)?;
+        self.refused_move(&gid)?;
         let duration = self.timings.failover;
         self.start_op(&gid, OpKind::Failover, key.clone(), duration, now);
         let from = self.globals[&gid].writer.clone();
@@ -180,7 +194,7 @@ impl RdsModel {
     }
 
     fn start_op(&mut self, gid: &str, kind: OpKind, to: ClusterRef, duration: Duration, now: SystemTime) {
-        let stalled = self.stall_operations;
+        let stalled = self.stall_operations || self.stall_globals.contains(&gid.to_ascii_lowercase());
         let pending = self.timings.pending.min(duration);
         let g = self.globals.get_mut(gid).expect("checked by the caller");
         g.op = Some(GlobalOp {
