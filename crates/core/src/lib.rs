@@ -11,9 +11,12 @@
 //! * [`aurora_rules`]: whether a global database may be switched over or failed over, the
 //!   one home of those rules (preflight shows them, aurora-failover refuses on them).
 //! * [`stable_hash`]: the one hash whose values may be written down (names, seeds, ids).
+//! * [`approval`]: the signed approve and reject links, the approval request's state
+//!   machine and the pages of the approval Function URL (pure: no clock, no AWS).
 //!
 //! This crate talks to no AWS service and reads no environment variable.
 
+pub mod approval;
 pub mod aurora_rules;
 pub mod clock;
 pub mod contract;
