@@ -401,6 +401,19 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
     }
     let _ = service_names();
+    // Repeated side effects, by the simulator's fingerprints. A repeated notification is a
+    // duplicate e-mail, which SNS standard topics cannot prevent: counted, not judged.
+    let repeated_side_effects: Vec<String> = i
+        .sim
+        .repeated_side_effects()
+        .into_iter()
+        .map(|c| {
+            format!("{}:{} at {:.1} s (answered {:?})", c.service, c.operation, secs_between(i.epoch, c.at), c.status)
+        })
+        .collect();
+    for r in repeated_side_effects.iter().filter(|r| !r.starts_with("sns:Publish")) {
+        problems.push(format!("a side effect repeated: {r}"));
+    }
     let history_events: BTreeMap<String, usize> =
         i.executions.iter().map(|h| (h.name().to_string(), h.history().len())).collect();
     for (name, n) in &history_events {
@@ -438,6 +451,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         notifications,
         api_calls,
         mutating_calls,
+        repeated_side_effects,
         history_events,
         executions,
         serving_regions: serving,

@@ -65,6 +65,10 @@ pub enum Fault {
     /// it. Planned scenarios only (an unplanned failover that never completes leaves no
     /// snapshot for the recovery to find).
     StallMove { database: String },
+    /// The first invocation of every mutating task runs (its side effect happens) and then
+    /// times out, its answer lost: Step Functions invokes it again, and the step must
+    /// recognise what it already did.
+    LostAnswers,
 }
 
 impl Fault {
@@ -117,10 +121,11 @@ impl Fault {
             "refuse-move" => Ok(Fault::RefuseMove { database: need("DATABASE")?.to_string() }),
             "stall-move" => Ok(Fault::StallMove { database: need("DATABASE")?.to_string() }),
             "lambda-once" => Ok(Fault::LambdaOnce),
+            "lost-answers" => Ok(Fault::LostAnswers),
             "never-returns" => Ok(Fault::NeverReturns),
             "no-snapshot" => Ok(Fault::NoSnapshot),
             other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lambda-once, never-returns, no-snapshot)"
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lost-answers, lambda-once, never-returns, no-snapshot)"
             )),
         }
     }
@@ -277,6 +282,9 @@ pub struct DrillReport {
     pub notifications: Vec<Notification>,
     pub api_calls: BTreeMap<String, BTreeMap<String, u64>>,
     pub mutating_calls: BTreeMap<String, u64>,
+    /// Mutating calls that asked again for what an earlier one did (the simulator's
+    /// fingerprints), refused repeats included: `service:Operation` at simulated seconds.
+    pub repeated_side_effects: Vec<String>,
     pub history_events: BTreeMap<String, usize>,
     pub executions: Vec<ExecutionSummary>,
     pub serving_regions: Vec<String>,

@@ -22,6 +22,11 @@ use crate::report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scena
 use crate::{definitions, expect};
 
 /// The plan of the reference workload, the drill's embedded default.
+/// The tasks of both machines whose handlers change something in AWS (the notifications
+/// aside): the `lost-answers` fault loses the answer of the first invocation of each.
+pub const MUTATING_TASKS: &[&str] =
+    &["MoveTraffic", "StartDatabase", "CopySnapshot", "RestoreCluster", "DiffReport", "MergeReport", "Cleanup"];
+
 pub const DEFAULT_PLAN: &str = include_str!("../../../examples/retail-store.plan.yaml");
 
 /// Where simulated time starts: 2026-01-01T00:00:00Z.
@@ -158,7 +163,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
                         .map_err(|e| DrillError::Sim(e.to_string()))?;
                 }
             }
-            Fault::LambdaOnce | Fault::NeverReturns => {}
+            Fault::LambdaOnce | Fault::NeverReturns | Fault::LostAnswers => {}
         }
     }
 
@@ -187,7 +192,7 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         diff_report,
     );
     let lambda_once = opts.faults.contains(&Fault::LambdaOnce);
-    let rules = if lambda_once {
+    let mut rules = if lambda_once {
         vec![
             FaultRule::every_task_once(LambdaFault::ServiceException),
             FaultRule { state: Some("MoveTraffic".into()), calls: 2..=2, fault: LambdaFault::TimeoutAfterRun },
@@ -195,6 +200,13 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     } else {
         vec![]
     };
+    if opts.faults.contains(&Fault::LostAnswers) {
+        rules.extend(MUTATING_TASKS.iter().map(|state| FaultRule {
+            state: Some((*state).to_string()),
+            calls: 1..=1,
+            fault: LambdaFault::TimeoutAfterRun,
+        }));
+    }
     let injector = Arc::new(FaultInjector::new(dispatcher, rules));
     let config = RunnerConfig {
         region: decision_target.clone(),

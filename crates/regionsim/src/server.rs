@@ -150,9 +150,10 @@ pub trait HttpService: Send + Sync + 'static {
         operation_name(req)
     }
 
-    /// Whether an operation changes state (the drill checks no mutating call repeats).
+    /// Whether an operation changes state (the drill checks no mutating call repeats). Plain
+    /// HTTP services name their calls by method and path (`GET /health`).
     fn is_mutating(&self, operation: &str) -> bool {
-        !["Get", "List", "Describe", "Head"].iter().any(|p| operation.starts_with(p))
+        !["Get", "List", "Describe", "Head", "GET ", "HEAD "].iter().any(|p| operation.starts_with(p))
     }
 
     /// Renders an error in this service's wire format.

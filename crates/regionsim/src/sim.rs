@@ -459,6 +459,24 @@ impl Sim {
             .collect()
     }
 
+    /// Mutating calls that ask again for what an earlier successful mutating call already
+    /// did (same fingerprint), whatever they were answered: a repeat that succeeded did the
+    /// side effect twice, and a refused one (`InvalidGlobalClusterStateFault` for a second
+    /// switchover) shows a step that did not read before it wrote.
+    pub fn repeated_side_effects(&self) -> Vec<CallRecord> {
+        let calls = lock(&self.0.control).calls.clone();
+        let mut done = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for c in calls.into_iter().filter(|c| c.mutating) {
+            if done.contains(&c.fingerprint) {
+                out.push(c);
+            } else if c.status.is_some_and(|s| (200..300).contains(&s)) {
+                done.insert(c.fingerprint);
+            }
+        }
+        out
+    }
+
     /// Call counts per service and operation.
     pub fn api_calls(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
         let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();

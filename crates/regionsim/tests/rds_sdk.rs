@@ -629,3 +629,19 @@ async fn a_short_outage_between_two_calls_still_stops_writes_and_replication() {
     assert_eq!(writer_arn(&g), C_USE1, "nothing failed over");
     assert!(aurora.ground_truth(GLOBAL).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_move_sent_again_is_a_repeated_side_effect_even_when_refused() {
+    let (sim, clock, _aurora) = start().await;
+    let c = rds(&sim, &clock, "us-west-2");
+    switchover(&c, GLOBAL, C_USW2).send().await.expect("the first switchover is accepted");
+    assert!(sim.repeated_side_effects().is_empty());
+    // Sent again while the first runs: refused, and still a repeat of what was done.
+    let err = switchover(&c, GLOBAL, C_USW2).send().await.unwrap_err();
+    assert_eq!(code(err), "InvalidGlobalClusterStateFault");
+    let repeated = sim.repeated_side_effects();
+    assert_eq!(repeated.len(), 1, "{repeated:?}");
+    assert_eq!(repeated[0].operation, "SwitchoverGlobalCluster");
+    assert_eq!(repeated[0].status, Some(400));
+    assert!(sim.repeated_mutations().is_empty(), "only successful repeats are repeated_mutations");
+}

@@ -170,29 +170,43 @@ impl<'a> Ctx<'a> {
 
         let call = match mode {
             Mode::Planned => {
-                self.rds
+                let sent = self
+                    .rds
                     .switchover_global_cluster()
                     .global_cluster_identifier(&self.db.global_cluster)
                     .target_db_cluster_identifier(self.target_arn)
+                    .customize()
+                    .config_override(no_sdk_retries())
                     .send()
                     .await
+                    .map(|_| ())
                     .map_err(|e| {
                         classify(&e)
                             .into_step_error(&format!("SwitchoverGlobalCluster in {}", self.input.target_region))
-                    })?;
+                    });
+                if let Err(e) = sent {
+                    return self.accepted_before(e).await;
+                }
                 "SwitchoverGlobalCluster"
             }
             Mode::Unplanned => {
-                self.rds
+                let sent = self
+                    .rds
                     .failover_global_cluster()
                     .global_cluster_identifier(&self.db.global_cluster)
                     .target_db_cluster_identifier(self.target_arn)
                     .allow_data_loss(true)
+                    .customize()
+                    .config_override(no_sdk_retries())
                     .send()
                     .await
+                    .map(|_| ())
                     .map_err(|e| {
                         classify(&e).into_step_error(&format!("FailoverGlobalCluster in {}", self.input.target_region))
-                    })?;
+                    });
+                if let Err(e) = sent {
+                    return self.accepted_before(e).await;
+                }
                 "FailoverGlobalCluster"
             }
         };
@@ -201,6 +215,24 @@ impl<'a> Ctx<'a> {
         out.lag = lag;
         out.instance_created = instance_created;
         Ok(out)
+    }
+
+    /// The move call failed: if the global cluster shows a move to our target in flight or
+    /// done, an earlier call (whose answer was lost: a Lambda timeout after the call, a
+    /// dropped connection) was accepted, and this is polling, not a failure. Otherwise the
+    /// call's own error stands. A Describe that lags behind an accepted call shows neither,
+    /// and the error stands too: a transient one is retried by the state machine and then
+    /// finds the move.
+    async fn accepted_before(&self, call_error: StepError) -> Result<AuroraFailoverOutput, StepError> {
+        let Ok(o) = self.observer().global().await else { return Err(call_error) };
+        match aurora_rules::progress(&o.global, self.target_arn) {
+            Progress::InFlightToTarget(_) => {
+                tracing::info!(global_cluster = %self.db.global_cluster, error = %call_error, "the move was accepted earlier; polling");
+                Ok(self.output(AuroraOutcome::InProgress, &o, Vec::new()))
+            }
+            Progress::TargetWrites => Ok(self.output(AuroraOutcome::AlreadyDone, &o, Vec::new())),
+            _ => Err(call_error),
+        }
     }
 
     async fn create_instance(
@@ -243,4 +275,11 @@ impl<'a> Ctx<'a> {
         tracing::info!(instance = name, cluster = self.target_id(), "instance created in headless target");
         Ok(calls)
     }
+}
+
+/// The move calls are not idempotent: re-sent after a lost answer they are refused
+/// (`InvalidGlobalClusterStateFault`), so the SDK must not re-send them; the state
+/// machine's retry re-invokes the step, which reads the global cluster first.
+fn no_sdk_retries() -> aws_sdk_rds::config::Builder {
+    aws_sdk_rds::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
 }

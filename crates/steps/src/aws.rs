@@ -81,12 +81,37 @@ impl std::fmt::Debug for AwsClients {
     }
 }
 
-/// `base` with its Region replaced and the clock as sleep and time source.
+/// Connect, per-attempt and whole-operation timeouts of every control-plane client (RDS,
+/// CloudWatch, SNS, Secrets Manager): a hanging endpoint costs one attempt, and an operation
+/// with its SDK retries ends well inside the shortest Lambda timeout of a function that makes
+/// it (notify: 15 s), so the function answers with a classified error instead of being
+/// killed. S3 carries report files and gets [`s3_timeouts`].
+pub fn control_plane_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(12))
+        .build()
+}
+
+/// S3's timeouts: a report upload may be tens of megabytes; diff-report runs for up to 15
+/// minutes, so a minute per attempt still leaves room for its retries.
+pub fn s3_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(180))
+        .build()
+}
+
+/// `base` with its Region replaced, the clock as sleep and time source, and the
+/// control-plane timeouts.
 pub fn regional_config(base: &SdkConfig, region: &str, clock: &SharedClock) -> SdkConfig {
     base.to_builder()
         .region(aws_config::Region::new(region.to_string()))
         .sleep_impl(clock.sdk_sleep())
         .time_source(clock.sdk_time_source())
+        .timeout_config(control_plane_timeouts())
         .build()
 }
 
@@ -132,6 +157,7 @@ impl AwsClients {
                 let clock = clock.clone();
                 Arc::new(Regional::from_fn(move |r| {
                     let mut b = aws_sdk_s3::config::Builder::from(&regional_config(&base, r, &clock))
+                        .timeout_config(s3_timeouts())
                         .force_path_style(base.endpoint_url().is_some() || s3_url.is_some());
                     if let Some(u) = &s3_url {
                         b = b.endpoint_url(u.clone());
