@@ -339,15 +339,17 @@ async fn throttling_then_success() {
         })
         .repeatedly()
         .build();
-    // 503 on every attempt of the first invocation: `Transient`, and the state machine
-    // retries the task; the second invocation's switchover goes through.
+    // 503 on the first invocation's switchover: the SDK does not re-send a move call (a
+    // re-sent switchover is refused), the step reads the global cluster again, finds no move
+    // of its own in flight and answers `Transient`; the state machine retries the task and
+    // the second invocation's switchover goes through.
     let switch = {
         let t = h.target_arn.clone();
         mock!(aws_sdk_rds::Client::switchover_global_cluster)
             .match_requests(move |r| r.target_db_cluster_identifier() == Some(t.as_str()))
             .sequence()
             .http_status(503, None)
-            .times(3)
+            .times(1)
             .output(|| SwitchoverGlobalClusterOutput::builder().build())
             .build()
     };
@@ -358,12 +360,12 @@ async fn throttling_then_success() {
     let e = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &clients).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
     assert!(e.message.starts_with("SwitchoverGlobalCluster in us-west-2: http-503"), "{e}");
-    assert_eq!(describe.num_calls(), 2, "one throttled, one answered");
-    assert_eq!(switch.num_calls(), 3, "the SDK's three attempts, none accepted");
+    assert_eq!(describe.num_calls(), 3, "one throttled, one answered, one after the refused call");
+    assert_eq!(switch.num_calls(), 1, "a move call is sent once per invocation");
 
     let out = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &clients).await.unwrap();
     assert_eq!(out.outcome, AuroraOutcome::Started);
-    assert_eq!(switch.num_calls(), 4, "exactly one accepted switchover");
+    assert_eq!(switch.num_calls(), 2, "exactly one accepted switchover");
 }
 
 #[tokio::test(start_paused = true)]
@@ -701,4 +703,42 @@ async fn check_waits_for_the_global_cluster_to_be_available_after_the_writer_mov
     assert!(e.message.contains("status modifying, failover none"), "{e}");
     assert_eq!(handle(check(), &clients).await.unwrap().outcome, AuroraOutcome::Completed);
     assert_eq!(describe.num_calls(), 2, "one DescribeGlobalClusters per check");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_move_whose_earlier_call_was_accepted_is_polling() {
+    // The first invocation's switchover was accepted but its answer lost; the task runs
+    // again before the Describe shows it, sends the switchover again and is refused: the
+    // global cluster read after the refusal shows the move to our target, so this is
+    // polling, not a failure.
+    let p = plan();
+    let h = healthy("catalog", MYSQL);
+    let describe = mock!(aws_sdk_rds::Client::describe_global_clusters)
+        .sequence()
+        .output({
+            let out = Global::of(&p, "catalog", PRIMARY, MYSQL).output();
+            move || out.clone()
+        })
+        .output({
+            let out = Global::of(&p, "catalog", PRIMARY, MYSQL)
+                .status("switching-over")
+                .failing_over("switching-over", &h.target_arn)
+                .output();
+            move || out.clone()
+        })
+        .repeatedly()
+        .build();
+    let switch = mock!(aws_sdk_rds::Client::switchover_global_cluster)
+        .then_error(|| {
+            aws_sdk_rds::operation::switchover_global_cluster::SwitchoverGlobalClusterError::generic(meta(
+                "InvalidGlobalClusterStateFault",
+                "Global cluster retail-catalog-global is not in a valid state.",
+            ))
+        });
+    let cw = lag(&[(-30, 100.0)], &[]);
+    let mocks = h.planned(&describe, &switch, &cw);
+    let out = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &mocks.clients()).await.unwrap();
+    assert_eq!(out.outcome, AuroraOutcome::InProgress);
+    assert_eq!(switch.num_calls(), 1);
+    assert_eq!(describe.num_calls(), 2);
 }

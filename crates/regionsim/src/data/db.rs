@@ -392,7 +392,11 @@ fn process_runs(pid: u32) -> Option<bool> {
 /// Whether a server URL names this machine (loopback), whose process ids are ours.
 fn on_this_machine(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        // `postgres://` and `mysql://` are not special schemes: the url crate leaves an IPv4
+        // address as a domain.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
