@@ -129,8 +129,9 @@ const NEVER_CALLED: &[(&str, &str, &str)] = &[
 const ACCOUNT: &str = "111122223333";
 
 /// The drills whose calls are held: every scenario, the approver's two answers, a refused
-/// switchover continued unplanned, a table diffed in key ranges and merged (reads of the
-/// written parts), and Lambda-level failures (every task retried).
+/// switchover continued unplanned, a snapshot that never comes (the old Region's global
+/// cluster read), a table diffed in key ranges and merged (reads of the written parts),
+/// and Lambda-level failures (every task retried).
 fn suite() -> Vec<(&'static str, DrillOptions)> {
     let d = |scenario, approve, faults| DrillOptions { scenario, approve, faults, seed: 7, ..DrillOptions::default() };
     let split_plan = failover_drill::run::DEFAULT_PLAN
@@ -144,6 +145,7 @@ fn suite() -> Vec<(&'static str, DrillOptions)> {
             d(Scenario::Planned, Approve::Auto, vec![Fault::Lag { seconds: 30 }]),
         ),
         ("region-outage", d(Scenario::RegionOutage, Approve::Auto, vec![])),
+        ("region-outage, no snapshot", d(Scenario::RegionOutage, Approve::Auto, vec![Fault::NoSnapshot])),
         ("region-outage, every task failing once", d(Scenario::RegionOutage, Approve::Auto, vec![Fault::LambdaOnce])),
         (
             "region-outage, orders in key ranges",
