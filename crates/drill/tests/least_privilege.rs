@@ -632,6 +632,33 @@ async fn every_call_of_every_role_is_allowed_and_every_grant_is_used() {
         }
     }
 
+    // Resources no call matches (informational: the other Region's variants, paths no
+    // drill takes, resources a request names implicitly): where a grant may narrow.
+    let mut notes = Vec::new();
+    for (region, s) in &stacks {
+        for (role, sts) in &s.roles {
+            for st in sts.iter().filter(|st| st.effect == "Allow") {
+                for pattern in &st.resources {
+                    let used = all.iter().any(|n| {
+                        n.role == *role
+                            && n.region == *region
+                            && st.actions.iter().any(|a| glob(a, &n.auth.action, true))
+                            && glob(pattern, &n.auth.resource, false)
+                    });
+                    if !used && st.actions.iter().any(|a| is_called(role.as_str(), a.as_str())) {
+                        notes.push(format!("{role} in {region}: {} {pattern}", st.sid));
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "resources of called actions that no call matched ({}):\n{}",
+        notes.len(),
+        notes.join("\n")
+    );
+
     // What each role did, for the reader (shown with --nocapture or on failure).
     let mut summary = String::new();
     for (role, actions) in &called {
