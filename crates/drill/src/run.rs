@@ -173,9 +173,9 @@ pub async fn run_recorded(
     // Each stack's topic and report bucket under the stack's keys, as the template has them
     // (TopicKey, DataKey): the KMS use SNS and S3 make for their callers.
     for (region, stack) in &plan.stacks {
-        sim.service::<regionsim::sns::Sns>().set_topic_key(&stack.topic_arn, Some(&principals::topic_key_arn(region)));
-        sim.service::<regionsim::s3::S3>()
-            .set_default_encryption(&stack.report_bucket, Some(&principals::data_key_arn(region)));
+        let (topic_key, data_key) = (principals::topic_key_arn(region), principals::data_key_arn(region));
+        sim.service::<regionsim::sns::Sns>().set_topic_key(&stack.topic_arn, Some(topic_key.as_str()));
+        sim.service::<regionsim::s3::S3>().set_default_encryption(&stack.report_bucket, Some(data_key.as_str()));
     }
 
     for f in &opts.faults {
