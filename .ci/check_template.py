@@ -36,8 +36,9 @@ the definitions named by DefinitionS3Location keys live. Exit 0 when every check
 * Functions: X-Ray active, JSON logs into a log group of the template with a retention; the
   dashboard body is JSON; the outputs the CLI reads exist.
 
---dump-iam FILE writes, for a later Rust least-privilege test, every function's (and state
-machine's) allowed actions and resources as JSON: {"functions": {"<package>": {"logical_id",
+--dump-iam FILE writes every function's (and state machine's) allowed actions and resources
+as JSON, with the parameters and references left symbolic (the least-privilege test reads
+the resolved form instead, per stack: .ci/iam_stacks.py): {"functions": {"<package>": {"logical_id",
 "role", "actions": [...], "statements": [{"sid", "actions", "resources", "condition"}]}},
 "state_machines": {...}}. Resources are rendered as strings, with ${Param}, ${Resource},
 ${Resource.Attr} and ${AWS::Region} standing for what CloudFormation fills in; a list

@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE))
 import check_build_metadata  # noqa: E402
 import check_samconfig  # noqa: E402
 import check_template  # noqa: E402
+import iam_stacks  # noqa: E402
 import sam_transform  # noqa: E402
 from samtranslator.yaml_helper import yaml_parse  # noqa: E402
 
@@ -327,6 +328,65 @@ class BuildMetadataChecks(unittest.TestCase):
         real = (REPO / "functions" / "notify" / "tests" / "starts_alone.rs").read_text()
         found = self.start_test_problems(real.replace("failover-notify", "failover-preflight"))
         self.assertTrue(any("does not run starts_alone::assert_starts_alone" in p for p in found), found)
+
+
+class IamStacks(unittest.TestCase):
+    """.ci/iam_stacks.py: the policies of each stack, resolved for the least-privilege test."""
+
+    def setUp(self):
+        import tomllib
+        self.t = copy.deepcopy(TRANSFORMED)
+        self.config = tomllib.loads((REPO / "samconfig.toml").read_text())
+
+    def build(self, values=None):
+        return iam_stacks.build(self.t, self.config, values or {})
+
+    def test_both_stacks_resolve(self):
+        out = self.build()
+        self.assertEqual(out["errors"], [])
+        self.assertEqual(set(out["stacks"]), {"us-east-1", "us-west-2"})
+        usw2 = out["stacks"]["us-west-2"]
+        notify = usw2["roles"]["functions/notify"]["statements"]
+        publish = next(s for s in notify if s["sid"] == "Publish")
+        self.assertEqual(publish["resources"], ["arn:aws:sns:us-west-2:111122223333:failover-retail-store"])
+        kms = next(s for s in notify if s["sid"] == "EncryptForTheTopic")
+        self.assertEqual(kms["condition"], {"StringEquals": {"kms:ViaService": "sns.us-west-2.amazonaws.com"}})
+        rc = next(s for s in usw2["roles"]["functions/routing-control"]["statements"] if s["sid"] == "ReadAndSetRoutingControls")
+        self.assertEqual(len(rc["resources"]), 2, "the list parameter expands into one resource per control")
+        self.assertIn("other_roles/RoundTripRole", out["stacks"]["us-east-1"]["roles"], "the drill owner's stack")
+        self.assertNotIn("other_roles/RoundTripRole", usw2["roles"], "IsDrillOwner is false in us-west-2")
+
+    def test_stack_values_name_what_cloudformation_generates(self):
+        arn = "arn:aws:lambda:us-west-2:111122223333:function:failover-preflight"
+        out = self.build({"us-west-2": {"PreflightFunction.Arn": arn}})
+        invoke = next(s for s in out["stacks"]["us-west-2"]["roles"]["state_machines/FailoverStateMachine"]["statements"]
+                      if s["sid"] == "InvokeItsFunctions")
+        self.assertIn(arn, invoke["resources"])
+        self.assertIn(arn + ":*", invoke["resources"])
+
+    def test_the_schedules_and_documents_calls(self):
+        calls = self.build()["stacks"]["us-east-1"]["static_calls"]
+        got = {(c["principal"], c["action"]) for c in calls}
+        for expected in [
+            ("other_roles/SchedulerRole", "ssm:StartAutomationExecution"),
+            ("other_roles/SchedulerRole", "iam:PassRole"),
+            ("other_roles/SchedulerRole", "sqs:SendMessage"),
+            ("other_roles/AutomationRole", "states:StartExecution"),
+            ("other_roles/RoundTripRole", "ssm:GetParameter"),
+            ("other_roles/RoundTripRole", "ssm:StartAutomationExecution"),
+        ]:
+            self.assertIn(expected, got)
+        describe = next(c for c in calls if c["source"] == "FailoverDocument:WaitForEnd")
+        self.assertTrue(describe["resource"].startswith("arn:aws:states:us-east-1:111122223333:execution:failover-retail-store:ssm-"), describe)
+
+    def test_a_script_step_without_its_calls_is_an_error(self):
+        step(self.t, "RoundTripDocument", "WaitOut")["name"] = "WatchOut"
+        self.assertTrue(any("SCRIPT_CALLS does not list" in e for e in self.build()["errors"]), self.build()["errors"])
+
+    def test_an_unknown_schedule_target_is_an_error(self):
+        target = self.t["Resources"]["ReadinessSchedule"]["Properties"]["Target"]
+        target["Arn"] = {"Fn::Sub": "arn:${AWS::Partition}:scheduler:::aws-sdk:sqs:sendMessage"}
+        self.assertTrue(any("is not known here" in e for e in self.build()["errors"]))
 
 
 class SamconfigChecks(unittest.TestCase):

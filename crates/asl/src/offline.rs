@@ -74,7 +74,7 @@ pub fn run_offline(run: OfflineRun) -> Result<ExecutionResult, AslError> {
             Some(d) => Runner::with_config(d, clock, config),
             None => Runner::with_config(crate::MockConfig::empty_dispatcher(), clock, config),
         };
-        let opts = StartOptions { name: run.execution_name, state_machine_name: None };
+        let opts = StartOptions { name: run.execution_name, state_machine_name: None, region: None };
         Ok(runner.start_with(&definition, run.input, opts)?.wait().await)
     })
 }

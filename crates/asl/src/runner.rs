@@ -59,6 +59,9 @@ pub struct StartOptions {
     /// The execution name; a UUID when absent.
     pub name: Option<String>,
     pub state_machine_name: Option<String>,
+    /// The Region of the state machine and its execution ARNs; the runner's when absent
+    /// (a runner that plays the stacks of both Regions starts each in its own).
+    pub region: Option<String>,
 }
 
 /// Sees every history event of every execution of a runner, as it is recorded.
@@ -209,8 +212,9 @@ impl Runner {
             return Err(AslError::InvalidInput(format!("execution name `{name}` must have 1 to 80 characters")));
         }
         let sm_name = opts.state_machine_name.unwrap_or_else(|| cfg.state_machine_name.clone());
-        let sm_arn = format!("arn:aws:states:{}:{}:stateMachine:{sm_name}", cfg.region, cfg.account);
-        let arn = format!("arn:aws:states:{}:{}:execution:{sm_name}:{name}", cfg.region, cfg.account);
+        let region = opts.region.unwrap_or_else(|| cfg.region.clone());
+        let sm_arn = format!("arn:aws:states:{region}:{}:stateMachine:{sm_name}", cfg.account);
+        let arn = format!("arn:aws:states:{region}:{}:execution:{sm_name}:{name}", cfg.account);
         let start = rt.clock.now();
         let (done_tx, _) = watch::channel(false);
         let (abort_tx, abort_rx) = watch::channel(None);

@@ -6,6 +6,11 @@
 //! error JSON as the cause. `states:startExecution` starts the recovery machine on the same
 //! runner. Approval requests (`.waitForTaskToken` notify tasks) are handed to the drill's
 //! approver through a channel; the token never leaves the process.
+//!
+//! Each function runs with the clients of its own role in the stack its ARN names
+//! ([`crate::principals`]: every role signs with its own access key id), and every call
+//! the runner makes with a state machine's role (the Lambda invocation, the start of the
+//! recovery machine) is logged as that machine's, for the least-privilege test.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -18,8 +23,11 @@ use failover_steps::aws::AwsClients;
 use failover_steps::lambda::dispatch;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use regionsim::{Authorization, CallRecord};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+
+use crate::principals::{Principal, Role};
 
 /// An approval the state machine waits for.
 #[derive(Debug, Clone)]
@@ -27,6 +35,8 @@ pub struct ApprovalRequest {
     pub token: String,
     pub state: String,
     pub execution: String,
+    /// The Region of the execution's stack, whose approval page answers.
+    pub stack: String,
 }
 
 /// One function invocation, for the drill's report.
@@ -40,8 +50,14 @@ pub struct Invocation {
 /// Extra dependencies of some handlers.
 pub type DiffReportFn = Arc<dyn Fn(Value, AwsClients) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
 
+/// The clients a role of a stack calls AWS with, signed with its own key.
+pub type ClientsOf = Arc<dyn Fn(&Principal) -> AwsClients + Send + Sync>;
+
+/// The calls the runner made with the state machines' roles, in order.
+pub type IntegrationLog = Arc<Mutex<Vec<CallRecord>>>;
+
 pub struct StepsDispatcher {
-    clients: AwsClients,
+    clients: ClientsOf,
     /// The runner that dispatches to this dispatcher: weak, or the two would keep each
     /// other (and the simulated databases behind `diff_report`) alive for ever.
     runner: Arc<OnceLock<WeakRunner>>,
@@ -49,18 +65,54 @@ pub struct StepsDispatcher {
     approvals: mpsc::UnboundedSender<ApprovalRequest>,
     invocations: Arc<Mutex<Vec<Invocation>>>,
     diff_report: Option<DiffReportFn>,
+    integrations: IntegrationLog,
+    clock: failover_core::SharedClock,
+}
+
+/// The Region of an ARN (`arn:aws:lambda:us-west-2:...`), if it names one.
+fn region_of(arn: &str) -> Option<String> {
+    arn.strip_prefix("arn:").and_then(|_| arn.split(':').nth(3)).filter(|r| !r.is_empty()).map(str::to_string)
+}
+
+/// The role of the machine an execution belongs to (`...:execution:failover-recovery:x`).
+fn machine_of(execution_arn: &str) -> Role {
+    match execution_arn.split(':').nth(6) {
+        Some("failover-recovery") => Role::RecoveryMachine,
+        _ => Role::FailoverMachine,
+    }
 }
 
 impl StepsDispatcher {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        clients: AwsClients,
+        clients: ClientsOf,
         runner: Arc<OnceLock<WeakRunner>>,
         recovery: Arc<Definition>,
         approvals: mpsc::UnboundedSender<ApprovalRequest>,
         invocations: Arc<Mutex<Vec<Invocation>>>,
         diff_report: Option<DiffReportFn>,
+        integrations: IntegrationLog,
+        clock: failover_core::SharedClock,
     ) -> Self {
-        Self { clients, runner, recovery, approvals, invocations, diff_report }
+        Self { clients, runner, recovery, approvals, invocations, diff_report, integrations, clock }
+    }
+
+    /// Logs a call the runner makes with the role of the machine of `ctx`'s execution, in
+    /// the stack of `region`.
+    fn log_integration(&self, ctx: &TaskContext, region: &str, service: &str, operation: &str, auth: Authorization) {
+        let caller = Principal::new(machine_of(&ctx.execution_arn), region).access_key_id();
+        let mut log = self.integrations.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = log.len() as u64;
+        log.push(CallRecord::in_process(
+            seq,
+            self.clock.now(),
+            &caller,
+            service,
+            operation,
+            region,
+            vec![auth],
+            Some(200),
+        ));
     }
 }
 
@@ -89,7 +141,7 @@ pub async fn invoke_function(
 impl TaskDispatcher for StepsDispatcher {
     fn invoke(&self, resource: &str, params: Value, ctx: TaskContext) -> TaskFuture {
         match ctx.integration {
-            Integration::StartExecution => self.start_execution(params),
+            Integration::StartExecution => self.start_execution(params, &ctx),
             Integration::LambdaInvoke | Integration::LambdaFunction => {
                 let Some(function) = Function::of(resource) else {
                     let r = resource.to_string();
@@ -98,7 +150,16 @@ impl TaskDispatcher for StepsDispatcher {
                     }
                     .boxed();
                 };
-                let clients = self.clients.clone();
+                // The stack is the one whose function the definition names.
+                let stack = region_of(resource).or_else(|| region_of(&ctx.execution_arn)).unwrap_or_default();
+                self.log_integration(
+                    &ctx,
+                    &stack,
+                    "lambda",
+                    "Invoke",
+                    Authorization::new("lambda:InvokeFunction", resource),
+                );
+                let clients = (self.clients)(&Principal::new(Role::Function(function), &stack));
                 let approvals = self.approvals.clone();
                 let invocations = self.invocations.clone();
                 let diff_report = self.diff_report.clone();
@@ -112,10 +173,12 @@ impl TaskDispatcher for StepsDispatcher {
                     match res {
                         Ok(v) => {
                             if let Some(token) = ctx.task_token {
+                                let stack = region_of(&ctx.execution_arn).unwrap_or(stack);
                                 let _ = approvals.send(ApprovalRequest {
                                     token,
                                     state: ctx.state_name,
                                     execution: ctx.execution_name,
+                                    stack,
                                 });
                             }
                             Ok(v)
@@ -135,9 +198,19 @@ impl TaskDispatcher for StepsDispatcher {
 }
 
 impl StepsDispatcher {
-    fn start_execution(&self, params: Value) -> TaskFuture {
+    fn start_execution(&self, params: Value, ctx: &TaskContext) -> TaskFuture {
         let runner = self.runner.get().and_then(WeakRunner::upgrade);
         let recovery = self.recovery.clone();
+        let machine = params.get("StateMachineArn").and_then(Value::as_str).unwrap_or("").to_string();
+        let region = region_of(&machine).or_else(|| region_of(&ctx.execution_arn));
+        let stack = region.clone().unwrap_or_default();
+        self.log_integration(
+            ctx,
+            &stack,
+            "states",
+            "StartExecution",
+            Authorization::new("states:StartExecution", &machine),
+        );
         async move {
             let runner = runner.ok_or_else(|| TaskFailure::new("States.Runtime", "the runner is not ready"))?;
             let name = params.get("Name").and_then(Value::as_str).map(str::to_string);
@@ -158,12 +231,31 @@ impl StepsDispatcher {
                 .start_with(
                     &recovery,
                     input,
-                    StartOptions { name, state_machine_name: Some("failover-recovery".into()) },
+                    StartOptions { name, state_machine_name: Some("failover-recovery".into()), region },
                 )
                 .map_err(|e| TaskFailure::new("States.Runtime", e.to_string()))?;
             let start = failover_core::time_fmt::rfc3339(handle.start_date());
             Ok(json!({"ExecutionArn": handle.arn(), "StartDate": start}))
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_and_machine_come_from_the_arns() {
+        assert_eq!(
+            region_of("arn:aws:lambda:us-west-2:111122223333:function:failover-notify").as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(region_of("failover-notify"), None);
+        assert_eq!(
+            machine_of("arn:aws:states:us-west-2:1:execution:failover-recovery:x-recovery"),
+            Role::RecoveryMachine
+        );
+        assert_eq!(machine_of("arn:aws:states:us-west-2:1:execution:failover:x"), Role::FailoverMachine);
     }
 }

@@ -3,17 +3,22 @@
 //! * [`definitions`]: the failover and recovery definitions as deployed
 //!   (`statemachine/*.asl.json`, embedded), with their `${Placeholders}` filled the way the
 //!   SAM template's `DefinitionSubstitutions` fill them.
-//! * [`dispatch`]: function ARNs to the real handlers, in-process.
+//! * [`dispatch`]: function ARNs to the real handlers, in-process, each with the clients
+//!   of its own role.
+//! * [`principals`]: who signs the drill's calls (one access key id per role of each
+//!   stack) and what the simulated stacks name that CloudFormation would generate.
 //! * [`report`]: what a drill is asked ([`DrillOptions`]) and what it reports
 //!   ([`DrillReport`]).
-//! * [`run`]: the drill itself (simulator, runner, approver, faults); `expect` (private):
+//! * [`run`]: the drill itself (simulator, runner, approver, faults), and
+//!   [`run::run_recorded`] with every role's calls ([`run::CallLog`]); `expect` (private):
 //!   the verdict of a run against the scenario table.
 
 pub mod definitions;
 pub mod dispatch;
 mod expect;
+pub mod principals;
 pub mod report;
 pub mod run;
 
 pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
-pub use run::{run, run_blocking};
+pub use run::{CallLog, run, run_blocking, run_recorded};

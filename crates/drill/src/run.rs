@@ -17,7 +17,8 @@ use regionsim::{DownMode, Sim, SimBuilder, service};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::dispatch::{ApprovalRequest, DiffReportFn, Invocation, StepsDispatcher};
+use crate::dispatch::{ApprovalRequest, ClientsOf, DiffReportFn, IntegrationLog, Invocation, StepsDispatcher};
+use crate::principals::{self, DRILL_ACCESS_KEY, Principal, Role};
 use crate::report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
 use crate::{definitions, expect};
 
@@ -50,19 +51,50 @@ fn sdk_config(region: &str, credentials: Credentials) -> SdkConfig {
         .build()
 }
 
-/// Builds the clients of the target Region's stack, pointed at the simulator.
+/// Builds clients for `region`, pointed at the simulator, signed with the drill's own key.
 pub fn sim_clients(sim: &Sim, clock: &SharedClock, region: &str, seed: u64) -> AwsClients {
-    let base = sdk_config(region, Credentials::new("AKIDDRILL", "drill-secret", None, None, "drill"));
-    let endpoints: BTreeMap<String, String> = sim.endpoints().services.clone();
-    let mut clients = AwsClients::with_endpoints(base, clock.clone(), &endpoints);
+    sim_clients_signed(sim, clock, region, seed, DRILL_ACCESS_KEY)
+}
+
+/// Builds clients for `region`, pointed at the simulator, signed with access key id `akid`.
+pub fn sim_clients_signed(sim: &Sim, clock: &SharedClock, region: &str, seed: u64, akid: &str) -> AwsClients {
+    clients_at(&sim.endpoints().services, clock, region, seed, akid)
+}
+
+fn clients_at(
+    endpoints: &BTreeMap<String, String>,
+    clock: &SharedClock,
+    region: &str,
+    seed: u64,
+    akid: &str,
+) -> AwsClients {
+    let base = sdk_config(region, Credentials::new(akid, "drill-secret", None, None, "drill"));
+    let mut clients = AwsClients::with_endpoints(base, clock.clone(), endpoints);
     clients.seed = Some(seed);
     clients
 }
 
-/// A Step Functions client of `region`, pointed at the simulator's `states` endpoint: how
-/// the drill's approver answers, as a person with the CLI would.
+/// The clients of every role of both stacks, each signed with the role's own key
+/// ([`Principal::access_key_id`]), built once each. It holds the simulator's endpoints,
+/// not the simulator: the dispatcher that keeps it must not keep the simulator alive.
+fn role_clients(sim: &Sim, clock: &SharedClock, seed: u64) -> ClientsOf {
+    let (endpoints, clock) = (sim.endpoints().services.clone(), clock.clone());
+    let cache: Mutex<BTreeMap<Principal, AwsClients>> = Mutex::new(BTreeMap::new());
+    Arc::new(move |p: &Principal| {
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(p.clone())
+            .or_insert_with(|| clients_at(&endpoints, &clock, &p.stack, seed, &p.access_key_id()))
+            .clone()
+    })
+}
+
+/// A Step Functions client of `region`, pointed at the simulator's `states` endpoint,
+/// signed as the stack's approval page (`approval`): how the drill's approver answers, as
+/// the page behind the e-mail links would.
 fn sfn_client(sim: &Sim, clock: &SharedClock, region: &str) -> aws_sdk_sfn::Client {
-    let base = sdk_config(region, Credentials::new("AKIDAPPROVER", "approver-secret", None, None, "drill-approver"));
+    let akid = Principal::new(Role::Approval, region).access_key_id();
+    let base = sdk_config(region, Credentials::new(akid, "approver-secret", None, None, "drill-approver"));
     let mut conf = aws_sdk_sfn::config::Builder::from(&failover_steps::aws::regional_config(&base, region, clock));
     if let Some(url) = sim.endpoints().url(service::SFN) {
         conf = conf.endpoint_url(url);
@@ -95,8 +127,28 @@ fn diff_report_in(aurora: Arc<Aurora>) -> DiffReportFn {
     })
 }
 
+/// What a drill's roles called: every call the simulator saw (with its caller, the access
+/// key id of a [`Principal`], and what IAM evaluates for it), and the calls the local
+/// Step Functions runner made with the state machines' roles.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog {
+    pub calls: Vec<regionsim::CallRecord>,
+    pub integrations: Vec<regionsim::CallRecord>,
+    /// The Regions of the stacks the drill played (both of the plan's).
+    pub regions: Vec<String>,
+}
+
 /// Runs a drill; call inside a runtime whose clock is paused (`start_paused`).
 pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>) -> Result<DrillReport, DrillError> {
+    run_recorded(opts, progress).await.map(|(report, _)| report)
+}
+
+/// [`run`], with the calls of every role ([`CallLog`]): what the least-privilege test
+/// holds against the template.
+pub async fn run_recorded(
+    opts: &DrillOptions,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<(DrillReport, CallLog), DrillError> {
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS);
     let clock = SharedClock::virtual_at(epoch);
     let plan = Plan::from_yaml(opts.plan_yaml.as_deref().unwrap_or(DEFAULT_PLAN))
@@ -123,6 +175,13 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     let timings = aurora_cfg.timings.clone();
     let aurora = Aurora::install(&sim, aurora_cfg).map_err(|e| DrillError::Sim(e.to_string()))?;
     let plan = sim.plan();
+    // Each stack's topic and report bucket under the stack's keys, as the template has them
+    // (TopicKey, DataKey): the KMS use SNS and S3 make for their callers.
+    for (region, stack) in &plan.stacks {
+        let (topic_key, data_key) = (principals::topic_key_arn(region), principals::data_key_arn(region));
+        sim.service::<regionsim::sns::Sns>().set_topic_key(&stack.topic_arn, Some(topic_key.as_str()));
+        sim.service::<regionsim::s3::S3>().set_default_encryption(&stack.report_bucket, Some(data_key.as_str()));
+    }
 
     for f in &opts.faults {
         match f {
@@ -177,19 +236,22 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     let recovery_plain = recovery_def.clone();
     let recovery_def = Arc::new(recovery_def);
     let machines = [("failover", failover_def.clone()), ("failover-recovery", (*recovery_def).clone())];
-    let clients = sim_clients(&sim, &clock, &decision_target, opts.seed);
+    let clients = role_clients(&sim, &clock, opts.seed);
+    let integrations: IntegrationLog = Arc::default();
 
     let runner_cell: Arc<OnceLock<failover_asl::WeakRunner>> = Arc::new(OnceLock::new());
     let (approvals_tx, mut approvals_rx) = mpsc::unbounded_channel::<ApprovalRequest>();
     let invocations: Arc<Mutex<Vec<Invocation>>> = Arc::default();
     let diff_report = Some(diff_report_in(aurora.clone()));
     let dispatcher = StepsDispatcher::new(
-        clients.clone(),
+        clients,
         runner_cell.clone(),
         recovery_def,
         approvals_tx,
         invocations.clone(),
         diff_report,
+        integrations.clone(),
+        clock.clone(),
     );
     let lambda_once = opts.faults.contains(&Fault::LambdaOnce);
     let mut rules = if lambda_once {
@@ -239,7 +301,9 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
     // The approver: decides as the drill was told, the moment it is asked.
     let approve = opts.approve;
     let scenario = opts.scenario;
-    let approver = sfn_client(&sim, &clock, &decision_target);
+    // The approval page of each stack (built here: the task must not hold the simulator).
+    let approvers: BTreeMap<String, aws_sdk_sfn::Client> =
+        [&primary, &secondary].into_iter().map(|r| (r.clone(), sfn_client(&sim, &clock, r))).collect();
     let approver_progress = progress.clone();
     let decisions: Arc<Mutex<Vec<String>>> = Arc::default();
     let decisions_w = decisions.clone();
@@ -247,6 +311,11 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         let mut n = 0;
         while let Some(req) = approvals_rx.recv().await {
             n += 1;
+            // The approval page of the stack whose execution asks.
+            let Some(approver) = approvers.get(&req.stack).cloned() else {
+                approver_progress(&format!("approval #{n} for {}: no stack in {}", req.execution, req.stack));
+                continue;
+            };
             // In a failback drill the first execution (the move out) is approved; the
             // decision under test is the move back.
             let mode = if scenario == Scenario::Failback && !req.execution.starts_with("drill-failback") {
@@ -372,7 +441,12 @@ pub async fn run(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>)
         schema_notes: &schema_notes,
     })
     .await;
-    Ok(report)
+    let log = CallLog {
+        calls: sim.calls(),
+        integrations: integrations.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        regions: vec![primary.clone(), secondary.clone()],
+    };
+    Ok((report, log))
 }
 
 fn start_failover(
@@ -388,7 +462,11 @@ fn start_failover(
         .start_with(
             def,
             input,
-            StartOptions { name: Some(name.to_string()), state_machine_name: Some("failover".into()) },
+            StartOptions {
+                name: Some(name.to_string()),
+                state_machine_name: Some("failover".into()),
+                region: Some(target.to_string()),
+            },
         )
         .map_err(|e| DrillError::Definitions(e.to_string()))
 }

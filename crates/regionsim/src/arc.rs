@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::dns::HealthChecks;
 use crate::endpoints::Endpoints;
+use crate::iam::Authorization;
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
 use crate::services::service;
 use crate::sim::{Setup, WeakSim, lock};
@@ -402,9 +403,31 @@ fn not_found(arn: &str) -> ApiError {
     ApiError::new(404, "ResourceNotFoundException", format!("routing control {arn} not found"))
 }
 
+/// The routing controls a request acts on: `RoutingControlArn`, or every entry's.
+fn requested_controls(input: &Value) -> Vec<String> {
+    let one = input.get("RoutingControlArn").and_then(Value::as_str).map(str::to_string);
+    let entries: Vec<String> = input
+        .get("UpdateRoutingControlStateEntries")
+        .and_then(Value::as_array)
+        .map(|es| es.iter().filter_map(|e| e.get("RoutingControlArn")?.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    one.into_iter().chain(entries).collect()
+}
+
 impl HttpService for ArcCluster {
     fn handle(&self, req: Request) -> ResponseFuture {
         wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
+    }
+
+    /// `route53-recovery-cluster:<Operation>` on each routing control the request names;
+    /// `ListRoutingControls` has no resource type.
+    fn authorizations(&self, req: &Request, operation: &str) -> Vec<Authorization> {
+        let action = format!("route53-recovery-cluster:{operation}");
+        let input: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        match operation {
+            "ListRoutingControls" => vec![Authorization::new(action, "*")],
+            _ => Authorization::each(&action, requested_controls(&input)),
+        }
     }
 
     fn internal_error(&self) -> ApiError {

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use ciborium::Value;
 use failover_core::plan::Plan;
 
+use crate::iam::{Authorization, SIMULATED_ACCOUNT};
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
 use crate::services::service;
 use crate::sim::{RegionStatus, Setup, Sim, WeakSim, lock};
@@ -581,6 +582,33 @@ impl HttpService for CloudWatch {
             Err(e) => self.error_response(&req, &e),
         };
         Box::pin(async move { resp })
+    }
+
+    /// `cloudwatch:DescribeAlarms` on each named alarm of the signing Region (every alarm,
+    /// `alarm:*`, when none is named); the metric actions have no resource type
+    /// (`PutMetricData` carries `cloudwatch:namespace`).
+    fn authorizations(&self, req: &Request, operation: &str) -> Vec<Authorization> {
+        let action = format!("cloudwatch:{operation}");
+        let input: Value = ciborium::from_reader(&req.body[..]).unwrap_or(Value::Map(Vec::new()));
+        let region =
+            req.region.clone().or_else(|| self.sim.upgrade().map(|s| s.regions()[0].clone())).unwrap_or_default();
+        let alarm = |name: &str| format!("arn:aws:cloudwatch:{region}:{SIMULATED_ACCOUNT}:alarm:{name}");
+        match operation {
+            "DescribeAlarms" => {
+                let names: Vec<&str> =
+                    field_list(&input, "AlarmNames").into_iter().filter_map(Value::as_text).collect();
+                if names.is_empty() {
+                    vec![Authorization::new(action, alarm("*"))]
+                } else {
+                    Authorization::each(&action, names.iter().map(|n| alarm(n)))
+                }
+            }
+            "PutMetricData" => {
+                let namespace = field_str(&input, "Namespace").unwrap_or("").to_string();
+                vec![Authorization::new(action, "*").with("cloudwatch:namespace", namespace)]
+            }
+            _ => vec![Authorization::new(action, "*")],
+        }
     }
 
     fn error_response(&self, _req: &Request, err: &ApiError) -> Response {

@@ -10,7 +10,8 @@
 //! * [`Sim`]: the kernel's handle. Region health ([`Sim::set_region_down`]), faults
 //!   ([`Sim::set_endpoint_fault`], [`Sim::kill_endpoints`], [`Sim::set_throttle_rate`],
 //!   [`Sim::set_extra_latency`]), the call log ([`Sim::calls`], [`Sim::api_calls`],
-//!   [`Sim::repeated_mutations`]), the endpoints, the plan that points at them
+//!   [`Sim::repeated_mutations`]; each [`CallRecord`] names its caller, the SigV4 access
+//!   key id, and what IAM evaluates for it, [`iam`]), the endpoints, the plan that points at them
 //!   ([`Sim::plan`], [`Sim::write_plan`]) and the registry of services ([`Sim::service`]).
 //!   The kernel names no service.
 //! * A service's own handle, with its state behind its own lock:
@@ -34,6 +35,8 @@
 //! ```
 //!
 //! # Code map
+//! * `iam.rs`: [`Authorization`], what IAM evaluates for a call (each service's
+//!   [`HttpService::authorizations`] says it from the request it parses).
 //! * Kernel: `sim.rs` (the handle: health, faults, call log, registry), `sim/builder.rs`
 //!   ([`SimBuilder`], the [`Setup`] a registration sees), `server.rs` (one hyper listener
 //!   per port; the fault gate, latency, throttling and call log around
@@ -129,6 +132,7 @@ pub mod control;
 pub mod data;
 pub mod dns;
 pub mod endpoints;
+pub mod iam;
 pub mod rds;
 pub mod s3;
 pub mod secrets;
@@ -142,6 +146,7 @@ pub mod wire;
 
 pub use cloudwatch::{LagQuery, LagSource};
 pub use endpoints::Endpoints;
+pub use iam::Authorization;
 pub use server::{ApiError, HttpService, Listener, Request, Response, ResponseFuture};
 pub use services::service;
 pub use sim::{CallRecord, DownMode, EndpointFault, HealthTransition, RegionStatus, Setup, Sim, SimBuilder, WeakSim};

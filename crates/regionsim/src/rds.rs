@@ -170,6 +170,8 @@ pub struct Aurora {
     clock: SharedClock,
     sim: Mutex<Option<WeakSim>>,
     regions: Vec<String>,
+    /// The account of the clusters' ARNs.
+    account: String,
 }
 
 impl std::fmt::Debug for Aurora {
@@ -213,6 +215,7 @@ impl Aurora {
             clock,
             sim: Mutex::new(None),
             regions,
+            account: cfg.account.clone(),
         }))
     }
 

@@ -4,7 +4,8 @@
 //! The SDK's default request checksums arrive as headers or, for bodies sent as
 //! `aws-chunked` (with per-chunk signatures over plain HTTP), as a trailer; both are
 //! accepted and the checksum recorded. Server-side encryption headers are recorded and
-//! echoed; an object without them is encrypted with SSE-S3, as S3 does by default. A
+//! echoed; an object without them gets the bucket's default encryption (SSE-KMS with the
+//! key [`S3::set_default_encryption`] gave, else SSE-S3, as S3 does by default). A
 //! bucket lives in one Region: a request signed for another Region is refused with
 //! `AuthorizationHeaderMalformed`, as S3 does.
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use http::Method;
 use serde::Serialize;
 
+use crate::iam::Authorization;
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
 use crate::services::service;
 use crate::sim::{Setup, WeakSim, lock};
@@ -44,6 +46,9 @@ pub struct S3Object {
 pub struct Bucket {
     pub region: String,
     pub objects: BTreeMap<String, S3Object>,
+    /// Default encryption SSE-KMS with this key (`None`: SSE-S3, S3's own default): what
+    /// an object written without encryption headers is encrypted with.
+    pub default_kms_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -53,9 +58,11 @@ pub struct S3Model {
 
 impl S3Model {
     pub fn create_bucket(&mut self, name: &str, region: &str) {
-        self.buckets
-            .entry(name.to_string())
-            .or_insert_with(|| Bucket { region: region.to_string(), objects: BTreeMap::new() });
+        self.buckets.entry(name.to_string()).or_insert_with(|| Bucket {
+            region: region.to_string(),
+            objects: BTreeMap::new(),
+            default_kms_key: None,
+        });
     }
 }
 
@@ -85,6 +92,18 @@ impl S3 {
     /// A stored object (for tests and drills: the report the code under test wrote).
     pub fn object(&self, bucket: &str, key: &str) -> Option<S3Object> {
         self.state().buckets.get(bucket)?.objects.get(key).cloned()
+    }
+
+    /// The bucket's default encryption: SSE-KMS with `key`, or SSE-S3 (`None`), as a
+    /// stack configures it (`BucketEncryption`). `false` when there is no such bucket.
+    pub fn set_default_encryption(&self, bucket: &str, key: Option<&str>) -> bool {
+        match self.state().buckets.get_mut(bucket) {
+            Some(b) => {
+                b.default_kms_key = key.map(str::to_string);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The keys of a bucket, sorted.
@@ -234,8 +253,16 @@ impl S3 {
                             .iter()
                             .find_map(|(k, v)| k.strip_prefix("x-amz-checksum-").map(|a| (a.to_string(), v.clone())))
                     });
-                let sse = req.header("x-amz-server-side-encryption").unwrap_or("AES256").to_string();
-                let kms_key_id = req.header("x-amz-server-side-encryption-aws-kms-key-id").map(str::to_string);
+                // Without encryption headers, the bucket's default encryption applies.
+                let (sse, kms_key_id) = match req.header("x-amz-server-side-encryption") {
+                    Some(sse) => {
+                        (sse.to_string(), req.header("x-amz-server-side-encryption-aws-kms-key-id").map(str::to_string))
+                    }
+                    None => match &bucket.default_kms_key {
+                        Some(k) => ("aws:kms".to_string(), Some(k.clone())),
+                        None => ("AES256".to_string(), None),
+                    },
+                };
                 let metadata = req
                     .headers
                     .iter()
@@ -390,6 +417,70 @@ impl HttpService for S3 {
             _ => return format!("{} {}", req.method, req.path),
         };
         op.to_string()
+    }
+
+    /// The S3 action on the object (`arn:aws:s3:::bucket/key`) or the bucket, with the
+    /// request's encryption headers as `s3:` condition keys; `s3:ListBucket` too for a
+    /// read of a missing key (without it S3 answers `AccessDenied`, not `NoSuchKey`); and
+    /// the KMS use S3 makes on the caller's behalf for SSE-KMS: `kms:GenerateDataKey` on a
+    /// write (the header's key; the AWS managed `aws/s3` key when the header names none;
+    /// the bucket's default key without headers), `kms:Decrypt` on a read.
+    fn authorizations(&self, req: &Request, operation: &str) -> Vec<Authorization> {
+        let (Some(bucket), key) = bucket_and_key(req) else {
+            return vec![Authorization::new("s3:ListAllMyBuckets", "*")];
+        };
+        let bucket_arn = format!("arn:aws:s3:::{bucket}");
+        let object_arn = format!("{bucket_arn}/{}", key.clone().unwrap_or_default());
+        let s3 = self.state();
+        let stored = s3.buckets.get(&bucket);
+        let region = req.region.clone().or_else(|| stored.map(|b| b.region.clone())).unwrap_or_default();
+        let object = stored.and_then(|b| b.objects.get(key.as_deref().unwrap_or_default()));
+        let kms_of = |o: &S3Object| {
+            o.sse.starts_with("aws:kms").then(|| match &o.kms_key_id {
+                Some(k) => crate::iam::kms_key_arn(k, &region),
+                None => crate::iam::aws_managed_key("s3", &region),
+            })
+        };
+        match operation {
+            "PutObject" => {
+                let mut put = Authorization::new("s3:PutObject", object_arn);
+                let sse = req.header("x-amz-server-side-encryption");
+                let header_key = req.header("x-amz-server-side-encryption-aws-kms-key-id");
+                if let Some(v) = sse {
+                    put = put.with("s3:x-amz-server-side-encryption", v);
+                }
+                if let Some(k) = header_key {
+                    put = put.with("s3:x-amz-server-side-encryption-aws-kms-key-id", k);
+                }
+                let kms = match sse {
+                    Some(v) if v.starts_with("aws:kms") => Some(
+                        header_key
+                            .map(|k| crate::iam::kms_key_arn(k, &region))
+                            .unwrap_or_else(|| crate::iam::aws_managed_key("s3", &region)),
+                    ),
+                    Some(_) => None,
+                    None => stored.and_then(|b| b.default_kms_key.clone()),
+                };
+                let mut out = vec![put];
+                out.extend(kms.map(|k| Authorization::new("kms:GenerateDataKey", k).via("s3", &region)));
+                out
+            }
+            "GetObject" | "HeadObject" => {
+                let mut out = vec![Authorization::new("s3:GetObject", object_arn)];
+                match object {
+                    None => out.push(Authorization::new("s3:ListBucket", bucket_arn)),
+                    Some(o) if operation == "GetObject" => {
+                        out.extend(kms_of(o).map(|k| Authorization::new("kms:Decrypt", k).via("s3", &region)));
+                    }
+                    Some(_) => {}
+                }
+                out
+            }
+            "DeleteObject" => vec![Authorization::new("s3:DeleteObject", object_arn)],
+            "CreateBucket" => vec![Authorization::new("s3:CreateBucket", bucket_arn)],
+            "ListObjectsV2" | "ListObjects" | "HeadBucket" => vec![Authorization::new("s3:ListBucket", bucket_arn)],
+            other => vec![Authorization::new(format!("s3:{other}"), bucket_arn)],
+        }
     }
 
     fn error_response(&self, req: &Request, err: &ApiError) -> Response {

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use failover_core::plan::Plan;
 use serde_json::{Value, json};
 
+use crate::iam::{Authorization, SIMULATED_ACCOUNT};
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
 use crate::services::service;
 use crate::sim::{Setup, WeakSim, lock};
@@ -170,6 +171,22 @@ impl SecretsManager {
 impl HttpService for SecretsManager {
     fn handle(&self, req: Request) -> ResponseFuture {
         wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
+    }
+
+    /// `secretsmanager:<Operation>` on the secret's full ARN (the one found by name or
+    /// partial ARN in the signing Region; the ARN as given, or the name's ARN, otherwise).
+    fn authorizations(&self, req: &Request, operation: &str) -> Vec<Authorization> {
+        let action = format!("secretsmanager:{operation}");
+        let input: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let region = req.region.clone().or_else(|| self.sim.upgrade().map(|s| s.regions()[0].clone()));
+        let region = region.unwrap_or_default();
+        let id = input.get("SecretId").or_else(|| input.get("Name")).and_then(Value::as_str).unwrap_or("");
+        let arn = match self.state().find(&region, id) {
+            Some(s) => s.arn.clone(),
+            None if id.starts_with("arn:") => id.to_string(),
+            None => format!("arn:aws:secretsmanager:{region}:{SIMULATED_ACCOUNT}:secret:{id}-??????"),
+        };
+        vec![Authorization::new(action, arn)]
     }
 
     fn error_response(&self, _req: &Request, err: &ApiError) -> Response {

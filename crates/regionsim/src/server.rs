@@ -4,8 +4,9 @@
 //!
 //! The server owns everything that is the same for every protocol: reading the body,
 //! taking the Region from the SigV4 credential scope, the Region-down and per-endpoint
-//! faults, extra latency, throttling and the call log. A service only turns a request into
-//! a response; it renders errors in its own protocol's shape through
+//! faults, extra latency, throttling and the call log (with the caller's access key id and
+//! what the service says IAM evaluates, [`HttpService::authorizations`]). A service only
+//! turns a request into a response; it renders errors in its own protocol's shape through
 //! [`HttpService::error_response`], which is how the server's injected throttling and
 //! 5xx faults come out in the shape the SDK parses.
 //!
@@ -23,6 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+use crate::iam::Authorization;
 use crate::sim::{EndpointFault, Gate, Sim};
 
 /// Where a request arrived: the service behind the port, and for a Regional endpoint (an
@@ -150,6 +152,15 @@ pub trait HttpService: Send + Sync + 'static {
         operation_name(req)
     }
 
+    /// What IAM evaluates for this call, read from the request as the service parses it:
+    /// one [`Authorization`] per action and resource, with the request's condition keys,
+    /// and the requests the service makes on the caller's behalf (see [`crate::iam`]).
+    /// Data for the call log only: it must not change what the service answers. The
+    /// default knows nothing, which the least-privilege test reports as a gap.
+    fn authorizations(&self, _req: &Request, _operation: &str) -> Vec<Authorization> {
+        Vec::new()
+    }
+
     /// Whether an operation changes state (the drill checks no mutating call repeats). Plain
     /// HTTP services name their calls by method and path (`GET /health`).
     fn is_mutating(&self, operation: &str) -> bool {
@@ -195,6 +206,21 @@ pub fn sigv4_region(headers: &HeaderMap, query: &str) -> Option<String> {
         let cred = auth.split([' ', ',']).find_map(|part| part.trim().strip_prefix("Credential="));
         if let Some(r) = cred.and_then(from_scope) {
             return Some(r);
+        }
+    }
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "X-Amz-Credential")
+        .and_then(|(_, v)| from_scope(&v))
+}
+
+/// The access key id of a SigV4 credential (`Credential=AKID/20250101/...` in the
+/// `Authorization` header, or a presigned `X-Amz-Credential`): who signed the request.
+pub fn sigv4_access_key(headers: &HeaderMap, query: &str) -> Option<String> {
+    let from_scope = |scope: &str| scope.split('/').next().filter(|k| !k.is_empty()).map(str::to_string);
+    if let Some(auth) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let cred = auth.split([' ', ',']).find_map(|part| part.trim().strip_prefix("Credential="));
+        if let Some(k) = cred.and_then(from_scope) {
+            return Some(k);
         }
     }
     url::form_urlencoded::parse(query.as_bytes())
@@ -372,7 +398,8 @@ async fn dispatch(sim: &Sim, req: Request) -> Verdict {
     // Logged before the fault gate: a call that hangs or is dropped was still attempted.
     let operation = handler.operation(&req);
     let mutating = handler.is_mutating(&operation);
-    let seq = sim.record_call_start(&req, &operation, mutating);
+    let authorizations = handler.authorizations(&req, &operation);
+    let seq = sim.record_call_start(&req, &operation, mutating, authorizations);
     // A Regional endpoint lives in its own Region whatever the client signed for.
     let health_region = req.listener.region.clone().or_else(|| req.region.clone());
     match sim.gate(&req.listener, health_region.as_deref()) {

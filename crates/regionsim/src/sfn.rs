@@ -18,6 +18,7 @@ use std::sync::Arc;
 use failover_asl::{AslError, CallbackError, Definition, ExecutionHandle, Runner, StartOptions, Status};
 use serde_json::{Map, Value, json};
 
+use crate::iam::Authorization;
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
 use crate::services::service;
 use crate::sim::{Setup, Sim};
@@ -125,7 +126,11 @@ impl Sfn {
                 ));
             }
         }
-        let opts = StartOptions { name: name.map(str::to_string), state_machine_name: Some(sm_name.to_string()) };
+        let opts = StartOptions {
+            name: name.map(str::to_string),
+            state_machine_name: Some(sm_name.to_string()),
+            region: arn.split(':').nth(3).map(str::to_string),
+        };
         let exec = self.runner.start_with(definition, exec_input, opts).map_err(|e| match e {
             AslError::ExecutionAlreadyExists(n) => {
                 ApiError::new(400, "ExecutionAlreadyExists", format!("Execution Already Exists: '{n}'"))
@@ -282,6 +287,26 @@ fn check_arn(arn: &str) -> Result<(), ApiError> {
 impl HttpService for Sfn {
     fn handle(&self, req: Request) -> ResponseFuture {
         wire::json_answer(CONTENT_TYPE, self.call(&req), |e| self.error_response(&req, e))
+    }
+
+    /// `states:<Operation>` on the state machine (`StartExecution`, `ListExecutions`) or
+    /// the execution (`DescribeExecution`, `GetExecutionHistory`) the request names; a
+    /// callback (`SendTaskSuccess`, `SendTaskFailure`, `SendTaskHeartbeat`) on the state
+    /// machine of the token's execution, as AWS evaluates it (see [`crate::iam`]).
+    fn authorizations(&self, req: &Request, operation: &str) -> Vec<Authorization> {
+        let action = format!("states:{operation}");
+        let input: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let field = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_string);
+        let resource = match operation {
+            "StartExecution" | "ListExecutions" => field("stateMachineArn"),
+            "DescribeExecution" | "GetExecutionHistory" | "StopExecution" => field("executionArn"),
+            "SendTaskSuccess" | "SendTaskFailure" | "SendTaskHeartbeat" => field("taskToken").and_then(|t| {
+                let (_, execution) = self.runner.open_task_tokens().into_iter().find(|(open, _)| *open == t)?;
+                self.runner.execution(&execution).map(|e| e.state_machine_arn().to_string())
+            }),
+            _ => None,
+        };
+        vec![Authorization::new(action, resource.unwrap_or_else(|| "*".to_string()))]
     }
 
     /// A heartbeat repeats by design; it must not count as a repeated mutation.

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::endpoints::Endpoints;
+use crate::iam::Authorization;
 use crate::server::{HttpService, Listener, Request};
 
 pub use builder::{PlanRewrite, Register, ServiceFactory, Setup, SimBuilder, SocketStart};
@@ -101,6 +102,44 @@ pub struct CallRecord {
     /// The HTTP status answered; `None` while in flight, or when the call hung or its
     /// connection was dropped by a fault.
     pub status: Option<u16>,
+    /// Who signed it: the access key id of its SigV4 credential; `None` when unsigned (a
+    /// health probe of the application, not an AWS API).
+    pub caller: Option<String>,
+    /// What IAM evaluates for it, as the service read the request (see [`crate::iam`]);
+    /// empty when the service does not say.
+    pub authorizations: Vec<Authorization>,
+}
+
+impl CallRecord {
+    /// A call made inside the process rather than through a listener: what the local Step
+    /// Functions runner does with a state machine's role (invoking a function, starting
+    /// an execution). Never mutating as the call log counts it (it repeats by design when
+    /// a task is retried), numbered apart from the servers' calls (`seq` is the caller's).
+    #[allow(clippy::too_many_arguments)]
+    pub fn in_process(
+        seq: u64,
+        at: SystemTime,
+        caller: &str,
+        service: &str,
+        operation: &str,
+        region: &str,
+        authorizations: Vec<Authorization>,
+        status: Option<u16>,
+    ) -> Self {
+        CallRecord {
+            seq,
+            at,
+            service: service.to_string(),
+            operation: operation.to_string(),
+            region: Some(region.to_string()),
+            endpoint: 0,
+            mutating: false,
+            fingerprint: 0,
+            status,
+            caller: Some(caller.to_string()),
+            authorizations,
+        }
+    }
 }
 
 struct Control {
@@ -412,8 +451,15 @@ impl Sim {
 
     // ----- the call log -----
 
-    pub(crate) fn record_call_start(&self, req: &Request, operation: &str, mutating: bool) -> u64 {
+    pub(crate) fn record_call_start(
+        &self,
+        req: &Request,
+        operation: &str,
+        mutating: bool,
+        authorizations: Vec<Authorization>,
+    ) -> u64 {
         let at = self.clock().now();
+        let caller = crate::server::sigv4_access_key(&req.headers, &req.query);
         let mut c = lock(&self.0.control);
         let seq = c.calls.len() as u64;
         c.calls.push(CallRecord {
@@ -431,6 +477,8 @@ impl Sim {
                 h.finish()
             },
             status: None,
+            caller,
+            authorizations,
         });
         seq
     }

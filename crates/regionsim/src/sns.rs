@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::iam::{Authorization, SIMULATED_ACCOUNT};
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
 use crate::services::service;
 use crate::sim::{Setup, WeakSim, lock};
@@ -35,6 +36,10 @@ pub struct SnsMessage {
 pub struct SnsModel {
     pub topics: BTreeSet<String>,
     pub messages: Vec<SnsMessage>,
+    /// A topic's `KmsMasterKeyId` (topic ARN -> key ARN): the key SNS uses on a
+    /// publisher's behalf. Recorded in the call log's authorizations only; publishing
+    /// answers the same.
+    pub topic_keys: BTreeMap<String, String>,
 }
 
 /// Simulated SNS with every message published: `sim.service::<Sns>()`.
@@ -47,7 +52,7 @@ impl Sns {
     /// Creates the topic of each of the plan's stacks and serves SNS on a shared port.
     pub fn register(setup: &mut Setup<'_>) {
         let topics = setup.plan().stacks.values().map(|stack| stack.topic_arn.clone()).collect();
-        let model = SnsModel { topics, messages: Vec::new() };
+        let model = SnsModel { topics, messages: Vec::new(), topic_keys: BTreeMap::new() };
         let sns = Arc::new(Sns { sim: setup.sim().downgrade(), state: Mutex::new(model) });
         setup.serve_shared(service::SNS, Some("AWS_ENDPOINT_URL_SNS"), sns);
     }
@@ -55,6 +60,15 @@ impl Sns {
     /// The topics and messages, locked.
     pub fn state(&self) -> MutexGuard<'_, SnsModel> {
         lock(&self.state)
+    }
+
+    /// Encrypts `topic` with the KMS key `key` (its `KmsMasterKeyId`), or with none.
+    pub fn set_topic_key(&self, topic: &str, key: Option<&str>) {
+        let mut sns = self.state();
+        match key {
+            Some(k) => sns.topic_keys.insert(topic.to_string(), k.to_string()),
+            None => sns.topic_keys.remove(topic),
+        };
     }
 
     /// Every message published so far, oldest first.
@@ -138,6 +152,34 @@ impl HttpService for Sns {
             Err(e) => self.error_response(&req, &e),
         };
         Box::pin(async move { resp })
+    }
+
+    /// `sns:Publish` on the topic; to an encrypted topic also the KMS use SNS makes on the
+    /// publisher's behalf, `kms:GenerateDataKey` and `kms:Decrypt` on the topic's key (SNS
+    /// developer guide, "Encryption at rest": publishers need both).
+    fn authorizations(&self, req: &Request, operation: &str) -> Vec<Authorization> {
+        let form = Form::parse(&req.body);
+        let action = format!("sns:{operation}");
+        let region = req.region.clone().unwrap_or_default();
+        match operation {
+            "Publish" => {
+                let Some(topic) = form.get("TopicArn").or_else(|| form.get("TargetArn")) else {
+                    return vec![Authorization::new(action, "*")];
+                };
+                let mut out = vec![Authorization::new(action, topic)];
+                if let Some(key) = self.state().topic_keys.get(topic) {
+                    for kms in ["kms:GenerateDataKey", "kms:Decrypt"] {
+                        out.push(Authorization::new(kms, key.clone()).via("sns", &region));
+                    }
+                }
+                out
+            }
+            "CreateTopic" => {
+                let name = form.get("Name").unwrap_or("");
+                vec![Authorization::new(action, format!("arn:aws:sns:{region}:{SIMULATED_ACCOUNT}:{name}"))]
+            }
+            _ => vec![Authorization::new(action, "*")],
+        }
     }
 
     fn error_response(&self, _req: &Request, err: &ApiError) -> Response {

@@ -17,8 +17,10 @@
 //! * Write to a database: both sides run in read-only snapshot transactions (rowdiff), and
 //!   the new primary is read through its reader endpoint only; a cluster (writer)
 //!   endpoint is refused as bad input.
-//! * Leak the rows: every object is written with SSE-KMS (`aws:kms`, with the plan's KMS
-//!   key for the Region when it names one); no presigned URL is ever made. Lost rows are
+//! * Leak the rows: every object is written with SSE-KMS: under the plan's KMS key for the
+//!   Region when it names one (`aws:kms` with the key id), else under the bucket's default
+//!   (no encryption headers: SSE-KMS with the stack's key; `aws:kms` without a key id
+//!   would be the AWS managed `aws/s3` key); no presigned URL is ever made. Lost rows are
 //!   customer data.
 //! * Log a password: credentials live in [`DbCredentials`], whose `Debug` hides the
 //!   password, and only reach the driver's connection settings.
@@ -437,7 +439,10 @@ impl<'a> Ctx<'a> {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .server_side_encryption(ServerSideEncryption::AwsKms)
+            // With the plan's key, SSE-KMS under it; without, no encryption headers: the
+            // bucket's default applies (SSE-KMS under the stack's key). `aws:kms` without
+            // a key id would make S3 use the AWS managed aws/s3 key instead.
+            .set_server_side_encryption(self.kms_key_id.as_ref().map(|_| ServerSideEncryption::AwsKms))
             .set_ssekms_key_id(self.kms_key_id.clone())
             .body(ByteStream::from(body))
             .send()

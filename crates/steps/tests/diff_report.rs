@@ -383,8 +383,12 @@ async fn the_report_has_exact_counts_encrypted_files_and_is_not_recomputed() {
     assert!(e.s3.regions.lock().unwrap().iter().all(|r| r == NEW), "S3 is called in the new primary's Region only");
     for k in &expected {
         let o = e.s3.object(k).unwrap();
-        assert_eq!(o.sse, Some(ServerSideEncryption::AwsKms), "{k}");
-        assert_eq!(o.kms, None, "the plan names no KMS key for orders: the bucket's SSE-KMS default");
+        // `aws:kms` without a key id would be the AWS managed aws/s3 key, not the bucket's.
+        assert_eq!(
+            (o.sse, o.kms),
+            (None, None),
+            "{k}: the plan names no KMS key for orders: no headers, the bucket's default (SSE-KMS, the stack's key)"
+        );
     }
     assert_eq!(e.s3.object(&expected[4]).unwrap().content_type.as_deref(), Some("application/json"));
     let loc = out.report.as_ref().unwrap();
@@ -671,7 +675,7 @@ async fn plan_ranges_fan_out_and_merge_add_up_to_the_whole() {
         assert!(html.contains(&format!(">{id}<")), "lost order {id} in the page: {html}");
     }
     for key in [&loc.summary, &loc.html, loc.jsonl.as_ref().unwrap()] {
-        assert_eq!(e.s3.object(key).unwrap().sse, Some(ServerSideEncryption::AwsKms), "{key}");
+        assert_eq!(e.s3.object(key).unwrap().sse, None, "{key}: the bucket's default encryption");
     }
     let puts = e.s3.puts().len();
     let connections = conn.seen().len();
@@ -754,6 +758,9 @@ async fn against_regionsim_s3_and_secrets_manager() {
     let clock = SharedClock::virtual_at(t0());
     let sim = SimBuilder::new(clock.clone()).seed(5).start().await.expect("the simulator starts");
     let plan = sim.plan();
+    // The bucket as the template configures it: SSE-KMS under the stack's key by default.
+    let data_key = "arn:aws:kms:us-west-2:111122223333:key/00000000-0000-4000-8000-00000000000d";
+    assert!(sim.service::<regionsim::s3::S3>().set_default_encryption(&plan.stacks[NEW].report_bucket, Some(data_key)));
     let base = aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(NEW))
@@ -798,7 +805,8 @@ async fn against_regionsim_s3_and_secrets_manager() {
     for f in ["differences.jsonl", "orders.csv", "order_items.csv", "report.html", "summary.json"] {
         let k = format!("{prefix}{f}");
         assert!(keys.contains(&k), "{k} in {keys:?}");
-        assert_eq!(sim.s3_object(bucket, &k).unwrap().sse, "aws:kms", "{k}");
+        let o = sim.s3_object(bucket, &k).unwrap();
+        assert_eq!((o.sse.as_str(), o.kms_key_id.as_deref()), ("aws:kms", Some(data_key)), "{k}");
     }
     let stored: DiffReportOutput =
         serde_json::from_slice(&sim.s3_object(bucket, &format!("{prefix}summary.json")).unwrap().body).unwrap();

@@ -9,6 +9,7 @@ use super::model::{Cluster, Event, GlobalCluster, Instance, RdsModel, Snapshot, 
 use super::xml::{cluster_xml, event_xml, global_xml, instance_xml, snapshot_xml};
 use super::{Aurora, State, XMLNS, apply, internal};
 use crate::data::ClusterRef;
+use crate::iam::Authorization;
 use crate::secrets::SecretsManager;
 use crate::server::{ApiError, HttpService, Request, Response, ResponseFuture};
 use crate::wire::{Form, query_error, query_response, xml_elem};
@@ -135,6 +136,175 @@ impl Aurora {
     }
 }
 
+impl Aurora {
+    /// What IAM evaluates for `action` in `region` (see [`crate::iam`]): the RDS action on
+    /// every resource the request names (new and existing: a restore acts on the cluster
+    /// it creates, its snapshot, its subnet group), `rds:AddTagsToResource` for the tags
+    /// of a request that creates and tags, and what RDS does with the caller's
+    /// permissions: `kms:CreateGrant` and `kms:DescribeKey` on the KMS key of a copy or
+    /// restore, and the managed master secret of `ManageMasterUserPassword`
+    /// (`secretsmanager:CreateSecret`, `TagResource`, `RotateSecret`; RDS user guide,
+    /// "Password management with Amazon RDS and AWS Secrets Manager", required permissions).
+    pub fn authorizations(&self, region: &str, action: &str, form: &Form) -> Vec<Authorization> {
+        let account = self.account.as_str();
+        let arn = |kind: &str, ident: &str| -> String {
+            if ident.starts_with("arn:") {
+                ident.to_string()
+            } else {
+                format!("arn:aws:rds:{region}:{account}:{kind}:{}", ident.to_ascii_lowercase())
+            }
+        };
+        let global = |ident: &str| -> String {
+            if ident.starts_with("arn:") {
+                ident.to_string()
+            } else {
+                format!("arn:aws:rds::{account}:global-cluster:{}", ident.to_ascii_lowercase())
+            }
+        };
+        let iam_action = format!("rds:{action}");
+        let one = |kind: &str, field: &str| -> Vec<Authorization> {
+            let resource = form.get(field).map_or_else(|| arn(kind, "*"), |id| arn(kind, id));
+            vec![Authorization::new(iam_action.clone(), resource)]
+        };
+        let tags: Vec<(String, String)> = form
+            .structs("Tags.Tag")
+            .into_iter()
+            .filter_map(|t| Some((t.get("Key")?.clone(), t.get("Value").cloned().unwrap_or_default())))
+            .collect();
+        let tagging = |resource: &str| -> Vec<Authorization> {
+            if tags.is_empty() {
+                return Vec::new();
+            }
+            vec![Authorization::new("rds:AddTagsToResource", resource).with_tags(Some("rds"), &tags)]
+        };
+        let kms_through_rds = |key: &str| -> Vec<Authorization> {
+            let key = crate::iam::kms_key_arn(key, region);
+            ["kms:CreateGrant", "kms:DescribeKey"]
+                .into_iter()
+                .map(|a| Authorization::new(a, key.clone()).via("rds", region))
+                .collect()
+        };
+        match action {
+            "DescribeGlobalClusters" => {
+                let id = form.get("GlobalClusterIdentifier").unwrap_or("*");
+                vec![Authorization::new(iam_action, global(id))]
+            }
+            "SwitchoverGlobalCluster" | "FailoverGlobalCluster" => {
+                let mut out = Vec::new();
+                if let Some(g) = form.get("GlobalClusterIdentifier") {
+                    out.push(Authorization::new(iam_action.clone(), global(g)));
+                }
+                if let Some(t) = form.get("TargetDbClusterIdentifier") {
+                    out.push(Authorization::new(iam_action.clone(), arn("cluster", t)));
+                }
+                out
+            }
+            "DescribeDBClusters" | "ModifyDBCluster" | "DeleteDBCluster" => {
+                let mut out = one("cluster", "DBClusterIdentifier");
+                let manage = form.get("ManageMasterUserPassword").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                if action == "ModifyDBCluster"
+                    && manage
+                    && let Some(id) = form.get("DBClusterIdentifier")
+                {
+                    let st = self.lock();
+                    if let Some(c) = st.model.find_cluster(region, id, self.clock.now()) {
+                        let secret = super::model::managed_secret_arn(account, c);
+                        for a in
+                            ["secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:RotateSecret"]
+                        {
+                            out.push(Authorization::new(a, secret.clone()).via("rds", region));
+                        }
+                    }
+                }
+                out
+            }
+            "DescribeDBInstances" | "DeleteDBInstance" => one("db", "DBInstanceIdentifier"),
+            "DescribeDBClusterSnapshots" => {
+                let mut out = Vec::new();
+                if let Some(c) = form.get("DBClusterIdentifier") {
+                    out.push(Authorization::new(iam_action.clone(), arn("cluster", c)));
+                }
+                if let Some(s) = form.get("DBClusterSnapshotIdentifier") {
+                    out.push(Authorization::new(iam_action.clone(), arn("cluster-snapshot", s)));
+                }
+                if out.is_empty() {
+                    out.push(Authorization::new(iam_action, arn("cluster-snapshot", "*")));
+                }
+                out
+            }
+            "CopyDBClusterSnapshot" => {
+                let mut out = Vec::new();
+                let target = form.get("TargetDBClusterSnapshotIdentifier").map(|t| arn("cluster-snapshot", t));
+                if let Some(src) = form.get("SourceDBClusterSnapshotIdentifier") {
+                    out.push(Authorization::new(iam_action.clone(), arn("cluster-snapshot", src)));
+                }
+                if let Some(t) = &target {
+                    out.push(Authorization::new(iam_action.clone(), t.clone()));
+                    out.extend(tagging(t));
+                }
+                if let Some(k) = form.get("KmsKeyId") {
+                    out.extend(kms_through_rds(k));
+                }
+                out
+            }
+            "RestoreDBClusterFromSnapshot" => {
+                let mut out = Vec::new();
+                let cluster = form.get("DBClusterIdentifier").map(|c| arn("cluster", c));
+                if let Some(c) = &cluster {
+                    out.push(Authorization::new(iam_action.clone(), c.clone()));
+                }
+                let snapshot = form.get("SnapshotIdentifier");
+                if let Some(s) = snapshot {
+                    out.push(Authorization::new(iam_action.clone(), arn("cluster-snapshot", s)));
+                }
+                for (field, kind) in [
+                    ("DBSubnetGroupName", "subgrp"),
+                    ("DBClusterParameterGroupName", "cluster-pg"),
+                    ("OptionGroupName", "og"),
+                ] {
+                    if let Some(name) = form.get(field) {
+                        out.push(Authorization::new(iam_action.clone(), arn(kind, name)));
+                    }
+                }
+                if let Some(c) = &cluster {
+                    out.extend(tagging(c));
+                }
+                // The restored cluster is encrypted with the request's key, else the
+                // snapshot's: RDS creates a grant on it either way.
+                let key = form.get("KmsKeyId").map(str::to_string).or_else(|| {
+                    let s = snapshot?;
+                    let (snap_region, id) = match s.strip_prefix("arn:aws:rds:") {
+                        Some(rest) => {
+                            let r = rest.split(':').next().unwrap_or(region).to_string();
+                            (r, s.split(":cluster-snapshot:").nth(1).unwrap_or(s).to_string())
+                        }
+                        None => (region.to_string(), s.to_string()),
+                    };
+                    let st = self.lock();
+                    let found =
+                        st.model.snapshots.values().find(|x| x.region == snap_region && x.id.eq_ignore_ascii_case(&id));
+                    found.and_then(|x| x.kms_key_id.clone())
+                });
+                if let Some(k) = key {
+                    out.extend(kms_through_rds(&k));
+                }
+                out
+            }
+            "CreateDBInstance" => {
+                let instance = arn("db", form.get("DBInstanceIdentifier").unwrap_or("*"));
+                let mut out = vec![Authorization::new(iam_action.clone(), instance.clone())];
+                if let Some(c) = form.get("DBClusterIdentifier") {
+                    out.push(Authorization::new(iam_action, arn("cluster", c)));
+                }
+                out.extend(tagging(&instance));
+                out
+            }
+            "DescribeEvents" => vec![Authorization::new(iam_action, "*")],
+            _ => vec![Authorization::new(iam_action, "*")],
+        }
+    }
+}
+
 fn sync_info(st: &State, target: &str, now: SystemTime) -> SyncInfo {
     let key = match target.strip_prefix("arn:aws:rds:") {
         Some(rest) => {
@@ -166,6 +336,13 @@ impl HttpService for RdsService {
             Err(e) => query_error(&e),
         };
         Box::pin(async move { resp })
+    }
+
+    fn authorizations(&self, req: &Request, operation: &str) -> Vec<Authorization> {
+        let form = Form::parse(&req.body);
+        let region =
+            req.effective_region().map(str::to_string).or_else(|| self.0.regions.first().cloned()).unwrap_or_default();
+        self.0.authorizations(&region, operation, &form)
     }
 
     fn error_response(&self, _req: &Request, err: &ApiError) -> Response {

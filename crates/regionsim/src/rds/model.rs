@@ -305,6 +305,17 @@ pub fn engine_major_minor(v: &str) -> String {
     format!("{}.{}", parts.next().unwrap_or(""), parts.next().unwrap_or(""))
 }
 
+/// The ARN of the Secrets Manager secret RDS keeps the master password of `cluster` in
+/// (`ManageMasterUserPassword`): `rds!cluster-<resource id>-<suffix>`, in its Region.
+pub fn managed_secret_arn(account: &str, cluster: &Cluster) -> String {
+    let suffix = format!("{:06x}", failover_core::stable_hash(&cluster.arn) & 0xff_ffff);
+    format!(
+        "arn:aws:secretsmanager:{}:{account}:secret:rds!cluster-{}-{suffix}",
+        cluster.key.region,
+        cluster.resource_id.trim_start_matches("cluster-").to_ascii_lowercase()
+    )
+}
+
 /// The whole simulated RDS of the Region pair.
 #[derive(Debug, Clone)]
 pub struct RdsModel {

@@ -274,11 +274,7 @@ impl RdsModel {
         let entry = self.clusters.get_mut(&c.key).expect("found above");
         match manage_master_password {
             Some(true) if entry.master_user_secret.is_none() => {
-                let suffix = format!("{:06x}", failover_core::stable_hash(&entry.arn) & 0xff_ffff);
-                let arn = format!(
-                    "arn:aws:secretsmanager:{region}:{account}:secret:rds!cluster-{}-{suffix}",
-                    entry.resource_id.trim_start_matches("cluster-").to_ascii_lowercase()
-                );
+                let arn = super::managed_secret_arn(&account, entry);
                 entry.master_user_secret = Some(MasterSecret {
                     arn: arn.clone(),
                     kms_key_id: format!("arn:aws:kms:{region}:{account}:alias/aws/secretsmanager"),
