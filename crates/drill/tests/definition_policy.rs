@@ -59,7 +59,7 @@ const POLICY: &[(&str, &str, &str, &str, &str)] = &[
         "failover",
         "StartDatabase",
         "40",
-        "Failover.NotYet 30/40/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20",
+        "Failover.NotYet 30/40/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/10/2.0 max20",
         "States.ALL>DatabaseNotStarted",
     ),
     (
