@@ -30,12 +30,11 @@ from pathlib import Path
 import yaml
 
 # Functions declared in template.yaml whose packages are being written right now (issue 12:
-# the approval page and the canary proposer). An entry here lets the check pass while
+# the canary proposer). An entry here lets the check pass while
 # functions/<name>/Cargo.toml does not exist yet, and nothing else: once the package
 # exists, the check fails until the entry is removed, so the list cannot hide a package
 # that goes missing later for another reason.
 PENDING = {
-    "approval": "the approval page behind the Function URL (another engineer is building it)",
     "propose-failover": "the canary alarm proposer (another engineer is building it)",
 }
 

@@ -264,7 +264,8 @@ class BuildMetadataChecks(unittest.TestCase):
     def setUp(self):
         self.template = check_build_metadata.load_template(REPO / "template.yaml")
         self.packages = {n: [f"failover-{n}"] for n in
-                         ["aurora-failover", "diff-report", "notify", "preflight", "routing-control", "snapshot-restore", "verify-health"]}
+                         ["approval", "aurora-failover", "diff-report", "notify", "preflight", "routing-control",
+                          "snapshot-restore", "verify-health"]}
         self.root = tempfile.mkdtemp()
 
     def check(self, **kw):
@@ -294,8 +295,8 @@ class BuildMetadataChecks(unittest.TestCase):
         self.refused("has no binary 'failover-notify'")
 
     def test_pending_package_that_exists_now(self):
-        self.packages["approval"] = ["failover-approval"]
-        self.refused("remove 'approval' from PENDING")
+        self.packages["propose-failover"] = ["failover-propose-failover"]
+        self.refused("remove 'propose-failover' from PENDING")
 
     def test_pending_package_with_a_manifest(self):
         d = Path(self.root) / "functions" / "propose-failover"

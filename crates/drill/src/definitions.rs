@@ -18,26 +18,32 @@ pub fn function_arn(region: &str, function: Function) -> String {
     format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{}", function.binary())
 }
 
+/// The name of a machine (`failover` or `recovery`) of the stack of plan `plan`, as the
+/// template names it: `failover-<plan>`, `failover-<plan>-recovery`.
+pub fn machine_name(plan: &str, machine: &str) -> String {
+    if machine == "failover" { format!("failover-{plan}") } else { format!("failover-{plan}-{machine}") }
+}
+
 /// The ARN of a state machine (`failover` or `recovery`) in the stack of `region`.
-pub fn state_machine_arn(region: &str, name: &str) -> String {
-    format!("arn:aws:states:{region}:{ACCOUNT}:stateMachine:failover-{name}")
+pub fn state_machine_arn(region: &str, plan: &str, machine: &str) -> String {
+    format!("arn:aws:states:{region}:{ACCOUNT}:stateMachine:{}", machine_name(plan, machine))
 }
 
 /// What the SAM template's `DefinitionSubstitutions` give the stack of `region`.
-pub fn substitutions(region: &str) -> BTreeMap<String, String> {
+pub fn substitutions(region: &str, plan: &str) -> BTreeMap<String, String> {
     let mut s = BTreeMap::new();
     for function in Function::ALL {
         s.insert(function.placeholder().to_string(), function_arn(region, function));
     }
-    s.insert("RecoveryStateMachineArn".into(), state_machine_arn(region, "recovery"));
+    s.insert("RecoveryStateMachineArn".into(), state_machine_arn(region, plan, "recovery"));
     s.insert("Region".into(), region.to_string());
     s
 }
 
 /// Both definitions for the stack of `region`, substituted and parsed (anything the local
 /// runner does not support is refused here, before an execution starts).
-pub fn load(region: &str) -> Result<(Definition, Definition), AslError> {
-    let subs = substitutions(region);
+pub fn load(region: &str, plan: &str) -> Result<(Definition, Definition), AslError> {
+    let subs = substitutions(region, plan);
     let failover = Definition::parse(&substitute(FAILOVER, &subs)?)?;
     let recovery = Definition::parse(&substitute(RECOVERY, &subs)?)?;
     Ok((failover, recovery))
@@ -49,7 +55,7 @@ mod tests {
 
     #[test]
     fn both_definitions_parse_with_every_placeholder_filled() {
-        let (f, r) = load("us-west-2").unwrap_or_else(|e| panic!("{e}"));
+        let (f, r) = load("us-west-2", "retail-store").unwrap_or_else(|e| panic!("{e}"));
         let _ = (f, r);
     }
 

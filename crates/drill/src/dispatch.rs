@@ -12,6 +12,7 @@
 //! the runner makes with a state machine's role (the Lambda invocation, the start of the
 //! recovery machine) is logged as that machine's, for the least-privilege test.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use failover_asl::{
@@ -21,6 +22,7 @@ use failover_core::StepError;
 use failover_core::contract::Function;
 use failover_steps::aws::AwsClients;
 use failover_steps::lambda::dispatch;
+use failover_steps::notify;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use regionsim::{Authorization, CallRecord};
@@ -29,10 +31,10 @@ use tokio::sync::mpsc;
 
 use crate::principals::{Principal, Role};
 
-/// An approval the state machine waits for.
+/// An approval the state machine waits for: which execution asks, in which stack. The task
+/// token is not here: the approver finds the request in the e-mail, as a person does.
 #[derive(Debug, Clone)]
 pub struct ApprovalRequest {
-    pub token: String,
     pub state: String,
     pub execution: String,
     /// The Region of the execution's stack, whose approval page answers.
@@ -67,6 +69,7 @@ pub struct StepsDispatcher {
     diff_report: Option<DiffReportFn>,
     integrations: IntegrationLog,
     clock: failover_core::SharedClock,
+    notify_configs: Arc<BTreeMap<String, Arc<notify::Config>>>,
 }
 
 /// The Region of an ARN (`arn:aws:lambda:us-west-2:...`), if it names one.
@@ -74,10 +77,10 @@ fn region_of(arn: &str) -> Option<String> {
     arn.strip_prefix("arn:").and_then(|_| arn.split(':').nth(3)).filter(|r| !r.is_empty()).map(str::to_string)
 }
 
-/// The role of the machine an execution belongs to (`...:execution:failover-recovery:x`).
+/// The role of the machine an execution belongs to (`...:execution:failover-<plan>-recovery:x`).
 fn machine_of(execution_arn: &str) -> Role {
     match execution_arn.split(':').nth(6) {
-        Some("failover-recovery") => Role::RecoveryMachine,
+        Some(m) if m.ends_with("-recovery") => Role::RecoveryMachine,
         _ => Role::FailoverMachine,
     }
 }
@@ -94,7 +97,24 @@ impl StepsDispatcher {
         integrations: IntegrationLog,
         clock: failover_core::SharedClock,
     ) -> Self {
-        Self { clients, runner, recovery, approvals, invocations, diff_report, integrations, clock }
+        Self {
+            clients,
+            runner,
+            recovery,
+            approvals,
+            invocations,
+            diff_report,
+            integrations,
+            clock,
+            notify_configs: Arc::default(),
+        }
+    }
+
+    /// notify's configuration in each stack (by Region): the approvals table, the signing
+    /// secret and the approval URL, as the template gives them.
+    pub fn with_notify_configs(mut self, configs: BTreeMap<String, Arc<notify::Config>>) -> Self {
+        self.notify_configs = Arc::new(configs);
+        self
     }
 
     /// Logs a call the runner makes with the role of the machine of `ctx`'s execution, in
@@ -122,15 +142,19 @@ pub async fn invoke_function(
     event: Value,
     clients: &AwsClients,
     diff_report: Option<&DiffReportFn>,
+    notify_config: Option<&notify::Config>,
 ) -> Result<Value, StepError> {
-    use failover_steps::{aurora_failover, notify, preflight, routing_control, snapshot_restore, verify_health};
+    use failover_steps::{aurora_failover, preflight, routing_control, snapshot_restore, verify_health};
     match function {
         Function::RoutingControl => dispatch(event, |i| routing_control::handle(i, clients)).await,
         Function::VerifyHealth => dispatch(event, |i| verify_health::handle(i, clients)).await,
         Function::AuroraFailover => dispatch(event, |i| aurora_failover::handle(i, clients)).await,
         Function::SnapshotRestore => dispatch(event, |i| snapshot_restore::handle(i, clients)).await,
         Function::Preflight => dispatch(event, |i| preflight::handle(i, clients)).await,
-        Function::Notify => dispatch(event, |i| notify::handle(i, clients)).await,
+        Function::Notify => match notify_config {
+            Some(c) => dispatch(event, |i| notify::handle_with(i, clients, c)).await,
+            None => dispatch(event, |i| notify::handle(i, clients)).await,
+        },
         Function::DiffReport => match diff_report {
             Some(f) => f(event, clients.clone()).await,
             None => Err(StepError::internal("diff-report is not wired into this drill")),
@@ -163,8 +187,11 @@ impl TaskDispatcher for StepsDispatcher {
                 let approvals = self.approvals.clone();
                 let invocations = self.invocations.clone();
                 let diff_report = self.diff_report.clone();
+                let notify_config = self.notify_configs.get(&stack).cloned();
                 async move {
-                    let res = invoke_function(function, params, &clients, diff_report.as_ref()).await;
+                    let res =
+                        invoke_function(function, params, &clients, diff_report.as_ref(), notify_config.as_deref())
+                            .await;
                     invocations.lock().unwrap_or_else(|p| p.into_inner()).push(Invocation {
                         function: function.name().to_string(),
                         state: ctx.state_name.clone(),
@@ -172,10 +199,9 @@ impl TaskDispatcher for StepsDispatcher {
                     });
                     match res {
                         Ok(v) => {
-                            if let Some(token) = ctx.task_token {
+                            if ctx.task_token.is_some() {
                                 let stack = region_of(&ctx.execution_arn).unwrap_or(stack);
                                 let _ = approvals.send(ApprovalRequest {
-                                    token,
                                     state: ctx.state_name,
                                     execution: ctx.execution_name,
                                     stack,
@@ -211,6 +237,8 @@ impl StepsDispatcher {
             "StartExecution",
             Authorization::new("states:StartExecution", &machine),
         );
+        // The machine the task names (`...:stateMachine:failover-<plan>-recovery`).
+        let machine_name = machine.rsplit(':').next().unwrap_or_default().to_string();
         async move {
             let runner = runner.ok_or_else(|| TaskFailure::new("States.Runtime", "the runner is not ready"))?;
             let name = params.get("Name").and_then(Value::as_str).map(str::to_string);
@@ -228,11 +256,7 @@ impl StepsDispatcher {
                 ));
             }
             let handle = runner
-                .start_with(
-                    &recovery,
-                    input,
-                    StartOptions { name, state_machine_name: Some("failover-recovery".into()), region },
-                )
+                .start_with(&recovery, input, StartOptions { name, state_machine_name: Some(machine_name), region })
                 .map_err(|e| TaskFailure::new("States.Runtime", e.to_string()))?;
             let start = failover_core::time_fmt::rfc3339(handle.start_date());
             Ok(json!({"ExecutionArn": handle.arn(), "StartDate": start}))
@@ -253,9 +277,9 @@ mod tests {
         );
         assert_eq!(region_of("failover-notify"), None);
         assert_eq!(
-            machine_of("arn:aws:states:us-west-2:1:execution:failover-recovery:x-recovery"),
+            machine_of("arn:aws:states:us-west-2:1:execution:failover-retail-store-recovery:x-recovery"),
             Role::RecoveryMachine
         );
-        assert_eq!(machine_of("arn:aws:states:us-west-2:1:execution:failover:x"), Role::FailoverMachine);
+        assert_eq!(machine_of("arn:aws:states:us-west-2:1:execution:failover-retail-store:x"), Role::FailoverMachine);
     }
 }

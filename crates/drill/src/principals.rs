@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use failover_core::contract::Function;
 
-use crate::definitions::{ACCOUNT, function_arn, state_machine_arn};
+use crate::definitions::{ACCOUNT, function_arn, machine_name, state_machine_arn};
 
 /// A role of a simulated stack that makes calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -125,27 +125,22 @@ pub fn data_key_arn(region: &str) -> String {
     format!("arn:aws:kms:{region}:{ACCOUNT}:key/00000000-0000-4000-8000-00000000000d")
 }
 
-/// The names of the drill's machines (`failover`, `failover-recovery`) in `region`.
-fn machine(region: &str, name: &str) -> String {
-    format!("arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}")
-}
-
 /// What the stack of `region` is in the drill, for the template's references that
 /// CloudFormation fills in: `Ref` and `Fn::GetAtt` values by `LogicalId` or
 /// `LogicalId.Attribute` (the functions' ARNs, the machines' ARNs and names, the keys'
 /// ARNs, the approval secret's ARN from the plan). Everything the template names itself
 /// (the topic, the bucket, the documents) is derived from the template instead.
-pub fn stack_values(region: &str, approval_secret: Option<&str>) -> BTreeMap<String, String> {
+pub fn stack_values(region: &str, plan: &str, approval_secret: Option<&str>) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     for f in Function::ALL {
         let logical = format!("{}Function", f.placeholder().trim_end_matches("FunctionArn"));
         v.insert(format!("{logical}.Arn"), function_arn(region, f));
         v.insert(logical, f.binary());
     }
-    v.insert("FailoverStateMachine".into(), machine(region, "failover"));
-    v.insert("FailoverStateMachine.Name".into(), "failover".into());
-    v.insert("RecoveryStateMachine".into(), state_machine_arn(region, "recovery"));
-    v.insert("RecoveryStateMachine.Name".into(), "failover-recovery".into());
+    v.insert("FailoverStateMachine".into(), state_machine_arn(region, plan, "failover"));
+    v.insert("FailoverStateMachine.Name".into(), machine_name(plan, "failover"));
+    v.insert("RecoveryStateMachine".into(), state_machine_arn(region, plan, "recovery"));
+    v.insert("RecoveryStateMachine.Name".into(), machine_name(plan, "recovery"));
     v.insert("TopicKey.Arn".into(), topic_key_arn(region));
     v.insert("TopicKey".into(), topic_key_arn(region).rsplit('/').next().unwrap_or_default().to_string());
     v.insert("DataKey.Arn".into(), data_key_arn(region));
@@ -182,10 +177,10 @@ mod tests {
 
     #[test]
     fn stack_values_name_the_drills_functions_and_machines() {
-        let v = stack_values("us-west-2", None);
+        let v = stack_values("us-west-2", "retail-store", None);
         assert_eq!(v["PreflightFunction.Arn"], function_arn("us-west-2", Function::Preflight));
         assert_eq!(v["RoutingControlFunction.Arn"], function_arn("us-west-2", Function::RoutingControl));
-        assert_eq!(v["RecoveryStateMachine"], state_machine_arn("us-west-2", "recovery"));
+        assert_eq!(v["RecoveryStateMachine"], state_machine_arn("us-west-2", "retail-store", "recovery"));
         assert!(v["RecoveryStateMachine"].ends_with(&format!(":stateMachine:{}", v["RecoveryStateMachine.Name"])));
         assert!(v["FailoverStateMachine"].ends_with(&format!(":stateMachine:{}", v["FailoverStateMachine.Name"])));
     }

@@ -7,13 +7,12 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_sfn::error::DisplayErrorContext;
 use failover_asl::{ExecutionHandle, FaultInjector, FaultRule, LambdaFault, Runner, RunnerConfig, StartOptions};
 use failover_core::{Plan, SharedClock, time_fmt};
 use failover_steps::aws::AwsClients;
 use regionsim::rds::{Aurora, AuroraConfig};
 use regionsim::sfn::Sfn;
-use regionsim::{DownMode, Sim, SimBuilder, service};
+use regionsim::{DownMode, Sim, SimBuilder};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -89,19 +88,6 @@ fn role_clients(sim: &Sim, clock: &SharedClock, seed: u64) -> ClientsOf {
     })
 }
 
-/// A Step Functions client of `region`, pointed at the simulator's `states` endpoint,
-/// signed as the stack's approval page (`approval`): how the drill's approver answers, as
-/// the page behind the e-mail links would.
-fn sfn_client(sim: &Sim, clock: &SharedClock, region: &str) -> aws_sdk_sfn::Client {
-    let akid = Principal::new(Role::Approval, region).access_key_id();
-    let base = sdk_config(region, Credentials::new(akid, "approver-secret", None, None, "drill-approver"));
-    let mut conf = aws_sdk_sfn::config::Builder::from(&failover_steps::aws::regional_config(&base, region, clock));
-    if let Some(url) = sim.endpoints().url(service::SFN) {
-        conf = conf.endpoint_url(url);
-    }
-    aws_sdk_sfn::Client::from_conf(conf.build())
-}
-
 /// Runs a drill on its own paused runtime: virtual time, no wall-clock waiting.
 pub fn run_blocking(opts: &DrillOptions, progress: Arc<dyn Fn(&str) + Send + Sync>) -> Result<DrillReport, DrillError> {
     let rt = failover_asl::virtual_runtime().map_err(|e| DrillError::Sim(e.to_string()))?;
@@ -156,8 +142,14 @@ pub async fn run_recorded(
     let primary = plan.regions.primary.clone();
     let secondary = plan.regions.secondary.clone();
 
+    // The approvals table of each stack, as the template names it.
+    let approvals_table = format!("failover-{}-approvals", plan.name);
+    let table = approvals_table.clone();
     let sim = SimBuilder::with_plan(clock.clone(), plan.clone())
         .seed(opts.seed)
+        .setting(move |s: &mut regionsim::dynamodb::DynamoSettings| {
+            s.tables.push(regionsim::dynamodb::TableSpec::approvals(&table))
+        })
         .start()
         .await
         .map_err(|e| DrillError::Sim(e.to_string()))?;
@@ -232,10 +224,14 @@ pub async fn run_recorded(
         Scenario::Failback => (secondary.clone(), primary.clone()),
     };
     let (failover_def, recovery_def) =
-        definitions::load(&decision_target).map_err(|e| DrillError::Definitions(e.to_string()))?;
+        definitions::load(&decision_target, &plan.name).map_err(|e| DrillError::Definitions(e.to_string()))?;
     let recovery_plain = recovery_def.clone();
     let recovery_def = Arc::new(recovery_def);
-    let machines = [("failover", failover_def.clone()), ("failover-recovery", (*recovery_def).clone())];
+    let failover_machine = definitions::machine_name(&plan.name, "failover");
+    let machines = [
+        (failover_machine.clone(), failover_def.clone()),
+        (definitions::machine_name(&plan.name, "recovery"), (*recovery_def).clone()),
+    ];
     let clients = role_clients(&sim, &clock, opts.seed);
     let integrations: IntegrationLog = Arc::default();
 
@@ -243,6 +239,49 @@ pub async fn run_recorded(
     let (approvals_tx, mut approvals_rx) = mpsc::unbounded_channel::<ApprovalRequest>();
     let invocations: Arc<Mutex<Vec<Invocation>>> = Arc::default();
     let diff_report = Some(diff_report_in(aurora.clone()));
+    // The approval path of each stack: notify stores the request and e-mails signed links
+    // to that stack's approval page, which the simulator serves as its Function URL.
+    let mut notify_configs = BTreeMap::new();
+    for region in [&primary, &secondary] {
+        let secret = plan.stacks.get(region.as_str()).and_then(|s| s.approval_secret.clone());
+        let machine = definitions::state_machine_arn(region, &plan.name, "failover");
+        let url = sim.service::<regionsim::function_urls::FunctionUrls>().url(region);
+        notify_configs.insert(
+            region.clone(),
+            Arc::new(failover_steps::notify::Config::from_values(
+                Some(approvals_table.clone()),
+                secret.clone(),
+                url,
+                Some(machine.clone()),
+            )),
+        );
+        let config = failover_steps::approval::Config::from_values(
+            Some(region.clone()),
+            Some(approvals_table.clone()),
+            secret,
+            Some(machine),
+        )
+        .map_err(DrillError::Plan)?;
+        let deps = Arc::new(failover_steps::approval::Approvals::new(
+            clients(&Principal::new(Role::Approval, region)),
+            config,
+        ));
+        sim.service::<regionsim::function_urls::FunctionUrls>().set_handler(region, move |event| {
+            let deps = deps.clone();
+            async move {
+                match failover_steps::approval::handle(event, &deps).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let mut r =
+                            aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse::default();
+                        r.status_code = 502;
+                        r.body = Some(format!("{}: {}", e.kind.as_str(), e.message));
+                        r
+                    }
+                }
+            }
+        });
+    }
     let dispatcher = StepsDispatcher::new(
         clients,
         runner_cell.clone(),
@@ -252,7 +291,8 @@ pub async fn run_recorded(
         diff_report,
         integrations.clone(),
         clock.clone(),
-    );
+    )
+    .with_notify_configs(notify_configs);
     let lambda_once = opts.faults.contains(&Fault::LambdaOnce);
     let mut rules = if lambda_once {
         vec![
@@ -273,14 +313,14 @@ pub async fn run_recorded(
     let config = RunnerConfig {
         region: decision_target.clone(),
         account: definitions::ACCOUNT.into(),
-        state_machine_name: "failover".into(),
+        state_machine_name: failover_machine.clone(),
         seed: opts.seed,
         ..RunnerConfig::default()
     };
     let runner = Runner::with_config(injector.clone(), clock.clone(), config);
     let _ = runner_cell.set(runner.downgrade());
     // The approver and anyone else answer callbacks through the Step Functions API.
-    Sfn::new(runner.clone(), machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, name), def))).install(&sim);
+    Sfn::new(runner.clone(), machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, &name), def))).install(&sim);
 
     // A line per state entered, with simulated time since the start.
     {
@@ -301,9 +341,9 @@ pub async fn run_recorded(
     // The approver: decides as the drill was told, the moment it is asked.
     let approve = opts.approve;
     let scenario = opts.scenario;
-    // The approval page of each stack (built here: the task must not hold the simulator).
-    let approvers: BTreeMap<String, aws_sdk_sfn::Client> =
-        [&primary, &secondary].into_iter().map(|r| (r.clone(), sfn_client(&sim, &clock, r))).collect();
+    // The approver reads the e-mail (the simulated topic's messages) and follows its link.
+    let mailbox = sim.downgrade();
+    let http = reqwest::Client::new();
     let approver_progress = progress.clone();
     let decisions: Arc<Mutex<Vec<String>>> = Arc::default();
     let decisions_w = decisions.clone();
@@ -311,11 +351,6 @@ pub async fn run_recorded(
         let mut n = 0;
         while let Some(req) = approvals_rx.recv().await {
             n += 1;
-            // The approval page of the stack whose execution asks.
-            let Some(approver) = approvers.get(&req.stack).cloned() else {
-                approver_progress(&format!("approval #{n} for {}: no stack in {}", req.execution, req.stack));
-                continue;
-            };
             // In a failback drill the first execution (the move out) is approved; the
             // decision under test is the move back.
             let mode = if scenario == Scenario::Failback && !req.execution.starts_with("drill-failback") {
@@ -324,24 +359,16 @@ pub async fn run_recorded(
                 approve
             };
             let line = match mode {
-                Approve::Auto => approver
-                    .send_task_success()
-                    .task_token(&req.token)
-                    .output(json!({"decision": "approve", "approver": "drill"}).to_string())
-                    .send()
-                    .await
-                    .map(|_| "approved".to_string())
-                    .unwrap_or_else(|e| format!("not approved: SendTaskSuccess failed: {}", DisplayErrorContext(e))),
-                Approve::Reject => approver
-                    .send_task_failure()
-                    .task_token(&req.token)
-                    .error("Failover.ApprovalRejected")
-                    .cause("rejected by the drill")
-                    .send()
-                    .await
-                    .map(|_| "rejected".to_string())
-                    .unwrap_or_else(|e| format!("not rejected: SendTaskFailure failed: {}", DisplayErrorContext(e))),
                 Approve::Timeout => "left unanswered (it will time out)".to_string(),
+                decide => {
+                    let Some(sim) = mailbox.upgrade() else { break };
+                    let messages = sim.sns_messages();
+                    drop(sim);
+                    match follow_the_link(&http, &messages, &req, decide == Approve::Auto).await {
+                        Ok(page) => page,
+                        Err(e) => format!("not decided: {e}"),
+                    }
+                }
             };
             decisions_w.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {line}", req.state));
             approver_progress(&format!("{:>9}  approval #{n} for {} {line}", "", req.execution));
@@ -377,7 +404,8 @@ pub async fn run_recorded(
             h
         }
         Scenario::Failback => {
-            let (out_def, _) = definitions::load(&first_target).map_err(|e| DrillError::Definitions(e.to_string()))?;
+            let (out_def, _) =
+                definitions::load(&first_target, &plan.name).map_err(|e| DrillError::Definitions(e.to_string()))?;
             let h = start_failover(&runner, &out_def, &plan, "planned", &first_target, "drill-move-out")?;
             h.wait().await;
             executions.push(h);
@@ -464,11 +492,84 @@ fn start_failover(
             input,
             StartOptions {
                 name: Some(name.to_string()),
-                state_machine_name: Some("failover".into()),
+                state_machine_name: Some(definitions::machine_name(&plan.name, "failover")),
                 region: Some(target.to_string()),
             },
         )
         .map_err(|e| DrillError::Definitions(e.to_string()))
+}
+
+/// The approver's click: the approval e-mail of `req`'s execution (the latest one its
+/// stack's topic carries), its Approve or Reject link opened (GET: the confirmation page,
+/// which decides nothing), then the page's form sent with the approver's name (POST).
+/// Returns what the outcome page says.
+async fn follow_the_link(
+    http: &reqwest::Client,
+    messages: &[regionsim::sns::SnsMessage],
+    req: &crate::dispatch::ApprovalRequest,
+    approve: bool,
+) -> Result<String, String> {
+    let mail = messages
+        .iter()
+        .rev()
+        .find(|m| {
+            m.region.as_deref() == Some(req.stack.as_str())
+                && m.attributes.get("phase").is_some_and(|(_, v)| v == "approval-requested")
+                && m.attributes.get("execution").is_some_and(|(_, v)| *v == req.execution)
+        })
+        .ok_or_else(|| format!("no approval e-mail for {} in {}", req.execution, req.stack))?;
+    let label = if approve { "Approve: " } else { "Reject: " };
+    let link = mail
+        .message
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .ok_or_else(|| format!("the e-mail has no `{label}` line"))?
+        .trim()
+        .to_string();
+    let page = http.get(&link).send().await.map_err(|e| format!("GET {link}: {e}"))?;
+    let status = page.status();
+    let page = page.text().await.map_err(|e| format!("GET {link}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("GET {link}: {status}: {}", first_line_of_page(&page)));
+    }
+    let mut form = hidden_fields(&page);
+    form.push(("name".into(), "drill approver".into()));
+    let action = link.split('?').next().unwrap_or(&link).to_string();
+    let done = http.post(&action).form(&form).send().await.map_err(|e| format!("POST {action}: {e}"))?;
+    let status = done.status();
+    let body = done.text().await.map_err(|e| format!("POST {action}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("POST {action}: {status}: {}", first_line_of_page(&body)));
+    }
+    Ok(format!(
+        "{} through the e-mail link ({})",
+        if approve { "approved" } else { "rejected" },
+        first_line_of_page(&body)
+    ))
+}
+
+/// The hidden fields of the confirmation page's form, decoded.
+fn hidden_fields(page: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| {
+        let key = format!("{name}=\"");
+        tag.find(&key).and_then(|i| {
+            let rest = &tag[i + key.len()..];
+            rest.find('"').map(|j| html_escape::decode_html_entities(&rest[..j]).into_owned())
+        })
+    };
+    page.split("<input")
+        .skip(1)
+        .filter_map(|t| t.split('>').next())
+        .filter(|t| attr(t, "type").as_deref() == Some("hidden"))
+        .filter_map(|t| Some((attr(t, "name")?, attr(t, "value")?)))
+        .collect()
+}
+
+/// A page's `<h1>`, or its first 80 characters.
+fn first_line_of_page(page: &str) -> String {
+    let h1 = page.split("<h1>").nth(1).and_then(|r| r.split("</h1>").next());
+    let text = h1.unwrap_or(page);
+    html_escape::decode_html_entities(&text.chars().take(80).collect::<String>()).into_owned()
 }
 
 fn secs(clock: &SharedClock, epoch: SystemTime) -> f64 {

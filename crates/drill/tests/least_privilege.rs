@@ -106,14 +106,11 @@ const NEVER_CALLED: &[(&str, &str, &str)] = &[
     ),
     ("functions/snapshot-restore", "kms:GenerateDataKey", "not modeled, as kms:Decrypt above"),
     // Packages not built yet (.ci/check_build_metadata.py lists them as pending).
-    (
-        "functions/approval",
-        "dynamodb:GetItem",
-        "the approval package is pending; the drill's approver makes only its callbacks",
-    ),
-    ("functions/approval", "dynamodb:Query", "the approval package is pending"),
-    ("functions/approval", "secretsmanager:GetSecretValue", "the approval package is pending (the link signing key)"),
-    ("functions/approval", "kms:Decrypt", "the approval package is pending (the table's and the secret's key)"),
+    // The approval function exists; the drill's approver does not go through its page yet
+    // (issue 11, the drill part): it answers the task token directly, as the approval role.
+    ("functions/approval", "dynamodb:Query", "the drill's approver does not use the approval page yet"),
+    ("functions/approval", "kms:Decrypt", "the drill's approver does not use the approval page yet"),
+    ("functions/approval", "kms:GenerateDataKey", "the drill's approver does not use the approval page yet"),
     ("functions/propose-failover", "cloudwatch:DescribeAlarms", "the propose-failover package is pending"),
     ("functions/propose-failover", "dynamodb:PutItem", "the propose-failover package is pending"),
     ("functions/propose-failover", "dynamodb:UpdateItem", "the propose-failover package is pending"),
@@ -250,9 +247,22 @@ fn stacks(regions: &[String]) -> Option<BTreeMap<String, Stack>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = std::env::temp_dir().join(format!("failover-least-privilege-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let plan = failover_core::Plan::from_yaml(failover_drill::run::DEFAULT_PLAN).expect("the reference plan");
     let values: serde_json::Map<String, Value> = regions
         .iter()
-        .map(|r| (r.clone(), serde_json::to_value(failover_drill::principals::stack_values(r, None)).unwrap()))
+        .map(|r| {
+            (
+                r.clone(),
+                // The stack's signing secret is the one the plan names (plan check warns when
+                // they differ).
+                serde_json::to_value(failover_drill::principals::stack_values(
+                    r,
+                    "retail-store",
+                    plan.stacks.get(r.as_str()).and_then(|s| s.approval_secret.as_deref()),
+                ))
+                .unwrap(),
+            )
+        })
         .collect();
     let values_path = dir.join("stack-values.json");
     std::fs::write(&values_path, Value::Object(values).to_string()).expect("the stack values are written");
@@ -518,8 +528,10 @@ fn needs(label: &str, log: &CallLog, problems: &mut Vec<String>) -> Vec<Need> {
     for c in log.calls.iter().chain(&log.integrations) {
         let source = format!("{label}: {}:{} #{}", c.service, c.operation, c.seq);
         let Some(key) = &c.caller else {
-            // The application's health URL is probed without AWS credentials.
-            if c.service != regionsim::service::WEB {
+            // The application's health URL is probed without AWS credentials, and the
+            // approval page's Function URL is public by design (AuthType NONE: the signed
+            // link and the single-use record authenticate; the template check holds that).
+            if c.service != regionsim::service::WEB && c.service != regionsim::service::FUNCTION_URLS {
                 problems.push(format!("{source}: unsigned"));
             }
             continue;

@@ -62,7 +62,7 @@ struct Run {
 }
 
 async fn run(case: &str) -> Run {
-    let (_, recovery) = failover_drill::definitions::load("us-west-2").expect("the definitions parse");
+    let (_, recovery) = failover_drill::definitions::load("us-west-2", "retail-store").expect("the definitions parse");
     let mock = MockConfig::parse(CONFIG).unwrap().dispatcher("Recovery", case, None).unwrap();
     let clock = SharedClock::virtual_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     let input = json!({

@@ -27,14 +27,15 @@ pub struct Endpoints {
     /// The ARC cluster endpoints, in order: (URL, Region); `regional["arc"]`.
     pub arc: Vec<(String, String)>,
     /// The shared endpoint of each service (`rds`, `cloudwatch`, `sns`, `s3`,
-    /// `secretsmanager`, `states`), serving both Regions.
+    /// `secretsmanager`, `states`, `dynamodb`), serving both Regions.
     pub services: BTreeMap<String, String>,
     /// Each Region's application health URL (`http://127.0.0.1:port/health`); from
     /// `regional["web"]`.
     pub web: BTreeMap<String, String>,
     /// The authoritative DNS server (UDP and TCP); `sockets["dns"]`.
     pub dns: SocketAddr,
-    /// Every service's Regional endpoints, in endpoint order: (URL, Region).
+    /// Every service's Regional endpoints, in endpoint order: (URL, Region): `arc`, `web`,
+    /// `function-urls`.
     pub regional: BTreeMap<String, Vec<(String, String)>>,
     /// Every listener that is not HTTP, by service.
     pub sockets: BTreeMap<String, SocketAddr>,

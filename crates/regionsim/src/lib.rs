@@ -18,8 +18,9 @@
 //!   `sim.service::<ArcCluster>()` ([`arc::ArcCluster`]: routing controls, conflicts,
 //!   safety rules), [`cloudwatch::CloudWatch`] (alarms, metrics), [`sns::Sns`] (published
 //!   messages), [`s3::S3`] (objects), [`secrets::SecretsManager`], [`dns::Dns`] (the
-//!   current answer), [`web::Web`]; once installed, `sim.try_service::<Aurora>()`
-//!   ([`rds::Aurora`]) and [`sfn::Sfn`].
+//!   current answer), [`web::Web`], [`dynamodb::DynamoDb`] (each Region's tables, TTL
+//!   sweep), [`function_urls::FunctionUrls`] (each Region's function URL and its handler);
+//!   once installed, `sim.try_service::<Aurora>()` ([`rds::Aurora`]) and [`sfn::Sfn`].
 //! * [`HttpService`]: what a simulated service implements; [`Request`] in, [`Response`] out.
 //!
 //! ```
@@ -45,7 +46,10 @@
 //! * `services.rs`: the one list of built-in services (`services::BUILTIN`, crate
 //!   private) and their names ([`service`]).
 //! * One file a service: `arc.rs`, `cloudwatch.rs`, `sns.rs`, `s3.rs`, `secrets.rs`,
-//!   `web.rs`, `dns.rs`, `sfn.rs` (Step Functions over a `failover_asl::Runner`), `rds.rs`
+//!   `web.rs`, `dns.rs`, `sfn.rs` (Step Functions over a `failover_asl::Runner`),
+//!   `dynamodb.rs` with `dynamodb/` (`model.rs`: tables, items, TTL; `expr.rs`: the
+//!   expression parser and evaluator; `value.rs`: attribute values and decimal numbers),
+//!   `function_urls.rs` (HTTP to payload format 2.0 events and back), `rds.rs`
 //!   with `rds/` (the Aurora model: `model.rs` and `model/`, the wire API `api.rs` and
 //!   `xml.rs`), and `data.rs` with `data/` (the databases behind it: `values.rs`,
 //!   `workload.rs`, `truth.rs`, `store.rs`, `db.rs`).
@@ -131,7 +135,9 @@ mod compat;
 pub mod control;
 pub mod data;
 pub mod dns;
+pub mod dynamodb;
 pub mod endpoints;
+pub mod function_urls;
 pub mod iam;
 pub mod rds;
 pub mod s3;

@@ -18,6 +18,10 @@ pub mod service {
     pub const SECRETS_MANAGER: &str = "secretsmanager";
     /// Step Functions; served only once a handler is installed (`sfn::Sfn::install`).
     pub const SFN: &str = "states";
+    /// DynamoDB, each Region's tables of its own.
+    pub const DYNAMODB: &str = "dynamodb";
+    /// Each Region's Lambda function URL, one port per Region.
+    pub const FUNCTION_URLS: &str = "function-urls";
     /// Each Region's application health endpoint (`GET /health`), one port per Region.
     pub const WEB: &str = "web";
     /// The authoritative DNS server (UDP and TCP, not HTTP).
@@ -33,6 +37,8 @@ pub(crate) const BUILTIN: &[Register] = &[
     crate::s3::S3::register,
     crate::secrets::SecretsManager::register,
     crate::sfn::reserve_port,
+    crate::dynamodb::DynamoDb::register,
     crate::web::Web::register,
+    crate::function_urls::FunctionUrls::register,
     crate::dns::Dns::register,
 ];

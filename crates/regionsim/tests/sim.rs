@@ -275,7 +275,12 @@ async fn extra_latency_is_spent_on_the_sim_clock() {
     let (sim, clock) = start().await;
     sim.set_extra_latency(service::SECRETS_MANAGER, Duration::from_millis(700));
     let before = clock.now();
-    secrets(&sim, &clock, USE1).get_secret_value().secret_id("failover/approval-key").send().await.unwrap();
+    secrets(&sim, &clock, USE1)
+        .get_secret_value()
+        .secret_id("failover/retail-store/approval-key")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(clock.now().duration_since(before).unwrap(), Duration::from_millis(700));
 }
 

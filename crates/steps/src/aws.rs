@@ -62,6 +62,10 @@ pub struct AwsClients {
     pub sns: Arc<Regional<aws_sdk_sns::Client>>,
     pub s3: Arc<Regional<aws_sdk_s3::Client>>,
     pub secrets: Arc<Regional<aws_sdk_secretsmanager::Client>>,
+    /// The approvals table of each Region's stack (approval requests, `crate::approval`).
+    pub dynamodb: Arc<Regional<aws_sdk_dynamodb::Client>>,
+    /// Step Functions, for the approval's callbacks (`SendTaskSuccess` / `SendTaskFailure`).
+    pub sfn: Arc<Regional<aws_sdk_sfn::Client>>,
     pub arc: ArcFactory,
     /// Plain HTTP(S), for the health probes of the application's endpoints; built on first
     /// use (its TLS roots cost a few milliseconds a cold start need not pay).
@@ -123,8 +127,9 @@ impl AwsClients {
     }
 
     /// Like [`AwsClients::from_sdk_config`], with an endpoint URL per service (`rds`,
-    /// `cloudwatch`, `sns`, `s3`, `secretsmanager`): a simulated Region pair in-process,
-    /// where environment variables are not the way to say it.
+    /// `cloudwatch`, `sns`, `s3`, `secretsmanager`, `dynamodb`, `states` for Step
+    /// Functions): a simulated Region pair in-process, where environment variables are not
+    /// the way to say it.
     pub fn with_endpoints(
         base: SdkConfig,
         clock: SharedClock,
@@ -166,6 +171,8 @@ impl AwsClients {
                 }))
             },
             secrets: regional!(aws_sdk_secretsmanager, "secretsmanager"),
+            dynamodb: regional!(aws_sdk_dynamodb, "dynamodb"),
+            sfn: regional!(aws_sdk_sfn, "states"),
             arc: Arc::new(move |ep, t| arc_client(&arc_base, ep, t, &arc_clock)),
             clock,
             seed: None,

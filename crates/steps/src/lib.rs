@@ -15,7 +15,10 @@
 //! * [`snapshot_restore`]: the old primary's snapshot found, copied, restored and cleaned
 //!   up.
 //! * [`preflight`]: is the pair ready to fail over (a verdict per check, and overall)?
-//! * [`notify`]: a phase or an outcome published to the running Region's SNS topic.
+//! * [`notify`]: a phase or an outcome published to the running Region's SNS topic; an
+//!   approval request recorded in the approvals table and e-mailed with signed links.
+//! * [`approval`]: the Function URL behind those links (confirm, then approve or reject
+//!   the waiting task through the single-use record), and the CLI's path to the same record.
 //! * [`diff_report`]: the missing-transaction report (rowdiff between the recovery cluster
 //!   and a reader of the new primary), written to S3.
 //! * [`rds`]: the RDS calls the Aurora steps share, and the observation the Aurora move
@@ -25,6 +28,7 @@
 //! Steps never sleep to wait for AWS (the state machine polls) and never call another
 //! function.
 
+pub mod approval;
 pub mod aurora_failover;
 pub mod aws;
 pub mod diff_report;

@@ -728,13 +728,12 @@ async fn a_refused_move_whose_earlier_call_was_accepted_is_polling() {
         })
         .repeatedly()
         .build();
-    let switch = mock!(aws_sdk_rds::Client::switchover_global_cluster)
-        .then_error(|| {
-            aws_sdk_rds::operation::switchover_global_cluster::SwitchoverGlobalClusterError::generic(meta(
-                "InvalidGlobalClusterStateFault",
-                "Global cluster retail-catalog-global is not in a valid state.",
-            ))
-        });
+    let switch = mock!(aws_sdk_rds::Client::switchover_global_cluster).then_error(|| {
+        aws_sdk_rds::operation::switchover_global_cluster::SwitchoverGlobalClusterError::generic(meta(
+            "InvalidGlobalClusterStateFault",
+            "Global cluster retail-catalog-global is not in a valid state.",
+        ))
+    });
     let cw = lag(&[(-30, 100.0)], &[]);
     let mocks = h.planned(&describe, &switch, &cw);
     let out = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &mocks.clients()).await.unwrap();

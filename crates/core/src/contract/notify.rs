@@ -4,7 +4,14 @@
 //! error of a failure (`$.error` from a `Catch`), free detail, the data at risk from
 //! preflight. For the approval task (`.waitForTaskToken`) it also passes the task token in
 //! `approval.task_token`; the token never appears in a message, a log line or the output
-//! (its `Debug` is redacted): the approver acts through the execution name.
+//! (its `Debug` is redacted). With the approval store configured, notify keeps the token
+//! server-side in an approval record and e-mails signed links to it (`failover_core::approval`);
+//! the output names the record (`request_id`).
+//!
+//! Two entries of the free `detail` are read, by convention, for the approval record:
+//! `detail.execution_arn` (`$$.Execution.Id`) and `detail.reason` (a
+//! `failover_core::approval::Reason`: `{"kind": "alarms", "alarms": [...]}` or
+//! `{"kind": "operator", "note": "..."}`).
 
 use std::fmt;
 
@@ -13,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::aurora::validate_execution;
 use super::preflight::DataAtRisk;
 use super::{ExecutionRef, Mode, check_region, validate_plan};
+use crate::approval::RequestId;
 use crate::error::StepError;
 use crate::plan::{Plan, Region};
 
@@ -197,7 +205,9 @@ pub struct TimelineEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalTask {
-    /// `$$.Task.Token`. Never published, logged or returned.
+    /// `$$.Task.Token`. Never published, logged or returned; with the approval store
+    /// configured it is kept in the approval request's item (`task_token`), and only the
+    /// approval function reads it back, to answer the task.
     pub task_token: TaskToken,
     /// The state waiting for the decision (`$$.State.Name`).
     #[serde(default)]
@@ -289,4 +299,9 @@ pub struct NotifyOutput {
     pub dedup_id: String,
     pub subject: String,
     pub published_at: String,
+    /// With `phase: approval-requested` when the approval store is configured: the id of
+    /// the approval request recorded for this task (`failover_core::approval`), the key of
+    /// its item in the approvals table. Never the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
 }
