@@ -544,3 +544,27 @@ async fn every_mutating_step_invoked_again_after_its_answer_was_lost_repeats_not
         assert!(injected >= want, "{scenario:?}: {injected} answers lost");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scanner_or_a_forged_link_moves_nothing_and_a_replayed_form_decides_once() {
+    for approve in [Approve::Scanner, Approve::Forged] {
+        let r = drill(Scenario::Planned, approve, vec![]).await;
+        assert_expected(&r);
+        assert_eq!(r.serving_regions, vec!["us-east-1"], "{approve:?}");
+        assert_mutations(&r, "arc:UpdateRoutingControlStates", 0);
+        let pages = r.api_calls.get("function-urls").map_or(0, |ops| ops.values().sum::<u64>());
+        assert!(pages >= 1, "{approve:?}: the approval page was reached: {:?}", r.api_calls);
+        assert!(
+            !r.api_calls.get("states").is_some_and(|ops| ops.keys().any(|o| o.starts_with("SendTask"))),
+            "{approve:?}: nothing reached Step Functions: {:?}",
+            r.api_calls.get("states")
+        );
+    }
+    let r = drill(Scenario::Planned, Approve::Replayed, vec![]).await;
+    assert_expected(&r);
+    assert_eq!(r.serving_regions, vec!["us-west-2"]);
+    assert_eq!(r.api_calls["states"]["SendTaskSuccess"], 1, "{:?}", r.api_calls["states"]);
+    let posts =
+        r.api_calls["function-urls"].iter().filter(|(op, _)| op.starts_with("POST")).map(|(_, n)| n).sum::<u64>();
+    assert_eq!(posts, 2, "the form was sent twice: {:?}", r.api_calls["function-urls"]);
+}

@@ -63,9 +63,18 @@ enum ScenarioArg {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ApproveArg {
+    /// Follow the e-mail's Approve link and confirm on the page.
     Auto,
+    /// Follow the Reject link and confirm.
     Reject,
+    /// Never answer (the approval times out).
     Timeout,
+    /// Approve, then send the same form again (answered "already decided").
+    Replayed,
+    /// Open the Approve link with an altered signature and post its fields (refused).
+    Forged,
+    /// Only open the Approve link, as a mail scanner does (a GET decides nothing).
+    Scanner,
 }
 
 pub fn run(args: DrillArgs) -> ExitCode {
@@ -103,6 +112,9 @@ pub fn run(args: DrillArgs) -> ExitCode {
             ApproveArg::Auto => Approve::Auto,
             ApproveArg::Reject => Approve::Reject,
             ApproveArg::Timeout => Approve::Timeout,
+            ApproveArg::Replayed => Approve::Replayed,
+            ApproveArg::Forged => Approve::Forged,
+            ApproveArg::Scanner => Approve::Scanner,
         },
         faults: args.faults.clone(),
         seed: args.seed,

@@ -97,7 +97,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let moved = serving == vec![i.decision_target.to_string()]
         && writers.iter().all(|(db, w)| (w == i.decision_target) != refused.contains(db));
     let (expected, outcome) = match i.opts.approve {
-        Approve::Auto if all_arc_dead => {
+        Approve::Auto | Approve::Replayed if all_arc_dead => {
             // No ARC endpoint answers: preflight cannot read the routing controls, nothing
             // moves, the failure is notified and the execution fails.
             let failed = decision_result.status == Status::Failed;
@@ -120,7 +120,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                     .to_string(),
             )
         }
-        Approve::Auto if !refused.is_empty() => {
+        Approve::Auto | Approve::Replayed if !refused.is_empty() => {
             // Traffic and the other writers move; the refused ones stay; the execution
             // fails naming them, after starting the recovery of the others when unplanned.
             let failed = decision_result.status == Status::Failed
@@ -157,7 +157,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 if failed && named && moved && notified { "partly-moved" } else { "unexpected" }.to_string(),
             )
         }
-        Approve::Auto => {
+        Approve::Auto | Approve::Replayed => {
             let expected = match i.opts.scenario {
                 Scenario::Planned if refused_switchover => {
                     "switchover refused (lag over the RPO), continued unplanned on approval: failed over, recovered, report equal to ground truth"
@@ -191,12 +191,8 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
             }
             (expected, if ok { "moved".to_string() } else { "not-moved".to_string() })
         }
-        Approve::Reject | Approve::Timeout => {
-            let want_error = if i.opts.approve == Approve::Reject {
-                "Failover.ApprovalRejected"
-            } else {
-                "Failover.ApprovalTimedOut"
-            };
+        Approve::Reject | Approve::Timeout | Approve::Forged | Approve::Scanner => {
+            let want_error = i.opts.approve.refusal_error();
             let still = serving == vec![other.clone()] && writers.values().all(|w| *w == other)
                 || (i.opts.scenario == Scenario::RegionOutage && !serving.contains(&i.decision_target.to_string()));
             let recorded = decision_result.error.as_deref() == Some(want_error);
@@ -241,7 +237,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     // long as the simulator actually took (its "started" to "completed" events).
     let db_op = slowest_global_operation(i.aurora, start);
     let rto_lower_bound_s = traffic_done.map(|_| clients_after_change.max(db_op).as_secs_f64());
-    if i.opts.approve == Approve::Auto && rto_s.is_none() && decision_result.status == Status::Succeeded {
+    if i.opts.approve.approves() && rto_s.is_none() && decision_result.status == Status::Succeeded {
         problems.push("the RTO could not be measured from the execution's output".into());
     }
     // The verdict on the RTO: over the plan's objective, or over the lower bound by more
@@ -263,7 +259,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     }
 
     let unplanned = i.opts.scenario == Scenario::RegionOutage || refused_switchover;
-    if refused_switchover && i.opts.approve == Approve::Auto && !entered("SwitchToUnplanned") {
+    if refused_switchover && i.opts.approve.approves() && !entered("SwitchToUnplanned") {
         problems.push("the approved refusal never switched to the unplanned mode".into());
     }
 
@@ -289,7 +285,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     }
 
     // Lost transactions.
-    let lost = if unplanned && i.opts.approve == Approve::Auto {
+    let lost = if unplanned && i.opts.approve.approves() {
         let mut failed_dbs: std::collections::BTreeSet<String> = if quota_failures > 0 {
             recovery_results(recovery)
                 .iter()
@@ -317,7 +313,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
         l
     };
-    if unplanned && i.opts.approve == Approve::Auto {
+    if unplanned && i.opts.approve.approves() {
         match recovery {
             None => problems.push("the failover did not start the recovery machine".into()),
             Some(r) => {
@@ -381,6 +377,34 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
     }
 
+    // The approval page decides each request exactly once: a replayed form sends nothing
+    // more, and a forged link or a scanner's GET sends nothing at all.
+    let asked = i
+        .sim
+        .sns_messages()
+        .iter()
+        .filter(|m| m.attributes.get("phase").is_some_and(|(_, v)| v == "approval-requested"))
+        .count();
+    let sent = i
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.service == "states" && c.operation.starts_with("SendTask") && c.status.is_some_and(|s| s < 300))
+        .count();
+    let page_calls = i.sim.calls().iter().filter(|c| c.service == regionsim::service::FUNCTION_URLS).count();
+    match i.opts.approve {
+        Approve::Replayed if sent != asked => {
+            problems.push(format!("{asked} approval(s) asked, {sent} decision(s) sent: a replayed form was acted on"))
+        }
+        Approve::Forged | Approve::Scanner if i.opts.scenario != Scenario::Failback && sent != 0 => {
+            problems.push(format!("{sent} decision(s) sent from a forged link or a scanner's GET"))
+        }
+        Approve::Forged | Approve::Scanner if page_calls == 0 => {
+            problems.push("the approval page was never reached".to_string())
+        }
+        _ => {}
+    }
+
     // Notifications, API calls, mutating calls repeated?
     let notifications: Vec<Notification> = i
         .sim
@@ -402,7 +426,9 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     }
     let _ = service_names();
     // Repeated side effects, by the simulator's fingerprints. A repeated notification is a
-    // duplicate e-mail, which SNS standard topics cannot prevent: counted, not judged.
+    // duplicate e-mail, which SNS standard topics cannot prevent: counted, not judged. A
+    // form sent twice to the approval page is the person's request, not a side effect: what
+    // the page does with it (its table writes and Step Functions calls) is judged.
     let repeated_side_effects: Vec<String> = i
         .sim
         .repeated_side_effects()
@@ -411,7 +437,8 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
             format!("{}:{} at {:.1} s (answered {:?})", c.service, c.operation, secs_between(i.epoch, c.at), c.status)
         })
         .collect();
-    for r in repeated_side_effects.iter().filter(|r| !r.starts_with("sns:Publish")) {
+    for r in repeated_side_effects.iter().filter(|r| !r.starts_with("sns:Publish") && !r.starts_with("function-urls:"))
+    {
         problems.push(format!("a side effect repeated: {r}"));
     }
     let history_events: BTreeMap<String, usize> =

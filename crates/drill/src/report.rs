@@ -26,9 +26,33 @@ pub enum Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Approve {
+    /// Follows the e-mail's Approve link and confirms on the page.
     Auto,
+    /// Follows the Reject link and confirms.
     Reject,
+    /// Never answers: the approval times out.
     Timeout,
+    /// Approves, then sends the same form again: the second is answered "already decided"
+    /// and sends nothing to Step Functions.
+    Replayed,
+    /// Opens the Approve link with an altered signature and posts its fields: refused,
+    /// nothing decided (the approval times out).
+    Forged,
+    /// Only opens the Approve link, as a mail scanner prefetches it: a GET decides nothing
+    /// (the approval times out).
+    Scanner,
+}
+
+impl Approve {
+    /// Whether the decision under test is "approved".
+    pub fn approves(self) -> bool {
+        matches!(self, Approve::Auto | Approve::Replayed)
+    }
+
+    /// The error the execution must end with when nothing is approved.
+    pub fn refusal_error(self) -> &'static str {
+        if self == Approve::Reject { "Failover.ApprovalRejected" } else { "Failover.ApprovalTimedOut" }
+    }
 }
 
 /// A fault injected into the drill.

@@ -364,7 +364,7 @@ pub async fn run_recorded(
                     let Some(sim) = mailbox.upgrade() else { break };
                     let messages = sim.sns_messages();
                     drop(sim);
-                    match follow_the_link(&http, &messages, &req, decide == Approve::Auto).await {
+                    match follow_the_link(&http, &messages, &req, decide).await {
                         Ok(page) => page,
                         Err(e) => format!("not decided: {e}"),
                     }
@@ -502,12 +502,13 @@ fn start_failover(
 /// The approver's click: the approval e-mail of `req`'s execution (the latest one its
 /// stack's topic carries), its Approve or Reject link opened (GET: the confirmation page,
 /// which decides nothing), then the page's form sent with the approver's name (POST).
-/// Returns what the outcome page says.
+/// `Replayed` sends the form twice, `Forged` alters the link's signature before opening it
+/// and posting its fields, `Scanner` only opens the link. Returns what the pages said.
 async fn follow_the_link(
     http: &reqwest::Client,
     messages: &[regionsim::sns::SnsMessage],
     req: &crate::dispatch::ApprovalRequest,
-    approve: bool,
+    mode: Approve,
 ) -> Result<String, String> {
     let mail = messages
         .iter()
@@ -518,34 +519,72 @@ async fn follow_the_link(
                 && m.attributes.get("execution").is_some_and(|(_, v)| *v == req.execution)
         })
         .ok_or_else(|| format!("no approval e-mail for {} in {}", req.execution, req.stack))?;
-    let label = if approve { "Approve: " } else { "Reject: " };
-    let link = mail
+    let label = if mode == Approve::Reject { "Reject: " } else { "Approve: " };
+    let mut link = mail
         .message
         .lines()
         .find_map(|l| l.strip_prefix(label))
         .ok_or_else(|| format!("the e-mail has no `{label}` line"))?
         .trim()
         .to_string();
-    let page = http.get(&link).send().await.map_err(|e| format!("GET {link}: {e}"))?;
-    let status = page.status();
-    let page = page.text().await.map_err(|e| format!("GET {link}: {e}"))?;
+    if mode == Approve::Forged {
+        // One hex digit of the signature changed: what an attacker who saw the link's shape
+        // would try.
+        let last = link.pop().unwrap_or('0');
+        link.push(if last == '0' { '1' } else { '0' });
+    }
+    let action = link.split('?').next().unwrap_or(&link).to_string();
+    let (status, page) = get(http, &link).await?;
+    match mode {
+        Approve::Scanner => return Ok(format!("link opened by a scanner: {status} {}", first_line_of_page(&page))),
+        Approve::Forged => {
+            // The page refuses; the attacker posts the link's own fields anyway.
+            let mut form: Vec<(String, String)> = link
+                .split_once('?')
+                .map(|(_, q)| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default();
+            form.push(("name".into(), "mallory".into()));
+            let (posted, body) = post(http, &action, &form).await?;
+            return Ok(format!(
+                "forged link: GET {status} {}, POST {posted} {}",
+                first_line_of_page(&page),
+                first_line_of_page(&body)
+            ));
+        }
+        _ => {}
+    }
     if !status.is_success() {
         return Err(format!("GET {link}: {status}: {}", first_line_of_page(&page)));
     }
     let mut form = hidden_fields(&page);
     form.push(("name".into(), "drill approver".into()));
-    let action = link.split('?').next().unwrap_or(&link).to_string();
-    let done = http.post(&action).form(&form).send().await.map_err(|e| format!("POST {action}: {e}"))?;
-    let status = done.status();
-    let body = done.text().await.map_err(|e| format!("POST {action}: {e}"))?;
+    let (status, body) = post(http, &action, &form).await?;
     if !status.is_success() {
         return Err(format!("POST {action}: {status}: {}", first_line_of_page(&body)));
     }
-    Ok(format!(
-        "{} through the e-mail link ({})",
-        if approve { "approved" } else { "rejected" },
-        first_line_of_page(&body)
-    ))
+    let what = if mode == Approve::Reject { "rejected" } else { "approved" };
+    let mut said = format!("{what} through the e-mail link ({})", first_line_of_page(&body));
+    if mode == Approve::Replayed {
+        let (again, body) = post(http, &action, &form).await?;
+        said.push_str(&format!("; the same form again: {again} {}", first_line_of_page(&body)));
+    }
+    Ok(said)
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Result<(reqwest::StatusCode, String), String> {
+    let r = http.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let status = r.status();
+    Ok((status, r.text().await.map_err(|e| format!("GET {url}: {e}"))?))
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(String, String)],
+) -> Result<(reqwest::StatusCode, String), String> {
+    let r = http.post(url).form(form).send().await.map_err(|e| format!("POST {url}: {e}"))?;
+    let status = r.status();
+    Ok((status, r.text().await.map_err(|e| format!("POST {url}: {e}"))?))
 }
 
 /// The hidden fields of the confirmation page's form, decoded.
