@@ -198,15 +198,27 @@ pub async fn handle_with(input: NotifyInput, clients: &AwsClients, config: &Conf
     let topic = topic_of(&input)?;
     let message_id = publish(clients, &input.running_region, &topic, &msg).await?;
     tracing::info!(phase = %input.phase, topic = %topic, message_id = %message_id, dedup_id = %msg.dedup_id, "notification published");
-    Ok(NotifyOutput {
+    Ok(output(&input, topic, message_id, msg, now, None))
+}
+
+/// What notify answers once a message is published.
+fn output(
+    input: &NotifyInput,
+    topic_arn: String,
+    message_id: String,
+    msg: Message,
+    now: SystemTime,
+    request_id: Option<failover_core::approval::RequestId>,
+) -> NotifyOutput {
+    NotifyOutput {
         phase: input.phase,
-        topic_arn: topic,
+        topic_arn,
         message_id,
         dedup_id: msg.dedup_id,
         subject: msg.subject,
         published_at: time_fmt::rfc3339(now),
-        request_id: None,
-    })
+        request_id,
+    }
 }
 
 fn topic_of(input: &NotifyInput) -> Result<String, StepError> {
@@ -287,15 +299,7 @@ async fn request_approval(
         dedup_id = %msg.dedup_id,
         "approval request published"
     );
-    Ok(NotifyOutput {
-        phase: input.phase,
-        topic_arn: topic,
-        message_id,
-        dedup_id: msg.dedup_id,
-        subject: msg.subject,
-        published_at: time_fmt::rfc3339(now),
-        request_id: Some(record.request_id),
-    })
+    Ok(output(&input, topic, message_id, msg, now, Some(record.request_id)))
 }
 
 /// The record of a new approval request for `input` at `now` (a new random id, pending,
