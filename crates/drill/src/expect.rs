@@ -385,13 +385,12 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         .iter()
         .filter(|m| m.attributes.get("phase").is_some_and(|(_, v)| v == "approval-requested"))
         .count();
-    let sent = i
-        .sim
-        .calls()
+    let calls = i.sim.calls();
+    let sent = calls
         .iter()
         .filter(|c| c.service == "states" && c.operation.starts_with("SendTask") && c.status.is_some_and(|s| s < 300))
         .count();
-    let page_calls = i.sim.calls().iter().filter(|c| c.service == regionsim::service::FUNCTION_URLS).count();
+    let page_calls = calls.iter().filter(|c| c.service == regionsim::service::FUNCTION_URLS).count();
     match i.opts.approve {
         Approve::Replayed if sent != asked => {
             problems.push(format!("{asked} approval(s) asked, {sent} decision(s) sent: a replayed form was acted on"))
@@ -419,7 +418,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         .collect();
     let api_calls = i.sim.api_calls();
     let mut mutating_calls: BTreeMap<String, u64> = BTreeMap::new();
-    for c in i.sim.calls() {
+    for c in &calls {
         if c.mutating && c.status.is_some_and(|s| s < 300) {
             *mutating_calls.entry(format!("{}:{}", c.service, c.operation)).or_default() += 1;
         }

@@ -60,12 +60,27 @@ pub(super) struct Generator {
     /// update or delete.
     defs: Vec<TableDef>,
     rows: Vec<(usize, Key)>,
+    /// Per table of `defs`, worked out once: the columns an update may change (neither key
+    /// nor time stamp), and the time stamps an update sets (`*updated*`, `*modified*`,
+    /// `*changed*`).
+    updatable: Vec<Vec<usize>>,
+    stamped: Vec<Vec<usize>>,
 }
 
 impl Generator {
     pub(super) fn new(schema: Schema, rng: Rng) -> Generator {
         let defs = if matches!(schema, Schema::Plan(_)) { schema.tables() } else { Vec::new() };
-        Generator { schema, rng, next_id: 1, mutable: Vec::new(), defs, rows: Vec::new() }
+        let columns = |keep: &dyn Fn(&TableDef, usize) -> bool| -> Vec<Vec<usize>> {
+            defs.iter().map(|d| (0..d.columns.len()).filter(|&c| keep(d, c)).collect()).collect()
+        };
+        let updatable = columns(&|d, c| !d.key.contains(&c) && d.columns[c].ty != ColType::Timestamp);
+        let stamped = columns(&|d, c| {
+            let name = d.columns[c].name.to_ascii_lowercase();
+            d.columns[c].ty == ColType::Timestamp
+                && !d.key.contains(&c)
+                && ["updated", "modified", "changed"].iter().any(|w| name.contains(w))
+        });
+        Generator { schema, rng, next_id: 1, mutable: Vec::new(), defs, rows: Vec::new(), updatable, stamped }
     }
 
     /// From now on only rows created later change (the module's design rule).
@@ -209,22 +224,18 @@ impl Generator {
         if !self.rows.is_empty() && roll < cfg.delete_percent + cfg.update_percent {
             let i = self.rng.below(self.rows.len() as u64) as usize;
             let (table, key) = self.rows[i].clone();
-            let def = self.defs[table].clone();
-            let Some(row) = mirror.get(&def.name).and_then(|t| t.get(&key)).cloned() else {
+            let Some(mut row) = mirror.get(&self.defs[table].name).and_then(|t| t.get(&key)).cloned() else {
                 self.rows.swap_remove(i);
                 return Vec::new();
             };
-            let updatable: Vec<usize> = (0..def.columns.len())
-                .filter(|c| !def.key.contains(c) && def.columns[*c].ty != ColType::Timestamp)
-                .collect();
-            if roll < cfg.delete_percent || updatable.is_empty() {
+            let n = self.updatable[table].len();
+            if roll < cfg.delete_percent || n == 0 {
                 self.rows.swap_remove(i);
                 return vec![Op::Delete { table, key }];
             }
-            let mut row = row;
-            let c = updatable[self.rng.below(updatable.len() as u64) as usize];
+            let c = self.updatable[table][self.rng.below(n as u64) as usize];
             let old = row[c].clone();
-            let (ty, nullable) = (def.columns[c].ty, def.columns[c].nullable);
+            let (ty, nullable) = (self.defs[table].columns[c].ty, self.defs[table].columns[c].nullable);
             let mut new = self.value(ty, nullable, &now);
             if new == old {
                 new = match (ty, old) {
@@ -237,12 +248,8 @@ impl Generator {
                 };
             }
             row[c] = new;
-            for (j, col) in def.columns.iter().enumerate() {
-                let stamp =
-                    ["updated", "modified", "changed"].iter().any(|w| col.name.to_ascii_lowercase().contains(w));
-                if col.ty == ColType::Timestamp && stamp && !def.key.contains(&j) {
-                    row[j] = now.clone();
-                }
+            for &j in &self.stamped[table] {
+                row[j] = now.clone();
             }
             return vec![Op::Update { table, row }];
         }
