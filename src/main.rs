@@ -37,6 +37,18 @@ enum Command {
     /// Run the failover and recovery state machines with the real handlers against a
     /// simulated Region pair, on virtual time.
     Drill(cmd::drill::DrillArgs),
+    /// Start a failover in a deployed stack (reads the plan from the stack's parameter).
+    Start(cmd::ops::StartArgs),
+    /// Follow an execution: its states, durations, the current step, the time against the RTO.
+    Status(cmd::ops::StatusArgs),
+    /// Approve an execution's pending request (the same single-use record as the e-mail's link).
+    Approve(cmd::ops::DecideArgs),
+    /// Reject an execution's pending request.
+    Reject(cmd::ops::DecideArgs),
+    /// Stop an execution and report where each routing control and writer was left.
+    Abort(cmd::ops::AbortArgs),
+    /// Run the stack's readiness check and print each verdict.
+    Readiness(cmd::ops::ReadinessArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,5 +59,11 @@ fn main() -> ExitCode {
         Command::Sim(a) => cmd::sim::run(a),
         Command::Diff(a) => cmd::diff::run(a),
         Command::Drill(a) => cmd::drill::run(a),
+        Command::Start(a) => cmd::ops::run(cmd::ops::Op::Start(a)),
+        Command::Status(a) => cmd::ops::run(cmd::ops::Op::Status(a)),
+        Command::Approve(a) => cmd::ops::run(cmd::ops::Op::Approve(a)),
+        Command::Reject(a) => cmd::ops::run(cmd::ops::Op::Reject(a)),
+        Command::Abort(a) => cmd::ops::run(cmd::ops::Op::Abort(a)),
+        Command::Readiness(a) => cmd::ops::run(cmd::ops::Op::Readiness(a)),
     }
 }

@@ -3,5 +3,6 @@
 pub mod asl;
 pub mod diff;
 pub mod drill;
+pub mod ops;
 pub mod plan;
 pub mod sim;

@@ -56,6 +56,8 @@ pub enum Observed<T> {
     NotObserved,
     Missing,
     Found(T),
+    /// Asked, and no answer came (its Region's API did not answer in time): the reason.
+    Unreachable(String),
 }
 
 impl<T> Observed<T> {
@@ -341,6 +343,15 @@ pub fn findings(o: &Observation, mode: Mode) -> Vec<Finding> {
             format!("target cluster {target_id} is `{}`, not available", t.status),
         )),
         Observed::Found(_) => {}
+        // The target is read in its own Region, where the function runs; never recorded
+        // unreachable (a failed read is the step's error), but refused if it were.
+        Observed::Unreachable(why) => out.push(fail(
+            "members",
+            target_id,
+            format!("the target member cluster {target_id} could not be read in {}: {why}", o.target_region),
+            Blocks::Failover,
+            ErrorKind::Transient,
+        )),
     }
 
     // The source cluster, read in planned mode only.
@@ -350,6 +361,14 @@ pub fn findings(o: &Observation, mode: Mode) -> Vec<Finding> {
             "members",
             source_id,
             format!("the source member cluster {source_id} does not exist in {}", o.source_region),
+        )),
+        Observed::Unreachable(why) => out.push(switchover_refused(
+            "members",
+            source_id,
+            format!(
+                "the source member cluster {source_id} could not be read in {} ({why}): a switchover needs the source Region's API",
+                o.source_region
+            ),
         )),
         Observed::Found(s) if s.status != "available" => out.push(switchover_refused(
             "members",

@@ -10,6 +10,9 @@ pub const FAILOVER: &str = include_str!("../../../statemachine/failover.asl.json
 /// `statemachine/recovery.asl.json`, as deployed.
 pub const RECOVERY: &str = include_str!("../../../statemachine/recovery.asl.json");
 
+/// `statemachine/readiness.asl.json`, as deployed.
+pub const READINESS: &str = include_str!("../../../statemachine/readiness.asl.json");
+
 /// The account the simulated stack lives in.
 pub const ACCOUNT: &str = "111122223333";
 
@@ -47,6 +50,11 @@ pub fn load(region: &str, plan: &str) -> Result<(Definition, Definition), AslErr
     let failover = Definition::parse(&substitute(FAILOVER, &subs)?)?;
     let recovery = Definition::parse(&substitute(RECOVERY, &subs)?)?;
     Ok((failover, recovery))
+}
+
+/// The readiness machine of the stack of `region`, substituted and parsed.
+pub fn load_readiness(region: &str, plan: &str) -> Result<Definition, AslError> {
+    Definition::parse(&substitute(READINESS, &substitutions(region, plan))?)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod expect;
 pub mod principals;
 pub mod report;
 pub mod run;
+pub mod stage;
 
 pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
 pub use run::{CallLog, run, run_blocking, run_recorded};

@@ -76,7 +76,7 @@ fn clients_at(
 /// The clients of every role of both stacks, each signed with the role's own key
 /// ([`Principal::access_key_id`]), built once each. It holds the simulator's endpoints,
 /// not the simulator: the dispatcher that keeps it must not keep the simulator alive.
-fn role_clients(sim: &Sim, clock: &SharedClock, seed: u64) -> ClientsOf {
+pub(crate) fn role_clients(sim: &Sim, clock: &SharedClock, seed: u64) -> ClientsOf {
     let (endpoints, clock) = (sim.endpoints().services.clone(), clock.clone());
     let cache: Mutex<BTreeMap<Principal, AwsClients>> = Mutex::new(BTreeMap::new());
     Arc::new(move |p: &Principal| {

@@ -130,6 +130,7 @@
 //! task waits), a `ScaledClock` for `failover sim`.
 
 pub mod arc;
+pub mod cloudformation;
 pub mod cloudwatch;
 mod compat;
 pub mod control;
@@ -147,6 +148,8 @@ pub mod services;
 pub mod sfn;
 pub mod sim;
 pub mod sns;
+pub mod ssm;
+pub mod sts;
 pub mod web;
 pub mod wire;
 

@@ -24,6 +24,12 @@ pub mod service {
     pub const FUNCTION_URLS: &str = "function-urls";
     /// Each Region's application health endpoint (`GET /health`), one port per Region.
     pub const WEB: &str = "web";
+    /// CloudFormation (DescribeStacks: each Region's stack and its outputs).
+    pub const CLOUDFORMATION: &str = "cloudformation";
+    /// SSM Parameter Store (each Region's copy of the plan).
+    pub const SSM: &str = "ssm";
+    /// STS (GetCallerIdentity).
+    pub const STS: &str = "sts";
     /// The authoritative DNS server (UDP and TCP, not HTTP).
     pub const DNS: &str = "dns";
 }
@@ -41,4 +47,7 @@ pub(crate) const BUILTIN: &[Register] = &[
     crate::web::Web::register,
     crate::function_urls::FunctionUrls::register,
     crate::dns::Dns::register,
+    crate::cloudformation::CloudFormation::register,
+    crate::sts::Sts::register,
+    crate::ssm::Ssm::register,
 ];

@@ -75,6 +75,16 @@ impl Sfn {
                 Ok(exec.describe().to_api_json())
             }
             "ListExecutions" => self.list_executions(&input),
+            "StopExecution" => {
+                let exec = self.execution(&input)?;
+                let error = input.get("error").and_then(Value::as_str);
+                let cause = input.get("cause").and_then(Value::as_str);
+                // Stopping an execution that has ended is not an error in the API.
+                exec.stop(error, cause);
+                let now = self.runner.clock().now();
+                let secs = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                Ok(json!({ "stopDate": secs }))
+            }
             "GetExecutionHistory" => self.history(&input),
             "SendTaskSuccess" => {
                 let token = token(&input)?;

@@ -220,8 +220,13 @@ impl Observer<'_> {
             let source_arn = self.db.members.get(self.source_region).map(String::as_str).unwrap_or_default();
             let source_id = failover_core::contract::aurora::cluster_id_of_arn(source_arn);
             let rds = self.clients.rds.get(self.source_region);
-            let source = find_cluster(&rds, source_id, self.source_region).await?;
-            o.source = source.as_ref().map_or(Observed::Missing, |c| Observed::Found(cluster_view(c)));
+            // An unanswered source Region refuses the switchover (a finding), it does not
+            // fail the check: the readiness check and a planned start must say why.
+            o.source = match find_cluster(&rds, source_id, self.source_region).await {
+                Ok(source) => source.as_ref().map_or(Observed::Missing, |c| Observed::Found(cluster_view(c))),
+                Err(e) if e.kind == failover_core::ErrorKind::Transient => Observed::Unreachable(e.message),
+                Err(e) => return Err(e),
+            };
         }
         Ok(target)
     }
