@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 use failover_core::clock::ScaledClock;
 use failover_core::{Plan, SharedClock};
-use regionsim::SimBuilder;
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -66,33 +65,33 @@ pub fn run(args: SimArgs) -> ExitCode {
     };
     runtime.block_on(async move {
         let clock = SharedClock::new(ScaledClock::new(SystemTime::now(), args.speed));
-        let sim = match SimBuilder::with_plan(clock, plan.clone()).seed(args.seed).start().await {
+        // Both stacks deployed: their state machines with the real handlers, the approval
+        // pages, the stack outputs and each Region's plan parameter, for the CLI to try.
+        let stage = match failover_drill::stage::Stage::start_with(clock, plan.clone(), args.seed, |cfg| {
+            cfg.backend = backend;
+        })
+        .await
+        {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("cannot start the simulator: {e}");
                 return ExitCode::from(2);
             }
         };
-        let mut cfg = regionsim::rds::AuroraConfig::from_plan(&plan);
-        cfg.backend = backend;
-        cfg.seed = args.seed;
-        match regionsim::rds::Aurora::install(&sim, cfg) {
-            Ok(aurora) => {
-                let a = aurora.clone();
-                sim.register_control(
-                    "stall",
-                    Arc::new(move |v: &serde_json::Value| {
-                        let stall = v.get("stall").and_then(serde_json::Value::as_bool).unwrap_or(true);
-                        a.set_failover_stalls(stall);
-                        Ok(serde_json::json!({ "stall": stall }))
-                    }),
-                );
-            }
-            Err(e) => {
-                eprintln!("cannot start the Aurora model: {e}");
-                return ExitCode::from(2);
-            }
+        if let Err(e) = stage.publish_plan() {
+            eprintln!("cannot publish the plan: {e}");
+            return ExitCode::from(2);
         }
+        let sim = stage.sim.clone();
+        let aurora = stage.aurora.clone();
+        sim.register_control(
+            "stall",
+            Arc::new(move |v: &serde_json::Value| {
+                let stall = v.get("stall").and_then(serde_json::Value::as_bool).unwrap_or(true);
+                aurora.set_failover_stalls(stall);
+                Ok(serde_json::json!({ "stall": stall }))
+            }),
+        );
         let control = match regionsim::control::start(&sim, args.control).await {
             Ok(a) => a,
             Err(e) => {
@@ -119,11 +118,19 @@ pub fn run(args: SimArgs) -> ExitCode {
         println!("# DNS (UDP and TCP): {}", eps.dns);
         println!("# control API: http://{control}/state");
         println!("# plan: {}", args.write_plan.display());
+        println!(
+            "# stacks: {stack} in {} and {}; try: failover status --region {} --stack {stack}",
+            sim.regions()[0],
+            sim.regions()[1],
+            sim.regions()[1],
+            stack = regionsim::cloudformation::stack_name(&plan.name),
+        );
         match args.seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
             None => std::future::pending::<()>().await,
         }
         drop(sim);
+        drop(stage);
         ExitCode::SUCCESS
     })
 }

@@ -108,6 +108,16 @@ pub struct Stage {
 impl Stage {
     /// Starts the simulator on `clock` with `plan`, both stacks deployed on it.
     pub async fn start(clock: SharedClock, plan: Plan, seed: u64) -> Result<Stage, DrillError> {
+        Self::start_with(clock, plan, seed, |_| {}).await
+    }
+
+    /// [`Stage::start`], with the Aurora model's configuration changed first (its backend).
+    pub async fn start_with(
+        clock: SharedClock,
+        plan: Plan,
+        seed: u64,
+        configure: impl FnOnce(&mut AuroraConfig),
+    ) -> Result<Stage, DrillError> {
         let table = approvals_table(&plan.name);
         let sim = SimBuilder::with_plan(clock.clone(), plan.clone())
             .seed(seed)
@@ -119,6 +129,7 @@ impl Stage {
             .map_err(|e| DrillError::Sim(e.to_string()))?;
         let mut aurora_cfg = AuroraConfig::from_plan(&plan);
         aurora_cfg.seed = seed;
+        configure(&mut aurora_cfg);
         let aurora = Aurora::install(&sim, aurora_cfg).map_err(|e| DrillError::Sim(e.to_string()))?;
         let plan = sim.plan();
         encrypt_stack_resources(&sim, &plan);

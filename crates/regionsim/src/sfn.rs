@@ -32,7 +32,7 @@ const MAX_PAGE: usize = 1000;
 
 /// Keeps the `states` port for [`Sfn::install`]: it answers 501 until then.
 pub fn reserve_port(setup: &mut Setup<'_>) {
-    setup.listen_shared(service::SFN, None);
+    setup.listen_shared(service::SFN, Some("AWS_ENDPOINT_URL_SFN"));
 }
 
 /// The simulated Step Functions service.
