@@ -137,6 +137,8 @@ pub const DEFAULT_STACK: &str = "failover-retail-store";
 pub struct Operator {
     pub target: Target,
     pub outputs: StackOutputs,
+    /// Every output of the stack, by key.
+    pub raw_outputs: BTreeMap<String, String>,
     clients: AwsClients,
     clock: SharedClock,
     sfn: aws_sdk_sfn::Client,
@@ -246,6 +248,7 @@ impl Operator {
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value().unwrap_or_default().to_string())))
             .collect();
+        let raw_outputs = outputs.clone();
         let outputs = StackOutputs::from_outputs(&target.stack, &outputs)?;
         let clients = AwsClients::with_endpoints(sdk.clone(), clock.clone(), endpoints);
         Ok(Operator {
@@ -254,6 +257,7 @@ impl Operator {
             sts: client!(aws_sdk_sts, "sts"),
             target,
             outputs,
+            raw_outputs,
             clients,
             clock,
         })
@@ -600,4 +604,50 @@ impl Operator {
 
 fn to_system(t: &aws_smithy_types::DateTime) -> SystemTime {
     SystemTime::try_from(*t).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// What the plan says about a stack against what the stack's outputs say: one line per
+/// disagreement (topic, bucket, signing secret), each naming the plan's field. notify and
+/// diff-report use the plan's values, so a mismatch sends mail to another topic, reports to
+/// another bucket, or signs links with a key the approval page does not check.
+pub fn stack_disagreements(
+    plan: &Plan,
+    region: &str,
+    outputs: &StackOutputs,
+    raw: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(stack) = plan.stacks.get(region) else {
+        return vec![format!("stacks.{region}: the plan names no stack in {region}")];
+    };
+    let mut compare = |field: &str, planned: Option<&str>, output: &str, actual: Option<&str>| {
+        if planned != actual {
+            out.push(format!(
+                "stacks.{region}.{field}: the plan says {}, the stack's {output} is {}",
+                planned.unwrap_or("nothing"),
+                actual.unwrap_or("missing")
+            ));
+        }
+    };
+    compare("topic_arn", Some(stack.topic_arn.as_str()), "TopicArn", outputs.topic.as_deref());
+    compare(
+        "report_bucket",
+        Some(stack.report_bucket.as_str()),
+        "ReportBucketName",
+        raw.get("ReportBucketName").map(String::as_str),
+    );
+    compare(
+        "approval_secret",
+        stack.approval_secret.as_deref(),
+        "ApprovalSecretArn",
+        Some(outputs.approval_secret.as_str()),
+    );
+    out
+}
+
+impl Operator {
+    /// [`stack_disagreements`] for this operator's stack.
+    pub fn disagreements(&self, plan: &Plan) -> Vec<String> {
+        stack_disagreements(plan, &self.target.region, &self.outputs, &self.raw_outputs)
+    }
 }

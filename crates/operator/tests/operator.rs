@@ -92,13 +92,13 @@ fn a_missing_stack_region_or_plan_is_a_configuration_error() {
 
         // The plan was never published in this Region.
         let o = operator(&stage, "us-west-2").await.expect("the stack is found");
-        let e = o.start("us-west-2", "planned", None, stage.clock.now()).await.err().expect("no plan parameter");
+        let e = o.start("us-west-2", "planned", None, stage.clock.now()).await.expect_err("no plan parameter");
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("/failover/retail-store/plan does not exist in us-west-2"), "{e}");
 
         // A failover to us-east-1 does not run in us-west-2's stack.
         stage.publish_plan().expect("published");
-        let e = o.start("us-east-1", "planned", None, stage.clock.now()).await.err().expect("wrong stack");
+        let e = o.start("us-east-1", "planned", None, stage.clock.now()).await.expect_err("wrong stack");
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("pass --region us-east-1"), "{e}");
     });
@@ -208,5 +208,32 @@ fn readiness_prints_the_verdict_of_the_stack() {
         assert_eq!(r.status, "SUCCEEDED", "{r:?}");
         assert_ne!(r.verdict.as_deref(), Some("ready"), "{r:?}");
         assert!(!r.reasons.is_empty(), "{r:?}");
+    });
+}
+
+#[test]
+fn the_plan_and_a_stack_that_disagree_are_named_field_by_field() {
+    run(async {
+        let stage = stage().await;
+        let o = operator(&stage, "us-west-2").await.expect("the stack is found");
+        assert_eq!(o.disagreements(&stage.plan), Vec::<String>::new(), "the simulated stack is the plan's");
+
+        let cfn = stage.sim.service::<regionsim::cloudformation::CloudFormation>();
+        let mut stack = cfn.stack("us-west-2", "failover-retail-store").expect("the default stack");
+        stack.outputs.insert("TopicArn".into(), "arn:aws:sns:us-west-2:111122223333:someone-else".into());
+        stack
+            .outputs
+            .insert("ApprovalSecretArn".into(), "arn:aws:secretsmanager:us-west-2:111122223333:secret:x-AbCdEf".into());
+        cfn.put_stack("us-west-2", stack);
+        let o = operator(&stage, "us-west-2").await.expect("the stack is found");
+        let d = o.disagreements(&stage.plan);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(
+            d[0].starts_with(
+                "stacks.us-west-2.topic_arn: the plan says arn:aws:sns:us-west-2:111122223333:failover-retail-store"
+            ),
+            "{d:?}"
+        );
+        assert!(d[1].starts_with("stacks.us-west-2.approval_secret:"), "{d:?}");
     });
 }
