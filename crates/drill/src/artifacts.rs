@@ -97,7 +97,8 @@ pub(crate) fn collect(
             .and_then(|o| o.pointer("/results").and_then(Value::as_array).cloned())
             .unwrap_or_default();
         for r in &results {
-            let (Some(database), Some(loc)) = (r.pointer("/database").and_then(Value::as_str), r.pointer("/report/report"))
+            let (Some(database), Some(loc)) =
+                (r.pointer("/database").and_then(Value::as_str), r.pointer("/report/report"))
             else {
                 continue;
             };

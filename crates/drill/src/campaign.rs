@@ -355,10 +355,8 @@ pub fn rows(cells: &[CellResult]) -> Vec<Row> {
                 }
             }
             let rtos: Vec<f64> = drills.iter().filter_map(|d| d.rto_s).collect();
-            let ratios: Vec<f64> = drills
-                .iter()
-                .filter_map(|d| Some(d.rto_s? / d.rto_lower_bound_s.filter(|lb| *lb > 0.0)?))
-                .collect();
+            let ratios: Vec<f64> =
+                drills.iter().filter_map(|d| Some(d.rto_s? / d.rto_lower_bound_s.filter(|lb| *lb > 0.0)?)).collect();
             let sum = |f: fn(&crate::report::TableLoss) -> usize, truth: bool| -> usize {
                 drills
                     .iter()
@@ -532,7 +530,10 @@ pub fn page(c: &Campaign, cell_href: &dyn Fn(&CellResult) -> Option<String>) -> 
                         if x.as_expected { "pass" } else { "fail" },
                         esc(&x.id),
                         x.as_expected,
-                        esc(&x.drill.as_ref().map_or_else(|| x.error.clone().unwrap_or_default(), |d| d.problems.join("; "))),
+                        esc(&x
+                            .drill
+                            .as_ref()
+                            .map_or_else(|| x.error.clone().unwrap_or_default(), |d| d.problems.join("; "))),
                         if x.as_expected { "✓ " } else { "✗ " },
                         text
                     );

@@ -32,6 +32,6 @@ pub mod run;
 pub mod spell;
 pub mod timeline;
 
-pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
 pub use artifacts::Artifacts;
+pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
 pub use run::{CallLog, run, run_blocking, run_recorded, run_with_artifacts, run_with_artifacts_blocking};

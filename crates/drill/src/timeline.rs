@@ -23,8 +23,20 @@ const LANE: f64 = 20.0;
 const TOP: f64 = 52.0;
 const AXIS: f64 = 40.0;
 
+/// Text or a double-quoted attribute value, escaped (`/` stays: ids and links keep it).
 pub(crate) fn esc(s: &str) -> String {
-    html_escape::encode_safe(s).into_owned()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The `<head>` and opening `<body>` every page of the drill uses.
@@ -112,7 +124,14 @@ fn decision_execution(r: &DrillReport) -> Option<&str> {
 }
 
 /// One panel: the phases of one execution on their own scale.
-fn panel(out: &mut String, r: &DrillReport, execution: &str, phases: &[&PhaseTiming], marks: &[Mark], used: &mut BTreeSet<String>) {
+fn panel(
+    out: &mut String,
+    r: &DrillReport,
+    execution: &str,
+    phases: &[&PhaseTiming],
+    marks: &[Mark],
+    used: &mut BTreeSet<String>,
+) {
     let decision = decision_execution(r) == Some(execution);
     let mut t0 = phases.iter().map(|p| p.start_s).fold(f64::INFINITY, f64::min);
     let mut t1 = phases.iter().map(|p| p.start_s + p.duration_s).fold(f64::NEG_INFINITY, f64::max);
@@ -265,13 +284,15 @@ fn lost_section(out: &mut String, r: &DrillReport) {
         out,
         "<p>As the missing-transaction report counted them, next to what the simulator knows was lost (the ground truth). \
          The report {} the ground truth on every key.</p>\n",
-        if r.lost.exact { "<strong class=\"pass\">equals</strong>" } else { "<strong class=\"fail\">differs from</strong>" }
+        if r.lost.exact {
+            "<strong class=\"pass\">equals</strong>"
+        } else {
+            "<strong class=\"fail\">differs from</strong>"
+        }
     );
     let max = rows
         .iter()
-        .map(|(_, _, rep, truth)| {
-            rep.as_ref().map_or(0, |l| l.lost).max(truth.as_ref().map_or(0, |l| l.lost))
-        })
+        .map(|(_, _, rep, truth)| rep.as_ref().map_or(0, |l| l.lost).max(truth.as_ref().map_or(0, |l| l.lost)))
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -320,7 +341,9 @@ fn lost_section(out: &mut String, r: &DrillReport) {
          <th>changed (ground truth)</th><th>only in new (ground truth)</th></tr></thead><tbody>\n",
     );
     for (db, t, rep, truth) in &rows {
-        let n = |l: &Option<TableLoss>, f: fn(&TableLoss) -> usize| l.as_ref().map_or("–".to_string(), |l| f(l).to_string());
+        let n = |l: &Option<TableLoss>, f: fn(&TableLoss) -> usize| {
+            l.as_ref().map_or("–".to_string(), |l| f(l).to_string())
+        };
         let _ = writeln!(
             out,
             "<tr class=\"lost-table\" data-database=\"{0}\" data-table=\"{1}\" data-lost=\"{2}\" data-truth-lost=\"{5}\">\
@@ -347,7 +370,12 @@ pub fn page(r: &DrillReport, marks: &[Mark], links: &[(String, String)]) -> Stri
     } else {
         r.faults.iter().map(|f| f.spec()).collect::<Vec<_>>().join(", ")
     };
-    let title = format!("Drill {}: {} (fault {faults}, seed {})", if r.as_expected { "passed" } else { "FAILED" }, r.scenario, r.seed);
+    let title = format!(
+        "Drill {}: {} (fault {faults}, seed {})",
+        if r.as_expected { "passed" } else { "FAILED" },
+        r.scenario,
+        r.seed
+    );
     let mut out = head(&title);
     let _ = writeln!(out, "<h1>{}</h1>", esc(&title));
     let _ = writeln!(
@@ -383,10 +411,7 @@ pub fn page(r: &DrillReport, marks: &[Mark], links: &[(String, String)]) -> Stri
     dd("serving Regions", r.serving_regions.join(", "));
     dd("writers", r.writers.iter().map(|(d, w)| format!("{d}: {w}")).collect::<Vec<_>>().join(", "));
     dd("repeated side effects", r.repeated_side_effects.len().to_string());
-    dd(
-        "history events",
-        r.history_events.iter().map(|(e, n)| format!("{e}: {n}")).collect::<Vec<_>>().join(", "),
-    );
+    dd("history events", r.history_events.iter().map(|(e, n)| format!("{e}: {n}")).collect::<Vec<_>>().join(", "));
     out.push_str("</dl>\n");
 
     out.push_str(
