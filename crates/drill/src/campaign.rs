@@ -141,17 +141,21 @@ impl Filter {
         if parts.len() > 3 {
             return Err(format!("--only `{s}`: SCENARIO/FAULT/SEED has three parts at most"));
         }
-        let scenario = match parts.first().filter(|p| !any(p)) {
-            None => None,
-            Some(p) => Some(Scenario::from_cli_name(p).ok_or_else(|| {
-                format!("--only `{s}`: `{p}` is not a scenario (planned, region-outage, failback or *)")
-            })?),
-        };
+        let scenario = parts
+            .first()
+            .filter(|p| !any(p))
+            .map(|p| {
+                Scenario::from_cli_name(p).ok_or_else(|| {
+                    format!("--only `{s}`: `{p}` is not a scenario (planned, region-outage, failback or *)")
+                })
+            })
+            .transpose()?;
         let fault = parts.get(1).filter(|p| !any(p)).map(|p| p.to_string());
-        let seed = match parts.get(2).filter(|p| !any(p)) {
-            None => None,
-            Some(p) => Some(p.parse::<u64>().map_err(|_| format!("--only `{s}`: the seed `{p}` is not a number"))?),
-        };
+        let seed = parts
+            .get(2)
+            .filter(|p| !any(p))
+            .map(|p| p.parse::<u64>().map_err(|_| format!("--only `{s}`: the seed `{p}` is not a number")))
+            .transpose()?;
         Ok(Filter { scenario, fault, seed })
     }
 

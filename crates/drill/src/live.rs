@@ -52,7 +52,10 @@ struct Live {
 
 /// The observer to hand to `Runner::observe`: it prints through `progress`, with simulated
 /// time since `epoch`.
-pub fn observer(progress: Progress, epoch: SystemTime) -> impl Fn(&ExecutionHandle, &HistoryEvent) + Send + Sync {
+pub fn observer(
+    progress: Progress,
+    epoch: SystemTime,
+) -> impl Fn(&ExecutionHandle, &HistoryEvent) + Send + Sync + 'static {
     let live = Mutex::new(Live::default());
     move |h: &ExecutionHandle, ev: &HistoryEvent| {
         let line = {
@@ -73,12 +76,12 @@ impl Live {
         let t = ev.event_type.as_str();
         let (ctx, line) = if t.ends_with("StateEntered") {
             let state = ev.state_name().unwrap_or("?").to_string();
-            let label = ev.detail_str("input").and_then(label_of).or(prev.label.clone());
+            let label = ev.detail_str("input").and_then(label_of).or_else(|| prev.label.clone());
             let line = format!("{head} {state}{}", bracket(&label));
             (Context { state: Some(state), label, entered: Some(ev.timestamp) }, Some(line))
         } else if t.ends_with("StateExited") {
             let state = ev.state_name().unwrap_or("?").to_string();
-            let timed = ["Task", "Map", "Parallel", "Wait"].iter().any(|k| t == format!("{k}StateExited"));
+            let timed = ["TaskStateExited", "MapStateExited", "ParallelStateExited", "WaitStateExited"].contains(&t);
             let took = prev
                 .entered
                 .filter(|_| prev.state.as_deref() == Some(state.as_str()))
@@ -112,7 +115,11 @@ impl Live {
         } else if matches!(t, "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted") {
             let error = ev.detail_str("error").unwrap_or("");
             let cause = short(ev.detail_str("cause").unwrap_or(""));
-            let what = t.trim_start_matches("Execution").to_lowercase();
+            let what = match t {
+                "ExecutionFailed" => "failed",
+                "ExecutionTimedOut" => "timed out",
+                _ => "aborted",
+            };
             (prev, Some(format!("{head} execution {what}: {error}{}", colon(&cause))))
         } else {
             (prev, None)

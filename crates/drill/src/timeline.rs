@@ -280,10 +280,10 @@ fn lost_section(out: &mut String, r: &DrillReport) {
         out.push_str("<p id=\"no-loss\">No table was compared: this scenario must lose nothing, and the simulator recorded no lost row.</p>\n");
         return;
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<p>As the missing-transaction report counted them, next to what the simulator knows was lost (the ground truth). \
-         The report {} the ground truth on every key.</p>\n",
+         The report {} the ground truth on every key.</p>",
         if r.lost.exact {
             "<strong class=\"pass\">equals</strong>"
         } else {
