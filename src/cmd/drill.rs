@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use failover_drill::campaign::Filter;
 use failover_drill::{Approve, DrillOptions, DrillReport, Fault, Scenario};
 
 #[derive(Args, Debug)]
@@ -46,12 +47,35 @@ pub struct DrillArgs {
     /// always fails when the RTO exceeds the plan's objective).
     #[arg(long, default_value_t = failover_drill::report::DEFAULT_RTO_RATIO)]
     rto_ratio: f64,
-    /// Write the drill's report as JSON.
+    /// Write the drill's report as JSON (a campaign: every drill under `cells`).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// No line per state, only the summary.
+    /// No line per state, only the summary (a campaign: no progress line).
     #[arg(long)]
     quiet: bool,
+    /// Write what a person opens after the drill into DIR: timeline.html (a bar per phase
+    /// on the simulated clock, the RTO objective, the lost rows per table), the
+    /// missing-transaction report as the recovery stored it (report/), every notification
+    /// as the e-mail reads (notifications/), the execution histories (histories/). A
+    /// campaign adds campaign.html and one such directory per drill under cells/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Run the scenario x fault x seed matrix instead of one drill: every scenario, with no
+    /// fault and with every fault kind that applies to it, --seeds seeds each (from --seed
+    /// on), several drills at once; prints a table and exits 1 if any drill ends other than
+    /// its scenario expects.
+    #[arg(long, conflicts_with_all = ["scenario", "faults"])]
+    campaign: bool,
+    /// Seeds per cell of a campaign (default 3).
+    #[arg(long, requires = "campaign")]
+    seeds: Option<u64>,
+    /// Run only the campaign's cells that match SCENARIO[/FAULT[/SEED]]: each part a value
+    /// or `*`, FAULT a kind (`arc-dead`), a spelling (`arc-dead=4:hang`) or `none`.
+    #[arg(long, value_name = "SCENARIO/FAULT/SEED", requires = "campaign", value_parser = Filter::parse)]
+    only: Option<Filter>,
+    /// Drills a campaign runs at once (default: one per available core).
+    #[arg(long, requires = "campaign")]
+    jobs: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -123,6 +147,19 @@ pub fn run(args: DrillArgs) -> ExitCode {
         schema_ddl,
         rto_ratio: args.rto_ratio,
     };
+    if args.campaign {
+        return super::campaign::run(
+            opts,
+            super::campaign::CampaignArgs {
+                seeds: args.seeds,
+                only: args.only,
+                jobs: args.jobs,
+                json: args.json,
+                out: args.out,
+                quiet: args.quiet,
+            },
+        );
+    }
     let quiet = args.quiet;
     let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
         if !quiet {
@@ -130,7 +167,11 @@ pub fn run(args: DrillArgs) -> ExitCode {
         }
     });
     let wall = std::time::Instant::now();
-    let report = match failover_drill::run_blocking(&opts, progress) {
+    let ran = match &args.out {
+        None => failover_drill::run_blocking(&opts, progress).map(|r| (r, None)),
+        Some(_) => failover_drill::run_with_artifacts_blocking(&opts, progress).map(|(r, a)| (r, Some(a))),
+    };
+    let (report, artifacts) = match ran {
         Ok(r) => r,
         Err(e) => {
             eprintln!("drill: {e}");
@@ -138,6 +179,20 @@ pub fn run(args: DrillArgs) -> ExitCode {
         }
     };
     print_summary(&report, wall.elapsed());
+    if let (Some(dir), Some(artifacts)) = (&args.out, &artifacts) {
+        match failover_drill::out::write(dir, &report, artifacts) {
+            Ok(files) => println!(
+                "wrote {} files to {}; open {}",
+                files.len(),
+                dir.display(),
+                dir.join("timeline.html").display()
+            ),
+            Err(e) => {
+                eprintln!("--out: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).expect("the report serialises");
         if let Err(e) = std::fs::write(path, text + "\n") {
@@ -206,8 +261,10 @@ fn print_summary(r: &DrillReport, wall: std::time::Duration) {
         }
         println!("  report equals ground truth: {}", if r.lost.exact { "yes" } else { "NO" });
     }
-    println!("serving: {:?}; writers: {:?}", r.serving_regions, r.writers);
-    println!("notifications: {}; history events: {:?}", r.notifications.len(), r.history_events);
+    let writers: Vec<String> = r.writers.iter().map(|(db, region)| format!("{db} in {region}")).collect();
+    println!("serving: {}; writers: {}", r.serving_regions.join(", "), writers.join(", "));
+    let history: Vec<String> = r.history_events.iter().map(|(e, n)| format!("{e} {n}")).collect();
+    println!("notifications: {}; history events: {}", r.notifications.len(), history.join(", "));
     let calls: Vec<String> =
         r.api_calls.iter().map(|(svc, ops)| format!("{svc} {}", ops.values().sum::<u64>())).collect();
     println!("API calls: {}", calls.join(", "));

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod asl;
+pub mod campaign;
 pub mod diff;
 pub mod drill;
 pub mod ops;

@@ -61,10 +61,12 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let quota_failures = i.opts.cluster_quota().map_or(0, |q| plan.databases.len().saturating_sub(q));
     // RDS refuses these databases' moves: their writers stay, the others move.
     let refused: Vec<String> = i.opts.refused_moves().into_iter().map(str::to_string).collect();
-    // A planned switchover whose lag is over the RPO is refused; the approver is asked
-    // whether to continue unplanned (and the rest is an unplanned failover's).
+    // A planned switchover whose lag is over the RPO, or unknown (no lag datapoint), is
+    // refused; the approver is asked whether to continue unplanned (and the rest is an
+    // unplanned failover's).
     let refused_switchover = i.opts.scenario == Scenario::Planned
-        && i.opts.lag().is_some_and(|s| s.saturating_mul(1000) > plan.objectives.rpo_seconds.saturating_mul(1000));
+        && (i.opts.lag().is_some_and(|s| s.saturating_mul(1000) > plan.objectives.rpo_seconds.saturating_mul(1000))
+            || i.opts.faults.contains(&Fault::NoLagMetric));
     let entered = |state: &str| {
         i.decision.history().iter().any(|ev| ev.event_type.ends_with("StateEntered") && ev.state_name() == Some(state))
     };
@@ -160,7 +162,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         Approve::Auto | Approve::Replayed => {
             let expected = match i.opts.scenario {
                 Scenario::Planned if refused_switchover => {
-                    "switchover refused (lag over the RPO), continued unplanned on approval: failed over, recovered, report equal to ground truth"
+                    "switchover refused (lag over the RPO or unknown), continued unplanned on approval: failed over, recovered, report equal to ground truth"
                         .to_string()
                 }
                 Scenario::Planned | Scenario::Failback => "traffic and writers in the target, nothing lost".to_string(),

@@ -12,14 +12,27 @@
 //! * [`run`]: the drill itself (simulator, runner, approver, faults), and
 //!   [`run::run_recorded`] with every role's calls ([`run::CallLog`]); `expect` (private):
 //!   the verdict of a run against the scenario table.
+//! * [`live`]: the lines a person follows while a drill runs (the database of each Map
+//!   iteration, durations, long polls); [`spell`]: values as the command line spells them.
+//! * [`artifacts`]: what a drill leaves to read (report files, e-mails, histories), taken
+//!   out of the simulator; [`out`] writes them with the [`timeline`] page.
+//! * [`campaign`]: the scenario × fault × seed matrix, run in parallel, and its table and
+//!   page.
 
+pub mod artifacts;
+pub mod campaign;
 pub mod definitions;
 pub mod dispatch;
 mod expect;
+pub mod live;
+pub mod out;
 pub mod principals;
 pub mod report;
 pub mod run;
+pub mod spell;
 pub mod stage;
+pub mod timeline;
 
+pub use artifacts::Artifacts;
 pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
-pub use run::{CallLog, run, run_blocking, run_recorded};
+pub use run::{CallLog, run, run_blocking, run_recorded, run_with_artifacts, run_with_artifacts_blocking};

@@ -16,6 +16,7 @@ use regionsim::{DownMode, Sim, SimBuilder};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::artifacts::Artifacts;
 use crate::dispatch::{ApprovalRequest, ClientsOf, DiffReportFn, IntegrationLog, Invocation, StepsDispatcher};
 use crate::principals::{self, DRILL_ACCESS_KEY, Principal, Role};
 use crate::report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
@@ -135,6 +136,33 @@ pub async fn run_recorded(
     opts: &DrillOptions,
     progress: Arc<dyn Fn(&str) + Send + Sync>,
 ) -> Result<(DrillReport, CallLog), DrillError> {
+    run_inner(opts, progress, false).await.map(|(report, log, _)| (report, log))
+}
+
+/// [`run`], with what a person opens after the drill ([`Artifacts`]: the report files, the
+/// e-mails, the histories), for `failover drill --out`.
+pub async fn run_with_artifacts(
+    opts: &DrillOptions,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<(DrillReport, Artifacts), DrillError> {
+    let (report, _, artifacts) = run_inner(opts, progress, true).await?;
+    Ok((report, artifacts.unwrap_or_default()))
+}
+
+/// [`run_with_artifacts`] on its own paused runtime, as [`run_blocking`].
+pub fn run_with_artifacts_blocking(
+    opts: &DrillOptions,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<(DrillReport, Artifacts), DrillError> {
+    let rt = failover_asl::virtual_runtime().map_err(|e| DrillError::Sim(e.to_string()))?;
+    rt.block_on(run_with_artifacts(opts, progress))
+}
+
+async fn run_inner(
+    opts: &DrillOptions,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+    keep_artifacts: bool,
+) -> Result<(DrillReport, CallLog, Option<Artifacts>), DrillError> {
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS);
     let clock = SharedClock::virtual_at(epoch);
     let plan = Plan::from_yaml(opts.plan_yaml.as_deref().unwrap_or(DEFAULT_PLAN))
@@ -322,21 +350,9 @@ pub async fn run_recorded(
     // The approver and anyone else answer callbacks through the Step Functions API.
     Sfn::new(runner.clone(), machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, &name), def))).install(&sim);
 
-    // A line per state entered, with simulated time since the start.
-    {
-        let progress = progress.clone();
-        runner.observe(move |h, ev| {
-            if ev.event_type.ends_with("StateEntered") {
-                let t = ev.timestamp.duration_since(epoch).unwrap_or_default().as_secs_f64();
-                progress(&format!(
-                    "{:>9}  {:<34} {}",
-                    time_fmt::elapsed(Duration::from_secs_f64(t)),
-                    h.name(),
-                    ev.state_name().unwrap_or("?")
-                ));
-            }
-        });
-    }
+    // A line per state entered (naming a Map iteration's database), per state ended with
+    // its duration, and per polling round of a long wait.
+    runner.observe(crate::live::observer(progress.clone(), epoch));
 
     // The approver: decides as the drill was told, the moment it is asked.
     let approve = opts.approve;
@@ -376,10 +392,11 @@ pub async fn run_recorded(
     });
 
     progress(&format!(
-        "drill {:?}, approve {:?}, seed {}; plan {}: {} -> {}; simulated latencies: health-check propagation {} s, DNS TTL {} s, switchover {} s, failover {} s (+{} s pending), snapshot {} after the old Region returns, copy {} s, restore {} s, instance {} s",
+        "drill {}, approve {}, seed {}{}; plan {}: {} -> {}; simulated latencies: health-check propagation {} s, DNS TTL {} s, switchover {} s, failover {} s (+{} s pending), snapshot {} after the old Region returns, copy {} s, restore {} s, instance {} s",
         opts.scenario,
         opts.approve,
         opts.seed,
+        opts.faults.iter().map(|f| format!(", fault {f}")).collect::<String>(),
         plan.name,
         primary,
         secondary,
@@ -474,7 +491,8 @@ pub async fn run_recorded(
         integrations: integrations.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         regions: vec![primary.clone(), secondary.clone()],
     };
-    Ok((report, log))
+    let artifacts = keep_artifacts.then(|| crate::artifacts::collect(&sim, epoch, &executions, &decision_exec));
+    Ok((report, log, artifacts))
 }
 
 fn start_failover(
