@@ -93,8 +93,8 @@ pub struct CloudWatchModel {
 }
 
 impl CloudWatchModel {
-    /// The canary alarms of the plan: each lives in the Region that watches (the other
-    /// one unless the plan says).
+    /// The canary alarms of the plan: each watcher lives in the Region that watches (the
+    /// other one unless the plan says); each Region's own alarms live in it and watch it.
     pub fn from_plan(plan: &Plan, settings: &CloudWatchSettings, now: SystemTime) -> Self {
         let mut cw = CloudWatchModel {
             alarm_delay: settings.alarm_delay,
@@ -108,6 +108,11 @@ impl CloudWatchModel {
                         if plan.regions.primary == *watched { &plan.regions.secondary } else { &plan.regions.primary };
                     other.clone()
                 });
+                cw.add_canary_alarm(&home, &alarm.name, watched, now);
+            }
+            // A Region's own signals live in it and watch it.
+            for alarm in &health.own_alarms {
+                let home = alarm.region.clone().unwrap_or_else(|| watched.clone());
                 cw.add_canary_alarm(&home, &alarm.name, watched, now);
             }
         }
