@@ -276,22 +276,33 @@ fn watched_by(plan: &Plan, here: &str, alarm: &str) -> Option<Region> {
     plan.watchers_of(other).iter().any(|(n, home)| *n == alarm && *home == here).then(|| other.to_string())
 }
 
-/// The decision table (module docs).
-pub fn decide(plan: &Plan, event: &AlarmEvent, obs: &Observation) -> Decision {
-    let here = obs.here.as_str();
+/// The rows that need nothing but the event and the plan: an ALARM transition of a watcher
+/// of the other Region living in `here` gives the watched Region; anything else why not.
+/// The proposer reads nothing more for an event this refuses.
+pub fn screen(plan: &Plan, event: &AlarmEvent, here: &str) -> Result<Region, Ignored> {
     match event.state {
-        AlarmState::Ok => return Decision::Ignore(Ignored::OkTransition),
-        AlarmState::InsufficientData => return Decision::Ignore(Ignored::InsufficientData),
+        AlarmState::Ok => return Err(Ignored::OkTransition),
+        AlarmState::InsufficientData => return Err(Ignored::InsufficientData),
         AlarmState::Alarm => {}
     }
     if event.region != here {
-        return Decision::Ignore(Ignored::OtherRegion { alarm_region: event.region.clone() });
+        return Err(Ignored::OtherRegion { alarm_region: event.region.clone() });
     }
-    let Some(watched) = watched_by(plan, here, &event.alarm) else {
+    watched_by(plan, here, &event.alarm).ok_or_else(|| {
         if plan.own_alarms_of(here).contains(&event.alarm.as_str()) {
-            return Decision::Ignore(Ignored::OwnSignal);
+            Ignored::OwnSignal
+        } else {
+            Ignored::UnknownAlarm
         }
-        return Decision::Ignore(Ignored::UnknownAlarm);
+    })
+}
+
+/// The decision table (module docs).
+pub fn decide(plan: &Plan, event: &AlarmEvent, obs: &Observation) -> Decision {
+    let here = obs.here.as_str();
+    let watched = match screen(plan, event, here) {
+        Ok(r) => r,
+        Err(ignored) => return Decision::Ignore(ignored),
     };
     if let Some(execution) = &obs.running {
         return Decision::Ignore(Ignored::AlreadyRunning { execution: execution.clone() });
