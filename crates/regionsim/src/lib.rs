@@ -147,6 +147,7 @@ pub mod services;
 pub mod sfn;
 pub mod sim;
 pub mod sns;
+pub mod ssm;
 pub mod web;
 pub mod wire;
 

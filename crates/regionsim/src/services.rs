@@ -20,6 +20,8 @@ pub mod service {
     pub const SFN: &str = "states";
     /// DynamoDB, each Region's tables of its own.
     pub const DYNAMODB: &str = "dynamodb";
+    /// SSM Parameter Store, each Region's parameters of its own (the stacks' plan copies).
+    pub const SSM: &str = "ssm";
     /// Each Region's Lambda function URL, one port per Region.
     pub const FUNCTION_URLS: &str = "function-urls";
     /// Each Region's application health endpoint (`GET /health`), one port per Region.
@@ -38,6 +40,7 @@ pub(crate) const BUILTIN: &[Register] = &[
     crate::secrets::SecretsManager::register,
     crate::sfn::reserve_port,
     crate::dynamodb::DynamoDb::register,
+    crate::ssm::Ssm::register,
     crate::web::Web::register,
     crate::function_urls::FunctionUrls::register,
     crate::dns::Dns::register,
