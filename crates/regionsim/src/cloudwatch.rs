@@ -180,15 +180,20 @@ impl CloudWatch {
         Some(alarm_state(a, sim.region_status(&a.watched_region), now, cw.alarm_delay).0)
     }
 
-    /// Forces an alarm's state (`None` lets it follow health again).
+    /// Forces an alarm's state (`None` lets it follow health again). Whoever follows the
+    /// alarms' transitions (the EventBridge model) is woken.
     pub fn force_alarm_state(&self, region: &str, name: &str, state: Option<&str>) -> bool {
-        match self.state().alarms.get_mut(&(region.to_string(), name.to_string())) {
+        let found = match self.state().alarms.get_mut(&(region.to_string(), name.to_string())) {
             Some(a) => {
                 a.forced = state.map(str::to_string);
                 true
             }
             None => false,
+        };
+        if found && let Some(sim) = self.sim.upgrade() {
+            sim.changed();
         }
+        found
     }
 
     /// Sets the replication lag reported when no lag source is provided.

@@ -35,6 +35,7 @@ pub(crate) const BUILTIN: &[Register] = &[
     crate::arc::ArcCluster::register,
     crate::rds::reserve_port,
     crate::cloudwatch::CloudWatch::register,
+    crate::eventbridge::EventBridge::register,
     crate::sns::Sns::register,
     crate::s3::S3::register,
     crate::secrets::SecretsManager::register,
