@@ -98,7 +98,7 @@ impl EventBridge {
         F: Fn(Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |e| Box::pin(handler(e)));
+        let handler: Handler = Arc::new(move |event: Value| -> HandlerFuture { Box::pin(handler(event)) });
         let start = {
             let mut s = lock(&self.state);
             s.handlers.insert(region.to_string(), handler);
