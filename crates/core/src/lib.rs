@@ -13,6 +13,8 @@
 //! * [`stable_hash`]: the one hash whose values may be written down (names, seeds, ids).
 //! * [`approval`]: the signed approve and reject links, the approval request's state
 //!   machine and the pages of the approval Function URL (pure: no clock, no AWS).
+//! * [`propose`]: the canary-alarm proposer's decision table (start a failover, tell a
+//!   person why not, or ignore), its split-brain rule and its lock's names (pure).
 //!
 //! This crate talks to no AWS service and reads no environment variable.
 
@@ -22,6 +24,7 @@ pub mod clock;
 pub mod contract;
 pub mod error;
 pub mod plan;
+pub mod propose;
 pub mod time_fmt;
 
 pub use clock::SharedClock;

@@ -385,6 +385,12 @@ pub struct RegionHealth {
     /// The canary alarms that watch this Region from the other Region.
     #[serde(default)]
     pub alarms: Vec<AlarmRef>,
+    /// This Region's own signals, readable in this Region: alarms that live here and watch
+    /// this Region itself (the canaries here probing this Region's own load balancer). The
+    /// proposer here reads them before it proposes moving traffic here: when they are not
+    /// OK, both Regions look impaired and it starts nothing. Plan check requires one.
+    #[serde(default)]
+    pub own_alarms: Vec<AlarmRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,7 +414,8 @@ fn default_latency() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct AlarmRef {
     pub name: String,
-    /// The Region the alarm lives in: the watching Region (the other one) by default.
+    /// The Region the alarm lives in: for `health.<R>.alarms` the watching Region (the other
+    /// one) by default; for `health.<R>.own_alarms` R itself, the only Region allowed.
     #[serde(default)]
     pub region: Option<Region>,
 }
@@ -553,6 +560,22 @@ impl Plan {
 
     pub fn database(&self, name: &str) -> Option<&GlobalDatabase> {
         self.databases.iter().find(|d| d.name == name)
+    }
+
+    /// The canary alarms that judge `watched`, each with the Region it lives in (the other
+    /// Region unless the plan says).
+    pub fn watchers_of(&self, watched: &str) -> Vec<(&str, &str)> {
+        let default = self.other_region(watched).unwrap_or_default();
+        self.health
+            .get(watched)
+            .map(|h| h.alarms.iter().map(|a| (a.name.as_str(), a.region.as_deref().unwrap_or(default))).collect())
+            .unwrap_or_default()
+    }
+
+    /// The names of `region`'s own alarms (`health.<region>.own_alarms`), which live in
+    /// `region`.
+    pub fn own_alarms_of(&self, region: &str) -> Vec<&str> {
+        self.health.get(region).map(|h| h.own_alarms.iter().map(|a| a.name.as_str()).collect()).unwrap_or_default()
     }
 
     /// Runs every semantic check and returns all the problems found.
@@ -864,6 +887,7 @@ impl Validator {
                 }
             }
             self.unique(&format!("{base}.alarms"), "alarm", h.alarms.iter().map(|a| a.name.as_str()));
+            self.own_alarms(p, region, h);
         }
 
         self.non_empty("dns.record", &p.dns.record);
@@ -911,6 +935,61 @@ impl Validator {
         if p.approval.timeout_seconds == 0 {
             self.problem("approval.timeout_seconds", "must be greater than zero");
         }
+    }
+
+    /// `health.<R>.own_alarms`: R's own signals, living in R and read there by R's proposer.
+    /// At least one, or the proposer could not tell "the peer is down" from "our own canaries
+    /// cannot reach anything" (a problem of R, or of the network, not of the peer).
+    fn own_alarms(&mut self, p: &Plan, region: &str, h: &RegionHealth) {
+        let base = format!("health.{region}.own_alarms");
+        if h.own_alarms.is_empty() {
+            self.problem(
+                &base,
+                format!(
+                    "name at least one alarm living in {region} that watches {region} itself (e.g. its canaries \
+                     probing its own load balancer): the proposer in {region} must know {region} is healthy before \
+                     it proposes moving traffic there"
+                ),
+            );
+        }
+        // An alarm of R judging the peer (`health.<peer>.alarms` living in R).
+        let peer_watchers: Vec<&str> = p
+            .other_region(region)
+            .filter(|_| self.pair_ok)
+            .map(|peer| p.watchers_of(peer).into_iter().filter(|(_, home)| *home == region).map(|(n, _)| n).collect())
+            .unwrap_or_default();
+        for (i, a) in h.own_alarms.iter().enumerate() {
+            let name_path = format!("{base}[{i}].name");
+            self.non_empty(&name_path, &a.name);
+            if parse_arn(&a.name).is_some() {
+                self.problem(
+                    &name_path,
+                    format!("`{}` is an ARN; give the alarm's name (alarms are looked up by name in {region})", a.name),
+                );
+            }
+            if let Some(r) = &a.region
+                && r != region
+            {
+                self.problem(
+                    format!("{base}[{i}].region"),
+                    format!(
+                        "`{r}`: {region}'s own signals live in {region} and are read there (EventBridge and \
+                         DescribeAlarms see only their own Region); leave `region` out"
+                    ),
+                );
+            }
+            if peer_watchers.contains(&a.name.as_str()) {
+                self.problem(
+                    &name_path,
+                    format!(
+                        "`{}` also judges the other Region (its health.alarms): one alarm cannot say both \
+                         \"the other Region is down\" and \"{region} is healthy\"",
+                        a.name
+                    ),
+                );
+            }
+        }
+        self.unique(&base, "alarm", h.own_alarms.iter().map(|a| a.name.as_str()));
     }
 
     fn arc(&mut self, arc: &Arc, pair: &[&str; 2]) {

@@ -379,6 +379,36 @@ fn broken_plans() -> Vec<Broken> {
             path: "health.us-west-2.alarms[0].name",
             says: "give the alarm's name (`retail-canary-watching-usw2`)",
         },
+        // A Region's own signals: health.<R>.own_alarms[i] (read by R's proposer, in R).
+        Broken {
+            name: "no own signal for a Region",
+            mutate: |p| p.health.get_mut("us-west-2").unwrap().own_alarms.clear(),
+            path: "health.us-west-2.own_alarms",
+            says: "name at least one alarm living in us-west-2 that watches us-west-2 itself",
+        },
+        Broken {
+            name: "own signal living in the other Region",
+            mutate: |p| p.health.get_mut("us-west-2").unwrap().own_alarms[0].region = Some("us-east-1".into()),
+            path: "health.us-west-2.own_alarms[0].region",
+            says: "us-west-2's own signals live in us-west-2",
+        },
+        Broken {
+            name: "own signal that is also a watcher of the other Region",
+            mutate: |p| {
+                p.health.get_mut("us-west-2").unwrap().own_alarms[0].name = "retail-canary-watching-use1".into()
+            },
+            path: "health.us-west-2.own_alarms[0].name",
+            says: "also judges the other Region",
+        },
+        Broken {
+            name: "own signal named by its ARN",
+            mutate: |p| {
+                p.health.get_mut("us-east-1").unwrap().own_alarms[0].name =
+                    "arn:aws:cloudwatch:us-east-1:111122223333:alarm:retail-canary-self-use1".into()
+            },
+            path: "health.us-east-1.own_alarms[0].name",
+            says: "is an ARN",
+        },
         // Member clusters: databases[i].members.<R> (the same parser, now with the resource type).
         Broken {
             name: "global cluster ARN as a member",
@@ -415,6 +445,10 @@ fn legitimate_variants_still_pass() {
     assert!(problems(|p| drop(p.databases[0].recovery.kms_keys.insert("us-west-2".into(), alias.into()))).is_empty());
     // An alarm without `region` lives in the watching Region by default.
     assert!(problems(|p| p.health.get_mut("us-east-1").unwrap().alarms[0].region = None).is_empty());
+    // An own signal may name its Region, when it is its own.
+    assert!(
+        problems(|p| p.health.get_mut("us-east-1").unwrap().own_alarms[0].region = Some("us-east-1".into())).is_empty()
+    );
     // A reader endpoint with its port, and hosts outside amazonaws.com (a simulator on
     // loopback, a private name) have no Region to compare.
     assert!(

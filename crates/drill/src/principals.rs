@@ -29,6 +29,9 @@ pub enum Role {
     /// The `approval` function (the approval page behind the e-mail links), which answers
     /// the callbacks; the drill's approver stands in for it.
     Approval,
+    /// The `propose-failover` function (the canary rule's target), which starts the
+    /// failover machine.
+    ProposeFailover,
     /// The failover state machine's role (its Lambda invocations, the recovery start).
     FailoverMachine,
     /// The recovery state machine's role.
@@ -39,7 +42,7 @@ impl Role {
     /// Every role the drill plays.
     pub fn all() -> Vec<Role> {
         let mut v: Vec<Role> = Function::ALL.into_iter().map(Role::Function).collect();
-        v.extend([Role::Approval, Role::FailoverMachine, Role::RecoveryMachine]);
+        v.extend([Role::Approval, Role::ProposeFailover, Role::FailoverMachine, Role::RecoveryMachine]);
         v
     }
 
@@ -48,6 +51,7 @@ impl Role {
         match self {
             Role::Function(f) => f.name().replace('-', "").to_ascii_uppercase(),
             Role::Approval => "APPROVAL".into(),
+            Role::ProposeFailover => "PROPOSEFAILOVER".into(),
             Role::FailoverMachine => "FAILOVERMACHINE".into(),
             Role::RecoveryMachine => "RECOVERYMACHINE".into(),
         }
@@ -59,6 +63,7 @@ impl Role {
         match self {
             Role::Function(f) => format!("functions/{}", f.name()),
             Role::Approval => "functions/approval".into(),
+            Role::ProposeFailover => "functions/propose-failover".into(),
             Role::FailoverMachine => "state_machines/FailoverStateMachine".into(),
             Role::RecoveryMachine => "state_machines/RecoveryStateMachine".into(),
         }
@@ -70,6 +75,7 @@ impl std::fmt::Display for Role {
         match self {
             Role::Function(func) => write!(f, "{func}"),
             Role::Approval => f.write_str("approval"),
+            Role::ProposeFailover => f.write_str("propose-failover"),
             Role::FailoverMachine => f.write_str("failover machine"),
             Role::RecoveryMachine => f.write_str("recovery machine"),
         }

@@ -181,7 +181,7 @@ impl Stage {
         let text = serde_json::to_string(&self.plan).map_err(|e| DrillError::Plan(e.to_string()))?;
         let name = format!("/failover/{}/plan", self.plan.name);
         for region in [&self.plan.regions.primary, &self.plan.regions.secondary] {
-            self.sim.service::<regionsim::ssm::Ssm>().put_parameter(region, &name, &text);
+            self.sim.service::<regionsim::ssm::Ssm>().put(region, &name, &text);
         }
         Ok(())
     }

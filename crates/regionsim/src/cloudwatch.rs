@@ -93,8 +93,8 @@ pub struct CloudWatchModel {
 }
 
 impl CloudWatchModel {
-    /// The canary alarms of the plan: each lives in the Region that watches (the other
-    /// one unless the plan says).
+    /// The canary alarms of the plan: each watcher lives in the Region that watches (the
+    /// other one unless the plan says); each Region's own alarms live in it and watch it.
     pub fn from_plan(plan: &Plan, settings: &CloudWatchSettings, now: SystemTime) -> Self {
         let mut cw = CloudWatchModel {
             alarm_delay: settings.alarm_delay,
@@ -108,6 +108,11 @@ impl CloudWatchModel {
                         if plan.regions.primary == *watched { &plan.regions.secondary } else { &plan.regions.primary };
                     other.clone()
                 });
+                cw.add_canary_alarm(&home, &alarm.name, watched, now);
+            }
+            // A Region's own signals live in it and watch it.
+            for alarm in &health.own_alarms {
+                let home = alarm.region.clone().unwrap_or_else(|| watched.clone());
                 cw.add_canary_alarm(&home, &alarm.name, watched, now);
             }
         }
@@ -175,15 +180,20 @@ impl CloudWatch {
         Some(alarm_state(a, sim.region_status(&a.watched_region), now, cw.alarm_delay).0)
     }
 
-    /// Forces an alarm's state (`None` lets it follow health again).
+    /// Forces an alarm's state (`None` lets it follow health again). Whoever follows the
+    /// alarms' transitions (the EventBridge model) is woken.
     pub fn force_alarm_state(&self, region: &str, name: &str, state: Option<&str>) -> bool {
-        match self.state().alarms.get_mut(&(region.to_string(), name.to_string())) {
+        let found = match self.state().alarms.get_mut(&(region.to_string(), name.to_string())) {
             Some(a) => {
                 a.forced = state.map(str::to_string);
                 true
             }
             None => false,
+        };
+        if found && let Some(sim) = self.sim.upgrade() {
+            sim.changed();
         }
+        found
     }
 
     /// Sets the replication lag reported when no lag source is provided.

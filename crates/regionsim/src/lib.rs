@@ -138,6 +138,7 @@ pub mod data;
 pub mod dns;
 pub mod dynamodb;
 pub mod endpoints;
+pub mod eventbridge;
 pub mod function_urls;
 pub mod iam;
 pub mod rds;

@@ -20,14 +20,14 @@ pub mod service {
     pub const SFN: &str = "states";
     /// DynamoDB, each Region's tables of its own.
     pub const DYNAMODB: &str = "dynamodb";
+    /// SSM Parameter Store, each Region's parameters of its own (the stacks' plan copies).
+    pub const SSM: &str = "ssm";
     /// Each Region's Lambda function URL, one port per Region.
     pub const FUNCTION_URLS: &str = "function-urls";
     /// Each Region's application health endpoint (`GET /health`), one port per Region.
     pub const WEB: &str = "web";
     /// CloudFormation (DescribeStacks: each Region's stack and its outputs).
     pub const CLOUDFORMATION: &str = "cloudformation";
-    /// SSM Parameter Store (each Region's copy of the plan).
-    pub const SSM: &str = "ssm";
     /// STS (GetCallerIdentity).
     pub const STS: &str = "sts";
     /// The authoritative DNS server (UDP and TCP, not HTTP).
@@ -39,15 +39,16 @@ pub(crate) const BUILTIN: &[Register] = &[
     crate::arc::ArcCluster::register,
     crate::rds::reserve_port,
     crate::cloudwatch::CloudWatch::register,
+    crate::eventbridge::EventBridge::register,
     crate::sns::Sns::register,
     crate::s3::S3::register,
     crate::secrets::SecretsManager::register,
     crate::sfn::reserve_port,
     crate::dynamodb::DynamoDb::register,
+    crate::ssm::Ssm::register,
     crate::web::Web::register,
     crate::function_urls::FunctionUrls::register,
     crate::dns::Dns::register,
     crate::cloudformation::CloudFormation::register,
     crate::sts::Sts::register,
-    crate::ssm::Ssm::register,
 ];

@@ -318,7 +318,9 @@ impl Sim {
         self.0.changes.subscribe()
     }
 
-    fn changed(&self) {
+    /// Wakes whoever waits on [`Sim::subscribe_changes`] (a service whose state others
+    /// follow, like an alarm forced to a state).
+    pub(crate) fn changed(&self) {
         self.0.changes.send_modify(|g| *g += 1);
     }
 

@@ -369,7 +369,12 @@ async fn canary_alarms_follow_the_watched_region_after_one_evaluation_period() {
             .collect()
     };
     let all = states(cw.describe_alarms().send().await.unwrap());
-    assert_eq!(all, vec![("retail-canary-watching-use1".to_string(), "OK".to_string())], "only us-west-2's alarm");
+    let ok = |n: &str| (n.to_string(), "OK".to_string());
+    assert_eq!(
+        all,
+        vec![ok("retail-canary-self-usw2"), ok("retail-canary-watching-use1")],
+        "only us-west-2's alarms: its own signal and its watcher of us-east-1"
+    );
 
     sim.set_region_down(USE1, DownMode::Hang);
     clock.sleep(Duration::from_secs(59)).await;
@@ -378,24 +383,25 @@ async fn canary_alarms_follow_the_watched_region_after_one_evaluation_period() {
         "OK"
     );
     clock.sleep(Duration::from_secs(1)).await;
-    let out = cw.describe_alarms().alarm_name_prefix("retail-canary").send().await.unwrap();
+    let out = cw.describe_alarms().alarm_name_prefix("retail-canary-watching").send().await.unwrap();
     assert_eq!(states(out.clone())[0].1, "ALARM");
     assert_eq!(
         out.metric_alarms()[0].state_updated_timestamp().map(|t| t.secs()),
         Some(common::epoch().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64 + 60)
     );
     let only_ok = cw.describe_alarms().state_value(aws_sdk_cloudwatch::types::StateValue::Ok).send().await.unwrap();
-    assert!(only_ok.metric_alarms().is_empty());
+    // us-west-2's own signal watches us-west-2, which is up.
+    assert_eq!(states(only_ok), vec![ok("retail-canary-self-usw2")]);
     let composite =
         cw.describe_alarms().alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm).send().await.unwrap();
     assert!(composite.metric_alarms().is_empty() && composite.composite_alarms().is_empty());
 
     sim.set_region_up(USE1);
     clock.sleep(Duration::from_secs(60)).await;
-    assert_eq!(states(cw.describe_alarms().send().await.unwrap())[0].1, "OK");
+    assert_eq!(states(cw.describe_alarms().send().await.unwrap()), all);
 
     let use1 = states(cloudwatch(&sim, &clock, USE1).describe_alarms().send().await.unwrap());
-    assert_eq!(use1, vec![("retail-canary-watching-usw2".to_string(), "OK".to_string())]);
+    assert_eq!(use1, vec![ok("retail-canary-self-use1"), ok("retail-canary-watching-usw2")]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -879,5 +885,6 @@ async fn the_example_plan_shapes_the_simulator_and_its_cname_record() {
         assert_eq!(c.get_secret_value().secret_id(arn.as_str()).send().await.unwrap().arn(), Some(arn.as_str()));
     }
     let cw = cloudwatch(&sim, &clock, "us-east-1").describe_alarms().send().await.unwrap();
-    assert_eq!(cw.metric_alarms()[0].alarm_name(), Some("retail-canary-watching-usw2"));
+    let names: Vec<_> = cw.metric_alarms().iter().filter_map(|a| a.alarm_name()).collect();
+    assert_eq!(names, vec!["retail-canary-self-use1", "retail-canary-watching-usw2"]);
 }

@@ -64,8 +64,12 @@ pub struct AwsClients {
     pub secrets: Arc<Regional<aws_sdk_secretsmanager::Client>>,
     /// The approvals table of each Region's stack (approval requests, `crate::approval`).
     pub dynamodb: Arc<Regional<aws_sdk_dynamodb::Client>>,
-    /// Step Functions, for the approval's callbacks (`SendTaskSuccess` / `SendTaskFailure`).
+    /// Step Functions, for the approval's callbacks (`SendTaskSuccess` / `SendTaskFailure`)
+    /// and the proposer's `ListExecutions` / `StartExecution`.
     pub sfn: Arc<Regional<aws_sdk_sfn::Client>>,
+    /// SSM Parameter Store: each stack's copy of the plan (`/failover/<name>/plan`), read by
+    /// the starters in their own Region.
+    pub ssm: Arc<Regional<aws_sdk_ssm::Client>>,
     pub arc: ArcFactory,
     /// Plain HTTP(S), for the health probes of the application's endpoints; built on first
     /// use (its TLS roots cost a few milliseconds a cold start need not pay).
@@ -86,7 +90,7 @@ impl std::fmt::Debug for AwsClients {
 }
 
 /// Connect, per-attempt and whole-operation timeouts of every control-plane client (RDS,
-/// CloudWatch, SNS, Secrets Manager): a hanging endpoint costs one attempt, and an operation
+/// CloudWatch, SNS, Secrets Manager, DynamoDB, Step Functions, SSM): a hanging endpoint costs one attempt, and an operation
 /// with its SDK retries ends well inside the shortest Lambda timeout of a function that makes
 /// it (notify: 15 s), so the function answers with a classified error instead of being
 /// killed. S3 carries report files and gets [`s3_timeouts`].
@@ -128,7 +132,7 @@ impl AwsClients {
 
     /// Like [`AwsClients::from_sdk_config`], with an endpoint URL per service (`rds`,
     /// `cloudwatch`, `sns`, `s3`, `secretsmanager`, `dynamodb`, `states` for Step
-    /// Functions): a simulated Region pair in-process, where environment variables are not
+    /// Functions, `ssm`): a simulated Region pair in-process, where environment variables are not
     /// the way to say it.
     pub fn with_endpoints(
         base: SdkConfig,
@@ -173,6 +177,7 @@ impl AwsClients {
             secrets: regional!(aws_sdk_secretsmanager, "secretsmanager"),
             dynamodb: regional!(aws_sdk_dynamodb, "dynamodb"),
             sfn: regional!(aws_sdk_sfn, "states"),
+            ssm: regional!(aws_sdk_ssm, "ssm"),
             arc: Arc::new(move |ep, t| arc_client(&arc_base, ep, t, &arc_clock)),
             clock,
             seed: None,

@@ -19,6 +19,8 @@
 //!   approval request recorded in the approvals table and e-mailed with signed links.
 //! * [`approval`]: the Function URL behind those links (confirm, then approve or reject
 //!   the waiting task through the single-use record), and the CLI's path to the same record.
+//! * [`propose_failover`]: a canary alarm of this Region says the other is down: propose a
+//!   failover to this Region (the lock, the execution, the notification), or say why not.
 //! * [`diff_report`]: the missing-transaction report (rowdiff between the recovery cluster
 //!   and a reader of the new primary), written to S3.
 //! * [`rds`]: the RDS calls the Aurora steps share, and the observation the Aurora move
@@ -36,6 +38,7 @@ pub mod lag;
 pub mod lambda;
 pub mod notify;
 pub mod preflight;
+pub mod propose_failover;
 pub mod rds;
 pub mod routing_control;
 pub mod snapshot_restore;
