@@ -41,4 +41,5 @@ pub(crate) const BUILTIN: &[Register] = &[
     crate::web::Web::register,
     crate::function_urls::FunctionUrls::register,
     crate::dns::Dns::register,
+    crate::resolvers::Resolvers::register,
 ];

@@ -366,7 +366,7 @@ async fn regionsim_receives_the_message_over_http() {
     use regionsim::{SimBuilder, service};
 
     let clock = SharedClock::virtual_at(at(0));
-    let sim = SimBuilder::new(clock.clone()).seed(2).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(2).world_as_planned().start().await.expect("the simulator starts");
     let base_conf = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(SECONDARY))
