@@ -3,6 +3,8 @@
 //! * [`definitions`]: the failover and recovery definitions as deployed
 //!   (`statemachine/*.asl.json`, embedded), with their `${Placeholders}` filled the way the
 //!   SAM template's `DefinitionSubstitutions` fill them.
+//! * [`clients`]: when clients moved, observed on the simulator's sampled resolvers, and
+//!   the waits for human decisions in an execution's history.
 //! * [`dispatch`]: function ARNs to the real handlers, in-process, each with the clients
 //!   of its own role.
 //! * [`principals`]: who signs the drill's calls (one access key id per role of each
@@ -13,6 +15,7 @@
 //!   [`run::run_recorded`] with every role's calls ([`run::CallLog`]); `expect` (private):
 //!   the verdict of a run against the scenario table.
 
+pub mod clients;
 pub mod definitions;
 pub mod dispatch;
 mod expect;
@@ -20,5 +23,5 @@ pub mod principals;
 pub mod report;
 pub mod run;
 
-pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
+pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario, WorldOverrides};
 pub use run::{CallLog, run, run_blocking, run_recorded};
