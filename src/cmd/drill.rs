@@ -109,16 +109,16 @@ pub fn run(args: DrillArgs) -> ExitCode {
             Some(x) => Err(format!("--{name}: must be a number of seconds of at least 0, not {x}")),
         }
     };
-    let world = match (seconds("world-propagation", args.world_propagation), seconds("approver-delay", args.approver_delay))
-    {
-        (Ok(health_check_propagation), Ok(approver_delay)) => {
-            failover_drill::WorldOverrides { health_check_propagation, dns_ttl: args.world_ttl, approver_delay }
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let world =
+        match (seconds("world-propagation", args.world_propagation), seconds("approver-delay", args.approver_delay)) {
+            (Ok(health_check_propagation), Ok(approver_delay)) => {
+                failover_drill::WorldOverrides { health_check_propagation, dns_ttl: args.world_ttl, approver_delay }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
     if args.world_ttl == Some(0) {
         eprintln!("--world-ttl: must be at least 1 second");
         return ExitCode::from(2);

@@ -68,7 +68,8 @@ mod tests {
 
     #[test]
     fn the_approval_wait_is_left_out_once() {
-        let waits = [Wait { from: t(10), to: t(310) }, Wait { from: t(300), to: t(320) }, Wait { from: t(400), to: t(410) }];
+        let waits =
+            [Wait { from: t(10), to: t(310) }, Wait { from: t(300), to: t(320) }, Wait { from: t(400), to: t(410) }];
         assert_eq!(waited(&waits), Duration::from_secs(320));
         let served = served_at(t(500), &[Some(t(450)), Some(t(520))]).unwrap();
         assert_eq!(served, t(520));

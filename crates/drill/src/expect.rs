@@ -282,13 +282,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     // watch's authoritative change plus the answered TTL, the writers as polled.
     let execution_rto_s = execution_rto(&out, start);
     let outage_to_served_s = served.and_then(|at| {
-        let down = i
-            .sim
-            .health_transitions()
-            .into_iter()
-            .filter(|t| !t.up && t.at <= start)
-            .map(|t| t.at)
-            .max()?;
+        let down = i.sim.health_transitions().into_iter().filter(|t| !t.up && t.at <= start).map(|t| t.at).max()?;
         (i.opts.scenario == Scenario::RegionOutage)
             .then(|| at.duration_since(down).unwrap_or_default().saturating_sub(waited).as_secs_f64())
     });
@@ -769,9 +763,7 @@ pub(crate) fn beliefs(plan: &Plan, world: &regionsim::world::World) -> Vec<Strin
     let believed = f64::from(plan.dns.health_check_propagation_seconds);
     let actual = world.health_check_propagation.as_secs_f64();
     if (believed - actual).abs() >= 0.5 {
-        out.push(format!(
-            "health-check propagation: the plan believes {believed:.0} s, the world takes {actual:.1} s"
-        ));
+        out.push(format!("health-check propagation: the plan believes {believed:.0} s, the world takes {actual:.1} s"));
     }
     if plan.dns.ttl_seconds != world.dns_ttl {
         out.push(format!("record TTL: the plan believes {} s, the zone has {} s", plan.dns.ttl_seconds, world.dns_ttl));

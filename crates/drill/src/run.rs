@@ -394,11 +394,8 @@ pub async fn run_recorded(
                 }
             };
             decisions_w.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {line}", req.state));
-            let after = if mode == Approve::Timeout {
-                String::new()
-            } else {
-                format!(" after {}", time_fmt::elapsed(delay))
-            };
+            let after =
+                if mode == Approve::Timeout { String::new() } else { format!(" after {}", time_fmt::elapsed(delay)) };
             approver_progress(&format!("{:>9}  approval #{n} for {} {line}{after}", "", req.execution));
         }
     });

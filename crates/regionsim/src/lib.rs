@@ -162,7 +162,9 @@ pub use endpoints::Endpoints;
 pub use iam::Authorization;
 pub use server::{ApiError, HttpService, Listener, Request, Response, ResponseFuture};
 pub use services::service;
-pub use sim::{CallRecord, CallerRegions, DownMode, EndpointFault, HealthTransition, RegionStatus, Setup, Sim, SimBuilder, WeakSim};
+pub use sim::{
+    CallRecord, CallerRegions, DownMode, EndpointFault, HealthTransition, RegionStatus, Setup, Sim, SimBuilder, WeakSim,
+};
 
 /// The plan a simulator uses when none is given (the retail store, us-east-1 and
 /// us-west-2, one global database `orders`).

@@ -178,22 +178,21 @@ impl Default for Ranges {
         .into_iter()
         .map(|(s, span)| (s.to_string(), span))
         .collect();
-        let round_trip =
-            ROUND_TRIPS.iter().map(|(a, b, lo, hi)| (pair(a, b), Span::estimate(*lo, *hi))).collect();
+        let round_trip = ROUND_TRIPS.iter().map(|(a, b, lo, hi)| (pair(a, b), Span::estimate(*lo, *hi))).collect();
         Ranges {
             service_time,
             default_service_time: Span::estimate(0.020, 0.080),
             round_trip,
             default_round_trip: Span::estimate(0.050, 0.250),
             lambda_invoke: Span::estimate(0.010, 0.030),
-            cold_start: Span::documented(0.100, 0.400),
+            cold_start: Span::estimate(0.100, 0.400),
             state_transition: Span::estimate(0.010, 0.050),
             health_check_propagation: Span::estimate(15.0, 45.0),
-            dns_ttl: Span::documented(30.0, 60.0),
+            dns_ttl: Span::estimate(30.0, 60.0),
             resolvers: ResolverRanges { count: 200, stretching_share: 0.10, stretch: (1.5, 3.0), estimate: true },
             approver_delay: Span::estimate(120.0, 600.0),
             switchover: Span::estimate(60.0, 120.0),
-            failover: Span::documented(45.0, 90.0),
+            failover: Span::estimate(45.0, 90.0),
             pending: Span::estimate(3.0, 8.0),
             snapshot_after_recovery: Span::estimate(180.0, 600.0),
             rejoin_after_snapshot: Span::estimate(60.0, 180.0),
@@ -247,7 +246,8 @@ impl World {
     /// The world of `seed`, drawn from `ranges`.
     pub fn draw_from(ranges: Ranges, seed: u64) -> World {
         let d = |span: &Span, name: &str| span.draw(seed, name);
-        let service_time = ranges.service_time.iter().map(|(s, span)| (s.clone(), d(span, &format!("service/{s}")))).collect();
+        let service_time =
+            ranges.service_time.iter().map(|(s, span)| (s.clone(), d(span, &format!("service/{s}")))).collect();
         let dns_ttl = d(&ranges.dns_ttl, "dns-ttl").as_secs_f64().round().max(1.0) as u32;
         let resolvers = draw_resolvers(&ranges.resolvers, seed, dns_ttl);
         let snapshot = d(&ranges.snapshot_after_recovery, "rds/snapshot-after-recovery");
@@ -481,7 +481,9 @@ mod tests {
             for x in &w.resolvers {
                 assert!(x.phase < x.cache);
                 if x.stretches {
-                    assert!(x.cache >= ttl.mul_f64(r.resolvers.stretch.0) && x.cache <= ttl.mul_f64(r.resolvers.stretch.1));
+                    assert!(
+                        x.cache >= ttl.mul_f64(r.resolvers.stretch.0) && x.cache <= ttl.mul_f64(r.resolvers.stretch.1)
+                    );
                 } else {
                     assert_eq!(x.cache, ttl);
                 }

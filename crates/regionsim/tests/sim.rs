@@ -899,7 +899,10 @@ async fn a_call_costs_the_worlds_latency_and_a_cross_region_call_a_round_trip_mo
         let want = sim.world().call_latency(service::ARC, Some(USW2), Some(&region));
         assert!(!want.is_zero());
         // The virtual clock's timers have a millisecond's resolution.
-        assert!(elapsed >= want && elapsed <= want + Duration::from_millis(2), "{region}: {elapsed:?} against {want:?}");
+        assert!(
+            elapsed >= want && elapsed <= want + Duration::from_millis(2),
+            "{region}: {elapsed:?} against {want:?}"
+        );
         took.push(elapsed);
     }
     assert!(took[1] > took[0] + Duration::from_millis(100), "ap-southeast-2 from us-west-2 is far: {took:?}");
@@ -925,7 +928,8 @@ async fn with_resolvers(resolvers: &[(u64, u64, bool)]) -> (Sim, SharedClock) {
 #[tokio::test(start_paused = true)]
 async fn resolvers_that_cache_past_the_ttl_delay_the_switch_their_clients_see() {
     let mut switched = Vec::new();
-    for population in [vec![(60, 10, false), (60, 40, false)], vec![(60, 10, false), (60, 40, false), (150, 50, true)]] {
+    for population in [vec![(60, 10, false), (60, 40, false)], vec![(60, 10, false), (60, 40, false), (150, 50, true)]]
+    {
         let (sim, clock) = with_resolvers(&population).await;
         let start = clock.now();
         clock.sleep(Duration::from_secs(100)).await;
@@ -954,5 +958,9 @@ async fn resolvers_that_cache_past_the_ttl_delay_the_switch_their_clients_see() 
     sim.service::<ArcCluster>().set_control(RC_USE1, false);
     clock.sleep(Duration::from_secs(400)).await;
     let at = sim.service::<regionsim::resolvers::Resolvers>().switched_by(&[USW2.to_string()], start, clock.now());
-    assert_eq!(at.map(|t| t.duration_since(start).unwrap()), Some(Duration::from_secs(250)), "fetched at 100 s, then 250 s");
+    assert_eq!(
+        at.map(|t| t.duration_since(start).unwrap()),
+        Some(Duration::from_secs(250)),
+        "fetched at 100 s, then 250 s"
+    );
 }

@@ -810,8 +810,7 @@ fn recovery_time(input: &NotifyInput, started: SystemTime) -> Option<(Duration, 
     let writers: Vec<Option<SystemTime>> =
         input.writers_moved_at.iter().map(|w| time_fmt::parse_rfc3339(w).ok()).collect();
     let served = failover_core::rto::served_at(clients, &writers)?;
-    let waits: Vec<failover_core::rto::Wait> =
-        input.approvals.iter().flatten().filter_map(|a| a.wait()).collect();
+    let waits: Vec<failover_core::rto::Wait> = input.approvals.iter().flatten().filter_map(|a| a.wait()).collect();
     Some((failover_core::rto::recovery_time(started, served, &waits), failover_core::rto::waited(&waits)))
 }
 

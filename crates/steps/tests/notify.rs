@@ -264,9 +264,8 @@ async fn the_recovery_time_runs_to_clients_and_writers_on_the_target_less_the_ap
     );
     // A writer time that is not a timestamp is bad input, naming the field.
     input.writers_moved_at = vec!["noon".into()];
-    let err = notify::handle(input, &clients(|r| panic!("no SNS client may be built (asked for {r})")))
-        .await
-        .unwrap_err();
+    let err =
+        notify::handle(input, &clients(|r| panic!("no SNS client may be built (asked for {r})"))).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadInput);
     assert!(err.message.contains("writers_moved_at[0]"), "{}", err.message);
 }
