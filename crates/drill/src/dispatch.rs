@@ -68,7 +68,7 @@ pub struct LambdaCosts {
     world: Option<Arc<regionsim::world::World>>,
     /// Free environments by (stack, function).
     idle: Arc<Mutex<BTreeMap<(String, String), usize>>>,
-    cold_starts: Arc<Mutex<usize>>,
+    cold_starts: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl LambdaCosts {
@@ -86,7 +86,7 @@ impl LambdaCosts {
             *free -= 1;
             world.lambda_invoke()
         } else {
-            *self.cold_starts.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            self.cold_starts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             world.lambda_invoke() + world.cold_start(function)
         }
     }
@@ -101,7 +101,7 @@ impl LambdaCosts {
 
     /// How many invocations started cold.
     pub fn cold_starts(&self) -> usize {
-        *self.cold_starts.lock().unwrap_or_else(|p| p.into_inner())
+        self.cold_starts.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -429,8 +429,8 @@ impl World {
     }
 }
 
-/// The resolver population of `seed`: `count` resolvers, the first `share` of a seeded
-/// shuffle stretching the TTL, each with its own phase.
+/// The resolver population of `seed`: `count` resolvers, each stretching the TTL with the
+/// probability `stretching_share` (its own draw), each with its own phase.
 fn draw_resolvers(r: &ResolverRanges, seed: u64, ttl: u32) -> Vec<Resolver> {
     let ttl = Duration::from_secs(u64::from(ttl));
     (0..r.count)
