@@ -76,6 +76,7 @@ pub fn run(args: SimArgs) -> ExitCode {
         let mut cfg = regionsim::rds::AuroraConfig::from_plan(&plan);
         cfg.backend = backend;
         cfg.seed = args.seed;
+        cfg.timings = sim.world().rds.clone();
         match regionsim::rds::Aurora::install(&sim, cfg) {
             Ok(aurora) => {
                 let a = aurora.clone();
@@ -106,6 +107,10 @@ pub fn run(args: SimArgs) -> ExitCode {
         }
         let eps = sim.endpoints();
         println!("# regionsim: {} (primary) and {}, clock x{}", sim.regions()[0], sim.regions()[1], args.speed);
+        println!("# simulated world (seed {}; sources: crates/regionsim/ARCHITECTURE-regionsim.md):", args.seed);
+        for (name, value) in sim.world().figures() {
+            println!("#   {name}: {value}");
+        }
         for (k, v) in eps.env_vars() {
             println!("export {k}={v}");
         }
