@@ -896,7 +896,7 @@ async fn a_call_costs_the_worlds_latency_and_a_cross_region_call_a_round_trip_mo
         let before = clock.now();
         state(&arc_client(&sim, &clock, i), RC_USW2).await;
         let elapsed = clock.now().duration_since(before).unwrap();
-        let want = sim.world().call_latency(service::ARC, Some(USW2), Some(&region));
+        let want = sim.world().call_latency(service::ARC, Some(USW2), Some(region.as_str()));
         assert!(!want.is_zero());
         // The virtual clock's timers have a millisecond's resolution.
         assert!(
