@@ -54,3 +54,36 @@ pub fn decision_waits(history: &[failover_asl::HistoryEvent]) -> Vec<failover_co
     }
     waits
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(id: u64, secs: u64, event_type: &str) -> failover_asl::HistoryEvent {
+        failover_asl::HistoryEvent {
+            id,
+            previous_event_id: id.saturating_sub(1),
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            event_type: event_type.to_string(),
+            details: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn a_wait_runs_from_the_request_to_its_answer() {
+        let history = [
+            ev(1, 0, "ExecutionStarted"),
+            ev(2, 1, "TaskScheduled"),
+            ev(3, 1, "TaskStarted"),
+            ev(4, 2, "TaskSucceeded"),
+            ev(5, 3, "TaskScheduled"),
+            ev(6, 4, "TaskSubmitted"),
+            ev(7, 304, "TaskSucceeded"),
+            ev(8, 305, "TaskScheduled"),
+            ev(9, 306, "TaskSucceeded"),
+        ];
+        let waits = decision_waits(&history);
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(waits, vec![failover_core::rto::Wait { from: at(4), to: at(304) }], "only the callback task waited");
+    }
+}
