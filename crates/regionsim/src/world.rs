@@ -64,8 +64,7 @@ impl Span {
 
     /// Whether `d` lies in the range (both ends included).
     pub fn contains(&self, d: Duration) -> bool {
-        let s = d.as_secs_f64();
-        s >= self.lo_s - 1e-9 && s <= self.hi_s + 1e-9
+        (self.lo_s - 1e-9..=self.hi_s + 1e-9).contains(&d.as_secs_f64())
     }
 
     fn show(&self) -> String {
@@ -482,7 +481,7 @@ mod tests {
                 assert!(x.phase < x.cache);
                 if x.stretches {
                     assert!(
-                        x.cache >= ttl.mul_f64(r.resolvers.stretch.0) && x.cache <= ttl.mul_f64(r.resolvers.stretch.1)
+                        (ttl.mul_f64(r.resolvers.stretch.0)..=ttl.mul_f64(r.resolvers.stretch.1)).contains(&x.cache)
                     );
                 } else {
                     assert_eq!(x.cache, ttl);
