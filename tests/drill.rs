@@ -4,8 +4,9 @@
 //! simulator's ground truth, that no mutating call was repeated, and the states visited.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use failover_drill::{Approve, DrillOptions, DrillReport, Fault, Scenario};
+use failover_drill::{Approve, DrillOptions, DrillReport, Fault, Scenario, WorldOverrides};
 use regionsim::EndpointFault;
 
 async fn drill(scenario: Scenario, approve: Approve, faults: Vec<Fault>) -> DrillReport {
@@ -442,7 +443,8 @@ async fn a_schema_file_that_disagrees_with_the_plan_stops_the_drill_naming_the_f
 #[tokio::test(start_paused = true)]
 async fn an_rto_over_the_objective_fails_the_drill() {
     // The same outage against a plan whose objective (30 s) is below what the DNS path
-    // alone takes (30 s propagation + 60 s TTL): the verdict must say no.
+    // alone takes in the simulated world (at least 15 s of propagation and a 30 s TTL, with
+    // resolvers keeping it longer): the verdict must say no.
     let plan = failover_drill::run::DEFAULT_PLAN.replace("rto_seconds: 900", "rto_seconds: 30");
     assert_ne!(plan, failover_drill::run::DEFAULT_PLAN);
     let opts = DrillOptions { seed: 7, plan_yaml: Some(plan), ..DrillOptions::default() };
@@ -567,4 +569,62 @@ async fn a_scanner_or_a_forged_link_moves_nothing_and_a_replayed_form_decides_on
     let posts =
         r.api_calls["function-urls"].iter().filter(|(op, _)| op.starts_with("POST")).map(|(_, n)| n).sum::<u64>();
     assert_eq!(posts, 2, "the form was sent twice: {:?}", r.api_calls["function-urls"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_world_that_propagates_slower_than_the_plan_believes_is_shown_and_counted() {
+    // The plan believes Route 53 takes 30 s to see a routing change; this world takes 120 s.
+    let world =
+        WorldOverrides { health_check_propagation: Some(Duration::from_secs(120)), ..WorldOverrides::default() };
+    let opts = DrillOptions { scenario: Scenario::Planned, seed: 7, world, ..DrillOptions::default() };
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    let r = failover_drill::run(&opts, progress).await.expect("the drill runs");
+    assert!(
+        r.beliefs.iter().any(|b| b == "health-check propagation: the plan believes 30 s, the world takes 120.0 s"),
+        "{:#?}",
+        r.beliefs
+    );
+    assert_eq!(r.latencies["health_check_propagation_s"], 120.0);
+    assert_eq!(r.latencies["plan_health_check_propagation_s"], 30.0);
+    // No client can see the change before the world has propagated it.
+    let clients = r.clients_switched_s.expect("clients switched") - r.approval_wait_s;
+    assert!(clients >= 120.0, "clients switched {clients} s after the start, the approval wait left out");
+    let (rto, lb) = (r.rto_s.unwrap(), r.rto_lower_bound_s.unwrap());
+    assert!(lb >= 120.0 && rto >= lb, "RTO {rto}, lower bound {lb}");
+    assert_expected(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_approver_is_reported_and_left_out_of_the_rto_and_its_bound() {
+    // 40 minutes to decide: with the wait, the RTO would be far over the 15-minute objective.
+    let world = WorldOverrides { approver_delay: Some(Duration::from_secs(2400)), ..WorldOverrides::default() };
+    let opts = DrillOptions { scenario: Scenario::Planned, seed: 7, world, ..DrillOptions::default() };
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    let r = failover_drill::run(&opts, progress).await.expect("the drill runs");
+    assert_expected(&r);
+    assert_eq!(r.decided_s, vec![2400.0], "the approver's delay is reported");
+    assert!((2400.0..2410.0).contains(&r.approval_wait_s), "approval wait {}", r.approval_wait_s);
+    let (rto, lb) = (r.rto_s.unwrap(), r.rto_lower_bound_s.unwrap());
+    assert!(rto < 900.0 && rto <= lb * 1.10, "RTO {rto}, lower bound {lb}");
+    assert!(r.clients_switched_s.unwrap() > 2400.0, "the clients switched after the decision");
+    assert!(rto + r.approval_wait_s > 900.0, "the wait alone would have failed the objective");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_drill_draws_its_world_from_the_seed_and_charges_its_costs() {
+    let r = drill(Scenario::Planned, Approve::Auto, vec![]).await;
+    let world = regionsim::world::World::draw(7);
+    assert_eq!(r.world, world.figures(), "the figures printed are the seed's world");
+    assert!(r.cold_starts > 0, "the first invocation of each function starts cold");
+    assert!(r.decided_s.len() == 1 && (120.0..=600.0).contains(&r.decided_s[0]), "{:?}", r.decided_s);
+    assert_eq!(r.latencies["dns_ttl_s"], f64::from(world.dns_ttl));
+    // Every phase of the execution costs time: no Task ends at the instant it was entered.
+    assert!(
+        r.phases
+            .iter()
+            .filter(|p| p.execution == "drill-planned" && p.state == "Preflight")
+            .all(|p| p.duration_s > 0.0),
+        "{:#?}",
+        r.phases
+    );
 }

@@ -47,6 +47,16 @@ pub struct DrillArgs {
     /// always fails when the RTO exceeds the plan's objective).
     #[arg(long, default_value_t = failover_drill::report::DEFAULT_RTO_RATIO)]
     rto_ratio: f64,
+    /// The simulated world's health-check propagation, seconds, instead of the seed's draw
+    /// (the plan's `dns.health_check_propagation_seconds` is only the operator's belief).
+    #[arg(long, value_name = "SECONDS")]
+    world_propagation: Option<f64>,
+    /// The simulated record's TTL, seconds, instead of the seed's draw.
+    #[arg(long, value_name = "SECONDS")]
+    world_ttl: Option<u32>,
+    /// How long the approver takes to decide, seconds, instead of the seed's draw (2-10 min).
+    #[arg(long, value_name = "SECONDS")]
+    approver_delay: Option<f64>,
     /// Write the drill's report as JSON (a campaign: every drill under `cells`).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -116,6 +126,27 @@ pub fn run(args: DrillArgs) -> ExitCode {
         eprintln!("--rto-ratio: must be a number of at least 1, not {}", args.rto_ratio);
         return ExitCode::from(2);
     }
+    let seconds = |name: &str, v: Option<f64>| -> Result<Option<std::time::Duration>, String> {
+        match v {
+            None => Ok(None),
+            Some(x) if x.is_finite() && x >= 0.0 => Ok(Some(std::time::Duration::from_secs_f64(x))),
+            Some(x) => Err(format!("--{name}: must be a number of seconds of at least 0, not {x}")),
+        }
+    };
+    let world =
+        match (seconds("world-propagation", args.world_propagation), seconds("approver-delay", args.approver_delay)) {
+            (Ok(health_check_propagation), Ok(approver_delay)) => {
+                failover_drill::WorldOverrides { health_check_propagation, dns_ttl: args.world_ttl, approver_delay }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+    if args.world_ttl == Some(0) {
+        eprintln!("--world-ttl: must be at least 1 second");
+        return ExitCode::from(2);
+    }
     let schema_ddl = match &args.schema {
         None => Default::default(),
         Some(dir) => match read_schema_dir(dir) {
@@ -146,6 +177,7 @@ pub fn run(args: DrillArgs) -> ExitCode {
         plan_yaml,
         schema_ddl,
         rto_ratio: args.rto_ratio,
+        world,
     };
     if args.campaign {
         return super::campaign::run(
@@ -244,6 +276,31 @@ fn print_summary(r: &DrillReport, wall: std::time::Duration) {
         }
         (Some(rto), None) => println!("RTO {rto:.1} s (plan objective {} s)", r.plan_rto_s),
         _ => println!("RTO: not measured (nothing moved)"),
+    }
+    if r.rto_s.is_some() {
+        let at = |x: Option<f64>| x.map_or("never".to_string(), |s| format!("{s:.1} s"));
+        println!(
+            "  clients switched (every sampled resolver on the target) at {}, writers in the target at {}",
+            at(r.clients_switched_s),
+            at(r.writers_moved_s)
+        );
+        if let Some(e) = r.execution_rto_s {
+            println!("  the execution's own figure (authoritative DNS change + TTL, what notify reports): {e:.1} s");
+        }
+        if let Some(o) = r.outage_to_served_s {
+            println!("  from the outage to clients served: {o:.1} s");
+        }
+    }
+    if r.approval_wait_s > 0.0 || !r.decided_s.is_empty() {
+        let decided: Vec<String> = r.decided_s.iter().map(|d| format!("{d:.0} s")).collect();
+        println!(
+            "approval wait {:.1} s (left out of the RTO and its bound); the approver decided after [{}]",
+            r.approval_wait_s,
+            decided.join(", ")
+        );
+    }
+    for b in &r.beliefs {
+        println!("the plan believes otherwise: {b}");
     }
     if !r.lost.ground_truth.is_empty() {
         println!("lost transactions (per database and table: lost / changed / only-in-new):");

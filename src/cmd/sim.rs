@@ -105,6 +105,10 @@ pub fn run(args: SimArgs) -> ExitCode {
         }
         let eps = sim.endpoints();
         println!("# regionsim: {} (primary) and {}, clock x{}", sim.regions()[0], sim.regions()[1], args.speed);
+        println!("# simulated world (seed {}; sources: crates/regionsim/ARCHITECTURE-regionsim.md):", args.seed);
+        for (name, value) in sim.world().figures() {
+            println!("#   {name}: {value}");
+        }
         for (k, v) in eps.env_vars() {
             println!("export {k}={v}");
         }

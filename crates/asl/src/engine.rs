@@ -262,6 +262,10 @@ impl Engine {
 
     async fn run_state<'a>(&'a self, s: &'a State, raw: Value, th: &mut u64) -> Result<Step<'a>, Failure> {
         let prefix = s.kind.event_prefix();
+        let transition = self.rt.config.state_transition;
+        if !transition.is_zero() {
+            self.rt.clock.sleep(transition).await;
+        }
         let entered = self.now();
         let raw_text = raw.to_string();
         self.check_size(raw_text.len(), "input", &s.name)?;

@@ -38,6 +38,10 @@ pub struct RunnerConfig {
     pub payload_limit: usize,
     /// Seeds execution names, task tokens, `States.UUID`, request ids and retry jitter.
     pub seed: u64,
+    /// What one state transition costs on the clock, spent before each state is entered.
+    /// Zero for a bare runner, which models no service; a drill gives it the simulated
+    /// world's (`regionsim::world::World::state_transition`).
+    pub state_transition: std::time::Duration,
 }
 
 impl Default for RunnerConfig {
@@ -49,6 +53,7 @@ impl Default for RunnerConfig {
             history_limit: HISTORY_LIMIT,
             payload_limit: PAYLOAD_LIMIT,
             seed: 0,
+            state_transition: std::time::Duration::ZERO,
         }
     }
 }

@@ -11,6 +11,8 @@
 //! * [`aurora_rules`]: whether a global database may be switched over or failed over, the
 //!   one home of those rules (preflight shows them, aurora-failover refuses on them).
 //! * [`stable_hash`]: the one hash whose values may be written down (names, seeds, ids).
+//! * [`rto`]: the recovery time, the one definition notify, the drill and the benchmarks
+//!   measure (start to clients served by the target, less the wait for human decisions).
 //! * [`approval`]: the signed approve and reject links, the approval request's state
 //!   machine and the pages of the approval Function URL (pure: no clock, no AWS).
 //! * [`propose`]: the canary-alarm proposer's decision table (start a failover, tell a
@@ -25,6 +27,7 @@ pub mod contract;
 pub mod error;
 pub mod plan;
 pub mod propose;
+pub mod rto;
 pub mod time_fmt;
 
 pub use clock::SharedClock;

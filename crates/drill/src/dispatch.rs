@@ -58,6 +58,53 @@ pub type ClientsOf = Arc<dyn Fn(&Principal) -> AwsClients + Send + Sync>;
 /// The calls the runner made with the state machines' roles, in order.
 pub type IntegrationLog = Arc<Mutex<Vec<CallRecord>>>;
 
+/// What Lambda costs around an invocation in the simulated world (`regionsim::world`): the
+/// overhead of every invocation, and a cold start when no execution environment of the
+/// function is free (its first invocation, and each concurrent one beyond the environments
+/// already made). Environments stay warm for the rest of the drill. Spent on the clock
+/// before the handler runs.
+#[derive(Clone, Default)]
+pub struct LambdaCosts {
+    world: Option<Arc<regionsim::world::World>>,
+    /// Free environments by (stack, function).
+    idle: Arc<Mutex<BTreeMap<(String, String), usize>>>,
+    cold_starts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LambdaCosts {
+    /// The costs of `world`.
+    pub fn of(world: regionsim::world::World) -> Self {
+        LambdaCosts { world: Some(Arc::new(world)), ..LambdaCosts::default() }
+    }
+
+    /// Takes an environment for one invocation of `function` in `stack`: what it costs.
+    fn begin(&self, stack: &str, function: &str) -> std::time::Duration {
+        let Some(world) = &self.world else { return std::time::Duration::ZERO };
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let free = idle.entry((stack.to_string(), function.to_string())).or_default();
+        if *free > 0 {
+            *free -= 1;
+            world.lambda_invoke()
+        } else {
+            self.cold_starts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            world.lambda_invoke() + world.cold_start(function)
+        }
+    }
+
+    /// Gives the environment back.
+    fn end(&self, stack: &str, function: &str) {
+        if self.world.is_some() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            *idle.entry((stack.to_string(), function.to_string())).or_default() += 1;
+        }
+    }
+
+    /// How many invocations started cold.
+    pub fn cold_starts(&self) -> usize {
+        self.cold_starts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 pub struct StepsDispatcher {
     clients: ClientsOf,
     /// The runner that dispatches to this dispatcher: weak, or the two would keep each
@@ -70,6 +117,7 @@ pub struct StepsDispatcher {
     integrations: IntegrationLog,
     clock: failover_core::SharedClock,
     notify_configs: Arc<BTreeMap<String, Arc<notify::Config>>>,
+    lambda: LambdaCosts,
 }
 
 /// The Region of an ARN (`arn:aws:lambda:us-west-2:...`), if it names one.
@@ -107,7 +155,14 @@ impl StepsDispatcher {
             integrations,
             clock,
             notify_configs: Arc::default(),
+            lambda: LambdaCosts::default(),
         }
+    }
+
+    /// What Lambda costs around each invocation (none by default).
+    pub fn with_lambda_costs(mut self, costs: LambdaCosts) -> Self {
+        self.lambda = costs;
+        self
     }
 
     /// notify's configuration in each stack (by Region): the approvals table, the signing
@@ -188,10 +243,16 @@ impl TaskDispatcher for StepsDispatcher {
                 let invocations = self.invocations.clone();
                 let diff_report = self.diff_report.clone();
                 let notify_config = self.notify_configs.get(&stack).cloned();
+                let (lambda, clock) = (self.lambda.clone(), self.clock.clone());
                 async move {
+                    let cost = lambda.begin(&stack, function.name());
+                    if !cost.is_zero() {
+                        clock.sleep(cost).await;
+                    }
                     let res =
                         invoke_function(function, params, &clients, diff_report.as_ref(), notify_config.as_deref())
                             .await;
+                    lambda.end(&stack, function.name());
                     invocations.lock().unwrap_or_else(|p| p.into_inner()).push(Invocation {
                         function: function.name().to_string(),
                         state: ctx.state_name.clone(),

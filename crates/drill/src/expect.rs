@@ -23,6 +23,14 @@ pub(crate) struct Inputs<'a> {
     pub sim: &'a Sim,
     pub aurora: &'a Aurora,
     pub timings: &'a Timings,
+    /// The simulated world the drill ran in.
+    pub world: &'a regionsim::world::World,
+    /// When every sampled resolver answered the target (observed; `None`: never, or nothing
+    /// moved).
+    pub clients_at: Option<SystemTime>,
+    /// The approver's delay over each request it decided, seconds.
+    pub decided_s: &'a [f64],
+    pub cold_starts: usize,
     pub epoch: SystemTime,
     pub executions: &'a [ExecutionHandle],
     pub decision: &'a ExecutionHandle,
@@ -214,33 +222,46 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
     };
 
-    // RTO: from the start of the decision execution until clients reach the target and
-    // every writer is there.
+    // RTO (`failover_core::rto`, ARCHITECTURE.md "Recovery time"): from the start of the
+    // decision execution to clients served by the target (every sampled resolver answers it,
+    // observed, and every writer is there, by the simulator's completion events), less the
+    // time waited for human decisions, which is reported apart.
     let out = decision_result.output.clone().unwrap_or(Value::Null);
     let start = i.decision.start_date();
-    // The first time the authoritative answer was seen to change (the DNS watch), plus the TTL.
-    let clients_at = parse_time(out.pointer("/moved/0/clients_switched_by"))
-        .or_else(|| parse_time(out.pointer("/verified/clients_switched_by")));
-    let writers_at = out
-        .pointer("/moved/1")
-        .and_then(Value::as_array)
-        .map(|dbs| dbs.iter().filter_map(|d| parse_time(d.pointer("/check/observed_at"))).max());
-    let rto_s = match (clients_at, writers_at.flatten()) {
-        (Some(c), Some(w)) => Some(secs_between(start, c.max(w))),
-        (Some(c), None) if plan.databases.is_empty() => Some(secs_between(start, c)),
-        _ => None,
+    let waits = crate::clients::decision_waits(&i.decision.history());
+    let waited = failover_core::rto::waited(&waits);
+    let moving: Vec<&failover_core::plan::GlobalDatabase> =
+        plan.databases.iter().filter(|d| !refused.contains(&d.name)).collect();
+    let writer_times: Vec<Option<SystemTime>> =
+        moving.iter().map(|d| writer_moved_at(i.aurora, d, i.decision_target, start)).collect();
+    let served = i.clients_at.and_then(|c| failover_core::rto::served_at(c, &writer_times));
+    let rto_s = served.map(|at| failover_core::rto::recovery_time(start, at, &waits).as_secs_f64());
+    // The lower bound: the world's costs on the critical path that no orchestration avoids,
+    // from the model, not from the run. After the decision (its wait left out): one state
+    // transition and one warm invocation, then in parallel (a) the routing update on the
+    // target's own ARC endpoint, Route 53's propagation and every resolver's next fetch
+    // after it, (b) the move call in the target Region and the slowest database operation as
+    // long as the model made it.
+    let w = i.world;
+    let target = Some(i.decision_target);
+    let begin = start + waited + w.state_transition() + w.lambda_invoke();
+    let changed = begin + w.call_latency(regionsim::service::ARC, target, target) + w.health_check_propagation;
+    let dns_end = match i.sim.try_service::<regionsim::resolvers::Resolvers>() {
+        Some(r) => r.all_fetched_after(changed),
+        None => changed + w.longest_cache(),
     };
-    let traffic_done = parse_time(out.pointer("/traffic/completed_at"));
-    let clients_after_change =
-        Duration::from_secs(u64::from(plan.dns.health_check_propagation_seconds) + u64::from(plan.dns.ttl_seconds));
-    // The same sequence with every poll seeing completion at once and no step adding time
-    // of its own: preflight, approval and the routing change take no simulated time, then
-    // the longer of the DNS path (propagation + TTL) and the slowest database operation, as
-    // long as the simulator actually took (its "started" to "completed" events).
-    let db_op = slowest_global_operation(i.aurora, start);
-    let rto_lower_bound_s = traffic_done.map(|_| clients_after_change.max(db_op).as_secs_f64());
+    let db_end = (!moving.is_empty()).then(|| {
+        begin + w.call_latency(regionsim::service::RDS, target, target) + slowest_global_operation(i.aurora, start)
+    });
+    let bound_end = db_end.map_or(dns_end, |d| d.max(dns_end));
+    let rto_lower_bound_s =
+        served.map(|_| bound_end.duration_since(start).unwrap_or_default().saturating_sub(waited).as_secs_f64());
     if i.opts.approve.approves() && rto_s.is_none() && decision_result.status == Status::Succeeded {
-        problems.push("the RTO could not be measured from the execution's output".into());
+        problems.push(format!(
+            "the RTO could not be measured: clients switched {:?}, writers {:?}",
+            i.clients_at.map(|c| secs_between(start, c)),
+            writer_times.iter().map(|t| t.map(|t| secs_between(start, t))).collect::<Vec<_>>()
+        ));
     }
     // The verdict on the RTO: over the plan's objective, or over the lower bound by more
     // than the allowed ratio, the drill fails.
@@ -258,6 +279,22 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 i.opts.rto_ratio
             ));
         }
+    }
+    // The same definition from what the execution itself knew (what notify reports): the DNS
+    // watch's authoritative change plus the answered TTL, the writers as polled.
+    let execution_rto_s = execution_rto(&out, start);
+    let outage_to_served_s = served.and_then(|at| {
+        let down = i.sim.health_transitions().into_iter().filter(|t| !t.up && t.at <= start).map(|t| t.at).max()?;
+        (i.opts.scenario == Scenario::RegionOutage)
+            .then(|| at.duration_since(down).unwrap_or_default().saturating_sub(waited).as_secs_f64())
+    });
+    let mut beliefs = beliefs(plan, i.world);
+    if let (Some(measured), Some(believed)) = (rto_s, execution_rto_s)
+        && measured > believed + 1.0
+    {
+        beliefs.push(format!(
+            "the execution put the RTO at {believed:.1} s (authoritative change + TTL); its clients were served at {measured:.1} s"
+        ));
     }
 
     let unplanned = i.opts.scenario == Scenario::RegionOutage || refused_switchover;
@@ -450,8 +487,13 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
     }
     let mut latencies = BTreeMap::new();
-    latencies.insert("health_check_propagation_s".into(), f64::from(plan.dns.health_check_propagation_seconds));
-    latencies.insert("dns_ttl_s".into(), f64::from(plan.dns.ttl_seconds));
+    latencies.insert("health_check_propagation_s".into(), i.world.health_check_propagation.as_secs_f64());
+    latencies.insert("dns_ttl_s".into(), f64::from(i.world.dns_ttl));
+    latencies.insert("longest_resolver_cache_s".into(), i.world.longest_cache().as_secs_f64());
+    latencies.insert("plan_health_check_propagation_s".into(), f64::from(plan.dns.health_check_propagation_seconds));
+    latencies.insert("plan_dns_ttl_s".into(), f64::from(plan.dns.ttl_seconds));
+    latencies.insert("lambda_invoke_s".into(), i.world.lambda_invoke().as_secs_f64());
+    latencies.insert("state_transition_s".into(), i.world.state_transition().as_secs_f64());
     latencies.insert("switchover_s".into(), i.timings.switchover.as_secs_f64());
     latencies.insert("failover_s".into(), i.timings.failover.as_secs_f64());
     latencies.insert("pending_s".into(), i.timings.pending.as_secs_f64());
@@ -471,6 +513,19 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         problems,
         rto_s,
         rto_lower_bound_s,
+        approval_wait_s: waited.as_secs_f64(),
+        decided_s: i.decided_s.to_vec(),
+        clients_switched_s: i.clients_at.map(|c| secs_between(start, c)),
+        writers_moved_s: writer_times
+            .iter()
+            .try_fold(None::<SystemTime>, |acc, t| t.map(|t| Some(acc.map_or(t, |a| a.max(t)))))
+            .flatten()
+            .map(|t| secs_between(start, t)),
+        outage_to_served_s,
+        execution_rto_s,
+        world: i.world.figures(),
+        beliefs,
+        cold_starts: i.cold_starts,
         plan_rto_s: plan.objectives.rto_seconds,
         rto_ratio_allowed: i.opts.rto_ratio,
         latencies,
@@ -663,4 +718,64 @@ fn slowest_global_operation(aurora: &Aurora, since: SystemTime) -> Duration {
         }
     }
     longest
+}
+
+/// When `d`'s writer moved to `target`: the simulator's "completed." event of a global
+/// switchover or failover to the target's member after `since` (`None`: it did not).
+fn writer_moved_at(
+    aurora: &Aurora,
+    d: &failover_core::plan::GlobalDatabase,
+    target: &str,
+    since: SystemTime,
+) -> Option<SystemTime> {
+    let member = d.members.get(target)?.to_ascii_lowercase();
+    let events = aurora.with_model(|m| m.events.clone());
+    events
+        .iter()
+        .filter(|e| e.date >= since && e.message.ends_with("completed."))
+        .filter(|e| e.message.starts_with("Global switchover") || e.message.starts_with("Global failover"))
+        .filter(|e| e.message.to_ascii_lowercase().contains(&member))
+        .map(|e| e.date)
+        .min()
+}
+
+/// The RTO by the same definition from the execution's output alone: what notify reports.
+fn execution_rto(out: &Value, start: SystemTime) -> Option<f64> {
+    let clients = parse_time(out.pointer("/verified/clients_switched_by"))
+        .or_else(|| parse_time(out.pointer("/moved/0/clients_switched_by")))?;
+    let writers: Vec<Option<SystemTime>> = out
+        .pointer("/moved/1")
+        .and_then(Value::as_array)
+        .map(|dbs| dbs.iter().map(|d| parse_time(d.pointer("/check/observed_at"))).collect())
+        .unwrap_or_default();
+    let served = failover_core::rto::served_at(clients, &writers)?;
+    let waits: Vec<failover_core::rto::Wait> = ["/decision", "/unplanned_decision"]
+        .iter()
+        .filter_map(|p| out.pointer(p).cloned())
+        .filter_map(|v| serde_json::from_value::<failover_core::contract::notify::ApprovalDecision>(v).ok())
+        .filter_map(|a| a.wait())
+        .collect();
+    Some(failover_core::rto::recovery_time(start, served, &waits).as_secs_f64())
+}
+
+/// Where the plan's beliefs about the world (`dns.health_check_propagation_seconds`,
+/// `dns.ttl_seconds`) and the simulated world disagree, one line each.
+pub(crate) fn beliefs(plan: &Plan, world: &regionsim::world::World) -> Vec<String> {
+    let mut out = Vec::new();
+    let believed = f64::from(plan.dns.health_check_propagation_seconds);
+    let actual = world.health_check_propagation.as_secs_f64();
+    if (believed - actual).abs() >= 0.5 {
+        out.push(format!("health-check propagation: the plan believes {believed:.0} s, the world takes {actual:.1} s"));
+    }
+    if plan.dns.ttl_seconds != world.dns_ttl {
+        out.push(format!("record TTL: the plan believes {} s, the zone has {} s", plan.dns.ttl_seconds, world.dns_ttl));
+    }
+    let longest = world.longest_cache().as_secs_f64();
+    if longest > f64::from(world.dns_ttl) + 0.5 {
+        out.push(format!(
+            "resolver caches: some resolvers keep the answer up to {longest:.0} s, past the {} s TTL",
+            world.dns_ttl
+        ));
+    }
+    out
 }

@@ -3,6 +3,8 @@
 //! * [`definitions`]: the failover and recovery definitions as deployed
 //!   (`statemachine/*.asl.json`, embedded), with their `${Placeholders}` filled the way the
 //!   SAM template's `DefinitionSubstitutions` fill them.
+//! * [`clients`]: when clients moved, observed on the simulator's sampled resolvers, and
+//!   the waits for human decisions in an execution's history.
 //! * [`dispatch`]: function ARNs to the real handlers, in-process, each with the clients
 //!   of its own role.
 //! * [`principals`]: who signs the drill's calls (one access key id per role of each
@@ -21,6 +23,7 @@
 
 pub mod artifacts;
 pub mod campaign;
+pub mod clients;
 pub mod definitions;
 pub mod dispatch;
 mod expect;
@@ -34,5 +37,5 @@ pub mod stage;
 pub mod timeline;
 
 pub use artifacts::Artifacts;
-pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
+pub use report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario, WorldOverrides};
 pub use run::{CallLog, run, run_blocking, run_recorded, run_with_artifacts, run_with_artifacts_blocking};

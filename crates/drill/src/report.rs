@@ -208,6 +208,20 @@ pub struct DrillOptions {
     /// The verdict fails when the RTO exceeds its lower bound by more than this ratio
     /// (default [`DEFAULT_RTO_RATIO`]), as it fails when the RTO exceeds the plan's objective.
     pub rto_ratio: f64,
+    /// Figures of the simulated world set instead of drawn from the seed: a world that
+    /// differs from the plan's beliefs, or a slow approver.
+    pub world: WorldOverrides,
+}
+
+/// Figures of the simulated world a drill sets rather than draws (`regionsim::world`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorldOverrides {
+    /// Route 53's health-check propagation after a routing-control change.
+    pub health_check_propagation: Option<std::time::Duration>,
+    /// The record's TTL, seconds (the resolvers cache in proportion).
+    pub dns_ttl: Option<u32>,
+    /// How long the approver takes over every request.
+    pub approver_delay: Option<std::time::Duration>,
 }
 
 /// How far over its lower bound a drill's RTO may be before the verdict fails.
@@ -224,6 +238,7 @@ impl Default for DrillOptions {
             plan_yaml: None,
             schema_ddl: BTreeMap::new(),
             rto_ratio: DEFAULT_RTO_RATIO,
+            world: WorldOverrides::default(),
         }
     }
 }
@@ -295,8 +310,33 @@ pub struct DrillReport {
     pub expected_outcome: String,
     pub as_expected: bool,
     pub problems: Vec<String>,
+    /// The recovery time (`failover_core::rto`): from the decision execution's start to every
+    /// sampled resolver answering the target and every writer there, less `approval_wait_s`.
     pub rto_s: Option<f64>,
+    /// The critical path of the world's costs no orchestration avoids (the routing update,
+    /// its propagation and the resolvers' caches, beside the slowest database move), computed
+    /// from the model; the approval wait left out too.
     pub rto_lower_bound_s: Option<f64>,
+    /// Time spent waiting for human decisions in the decision execution (reported apart,
+    /// in neither the RTO nor its bound).
+    pub approval_wait_s: f64,
+    /// How long the approver took over each request (the modeled delay), seconds.
+    pub decided_s: Vec<f64>,
+    /// When every sampled resolver answered the target, seconds from the execution's start.
+    pub clients_switched_s: Option<f64>,
+    /// When the last writer was in the target, seconds from the execution's start.
+    pub writers_moved_s: Option<f64>,
+    /// From the Region's failure to clients served (region-outage), less the approval wait.
+    pub outage_to_served_s: Option<f64>,
+    /// The RTO as the execution itself could know it (what notify reports: the authoritative
+    /// DNS change plus the answered TTL, the writers as polled), same definition.
+    pub execution_rto_s: Option<f64>,
+    /// The simulated world's figures, as printed at the start (name, value and range).
+    pub world: Vec<(String, String)>,
+    /// Where the plan's beliefs and the simulated world disagree.
+    pub beliefs: Vec<String>,
+    /// Lambda invocations that started cold.
+    pub cold_starts: usize,
     pub plan_rto_s: u64,
     /// The ratio to the lower bound over which the verdict fails.
     pub rto_ratio_allowed: f64,

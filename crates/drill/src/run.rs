@@ -17,10 +17,12 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::artifacts::Artifacts;
-use crate::dispatch::{ApprovalRequest, ClientsOf, DiffReportFn, IntegrationLog, Invocation, StepsDispatcher};
+use crate::dispatch::{
+    ApprovalRequest, ClientsOf, DiffReportFn, IntegrationLog, Invocation, LambdaCosts, StepsDispatcher,
+};
 use crate::principals::{self, DRILL_ACCESS_KEY, Principal, Role};
 use crate::report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
-use crate::{definitions, expect};
+use crate::{clients, definitions, expect};
 
 /// The plan of the reference workload, the drill's embedded default.
 /// The tasks of both machines whose handlers change something in AWS (the notifications
@@ -173,8 +175,11 @@ async fn run_inner(
     // The approvals table of each stack, as the template names it.
     let approvals_table = format!("failover-{}-approvals", plan.name);
     let table = approvals_table.clone();
+    // The simulated world: drawn from the seed, with what the drill was asked to set.
+    let world = world_of(opts);
     let sim = SimBuilder::with_plan(clock.clone(), plan.clone())
         .seed(opts.seed)
+        .world(world.clone())
         .setting(move |s: &mut regionsim::dynamodb::DynamoSettings| {
             s.tables.push(regionsim::dynamodb::TableSpec::approvals(&table))
         })
@@ -184,6 +189,7 @@ async fn run_inner(
     let (mut aurora_cfg, schema_notes) =
         AuroraConfig::from_plan_with_ddl(&plan, &opts.schema_ddl).map_err(|e| DrillError::Plan(e.to_string()))?;
     aurora_cfg.seed = opts.seed;
+    aurora_cfg.timings = world.rds.clone();
     for g in &mut aurora_cfg.globals {
         // Writes go on through the failover and the recovery of a normal outage; a drill
         // that waits two weeks for a Region need not replay two weeks of them.
@@ -195,6 +201,13 @@ async fn run_inner(
     let timings = aurora_cfg.timings.clone();
     let aurora = Aurora::install(&sim, aurora_cfg).map_err(|e| DrillError::Sim(e.to_string()))?;
     let plan = sim.plan();
+    // Every role runs in its stack's Region: a call to another Region costs a round trip.
+    let stacks: BTreeMap<String, String> = [&primary, &secondary]
+        .into_iter()
+        .flat_map(|r| Role::all().into_iter().map(move |role| Principal::new(role, r)))
+        .map(|p| (p.access_key_id(), p.stack))
+        .collect();
+    sim.set_caller_regions(Arc::new(move |akid: &str| stacks.get(akid).cloned()));
     // Each stack's topic and report bucket under the stack's keys, as the template has them
     // (TopicKey, DataKey): the KMS use SNS and S3 make for their callers.
     for (region, stack) in &plan.stacks {
@@ -310,6 +323,7 @@ async fn run_inner(
             }
         });
     }
+    let lambda_costs = LambdaCosts::of(world.clone());
     let dispatcher = StepsDispatcher::new(
         clients,
         runner_cell.clone(),
@@ -320,7 +334,8 @@ async fn run_inner(
         integrations.clone(),
         clock.clone(),
     )
-    .with_notify_configs(notify_configs);
+    .with_notify_configs(notify_configs)
+    .with_lambda_costs(lambda_costs.clone());
     let lambda_once = opts.faults.contains(&Fault::LambdaOnce);
     let mut rules = if lambda_once {
         vec![
@@ -343,6 +358,7 @@ async fn run_inner(
         account: definitions::ACCOUNT.into(),
         state_machine_name: failover_machine.clone(),
         seed: opts.seed,
+        state_transition: world.state_transition(),
         ..RunnerConfig::default()
     };
     let runner = Runner::with_config(injector.clone(), clock.clone(), config);
@@ -363,10 +379,15 @@ async fn run_inner(
     let approver_progress = progress.clone();
     let decisions: Arc<Mutex<Vec<String>>> = Arc::default();
     let decisions_w = decisions.clone();
+    // A person takes a while to read the e-mail and decide: the world's delay, on the clock.
+    let decided: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let decided_w = decided.clone();
+    let (approver_clock, approver_world, approver_delay) = (clock.clone(), world.clone(), opts.world.approver_delay);
     tokio::spawn(async move {
         let mut n = 0;
         while let Some(req) = approvals_rx.recv().await {
             n += 1;
+            let delay = approver_delay.unwrap_or_else(|| approver_world.approver_delay(n));
             // In a failback drill the first execution (the move out) is approved; the
             // decision under test is the move back.
             let mode = if scenario == Scenario::Failback && !req.execution.starts_with("drill-failback") {
@@ -377,6 +398,8 @@ async fn run_inner(
             let line = match mode {
                 Approve::Timeout => "left unanswered (it will time out)".to_string(),
                 decide => {
+                    approver_clock.sleep(delay).await;
+                    decided_w.lock().unwrap_or_else(|p| p.into_inner()).push(delay.as_secs_f64());
                     let Some(sim) = mailbox.upgrade() else { break };
                     let messages = sim.sns_messages();
                     drop(sim);
@@ -387,29 +410,32 @@ async fn run_inner(
                 }
             };
             decisions_w.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {line}", req.state));
-            approver_progress(&format!("{:>9}  approval #{n} for {} {line}", "", req.execution));
+            let after =
+                if mode == Approve::Timeout { String::new() } else { format!(" after {}", time_fmt::elapsed(delay)) };
+            approver_progress(&format!("{:>9}  approval #{n} for {} {line}{after}", "", req.execution));
         }
     });
 
     progress(&format!(
-        "drill {}, approve {}, seed {}{}; plan {}: {} -> {}; simulated latencies: health-check propagation {} s, DNS TTL {} s, switchover {} s, failover {} s (+{} s pending), snapshot {} after the old Region returns, copy {} s, restore {} s, instance {} s",
+        "drill {}, approve {}, seed {}{}; plan {}: {} -> {}",
         opts.scenario,
         opts.approve,
         opts.seed,
         opts.faults.iter().map(|f| format!(", fault {f}")).collect::<String>(),
         plan.name,
         primary,
-        secondary,
-        plan.dns.health_check_propagation_seconds,
-        plan.dns.ttl_seconds,
-        timings.switchover.as_secs(),
-        timings.failover.as_secs(),
-        timings.pending.as_secs(),
-        timings.snapshot_after_recovery.map_or("never".to_string(), |d| format!("{} s", d.as_secs())),
-        timings.snapshot_copy.as_secs(),
-        timings.restore.as_secs(),
-        timings.create_instance.as_secs(),
+        secondary
     ));
+    progress(&format!(
+        "simulated world (seed {}; ranges and sources in crates/regionsim/ARCHITECTURE-regionsim.md, \"Modeled time\"):",
+        opts.seed
+    ));
+    for (name, value) in world.figures() {
+        progress(&format!("  {name:<26} {value}"));
+    }
+    for belief in expect::beliefs(&plan, &world) {
+        progress(&format!("  the plan believes otherwise: {belief}"));
+    }
 
     clock.sleep(WARM_UP).await;
     let mut executions: Vec<ExecutionHandle> = Vec::new();
@@ -458,6 +484,16 @@ async fn run_inner(
             h
         }
     };
+    // Clients have moved when the resolvers they ask answer the target: wait until they all
+    // do (the ones still caching the old answer fetch again), if traffic moved at all.
+    let moved_traffic = decision_exec.describe().status == failover_asl::Status::Succeeded
+        || sim.service::<regionsim::dns::Dns>().answer().regions == vec![decision_target.clone()];
+    let clients_at = if moved_traffic {
+        let limit = Duration::from_secs(plan.objectives.rto_seconds.max(60) * 4);
+        clients::switched(&sim, &clock, &decision_target, decision_exec.start_date(), limit).await
+    } else {
+        None
+    };
     // The recovery machine of every execution that started one (an unplanned failover, or
     // a refused switchover that was continued unplanned).
     for name in executions.iter().map(|e| format!("{}-recovery", e.name())).collect::<Vec<_>>() {
@@ -468,6 +504,7 @@ async fn run_inner(
     }
 
     let decisions_now = decisions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let decided_now = decided.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let invocations_now = invocations.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let report = expect::assess(expect::Inputs {
         opts,
@@ -475,6 +512,10 @@ async fn run_inner(
         sim: &sim,
         aurora: &aurora,
         timings: &timings,
+        world: &world,
+        clients_at,
+        decided_s: &decided_now,
+        cold_starts: lambda_costs.cold_starts(),
         epoch,
         executions: &executions,
         decision: &decision_exec,
@@ -493,6 +534,25 @@ async fn run_inner(
     };
     let artifacts = keep_artifacts.then(|| crate::artifacts::collect(&sim, epoch, &executions, &decision_exec));
     Ok((report, log, artifacts))
+}
+
+/// The world of the drill's seed, with the figures it was asked to set.
+fn world_of(opts: &DrillOptions) -> regionsim::world::World {
+    let mut world = regionsim::world::World::draw(opts.seed);
+    let o = &opts.world;
+    if let Some(p) = o.health_check_propagation {
+        world.health_check_propagation = p;
+    }
+    if let Some(ttl) = o.dns_ttl.filter(|t| *t > 0 && *t != world.dns_ttl) {
+        // The resolvers keep their answers in proportion to the record's TTL.
+        let f = f64::from(ttl) / f64::from(world.dns_ttl);
+        for r in &mut world.resolvers {
+            r.cache = r.cache.mul_f64(f);
+            r.phase = r.phase.mul_f64(f);
+        }
+        world.dns_ttl = ttl;
+    }
+    world
 }
 
 fn start_failover(

@@ -129,6 +129,7 @@ impl Stage {
             .map_err(|e| DrillError::Sim(e.to_string()))?;
         let mut aurora_cfg = AuroraConfig::from_plan(&plan);
         aurora_cfg.seed = seed;
+        aurora_cfg.timings = sim.world().rds.clone();
         configure(&mut aurora_cfg);
         let aurora = Aurora::install(&sim, aurora_cfg).map_err(|e| DrillError::Sim(e.to_string()))?;
         let plan = sim.plan();

@@ -190,7 +190,8 @@ pub struct ArcSettings {
     /// plan's cluster endpoints, else [`DEFAULT_ARC_REGIONS`].
     pub regions: Option<Vec<String>>,
     /// How long Route 53 health checks take to see a routing-control change; by default
-    /// the plan's `dns.health_check_propagation_seconds`.
+    /// the simulated world's ([`crate::world::World::health_check_propagation`]), not the
+    /// plan's belief (`dns.health_check_propagation_seconds`).
     pub propagation: Option<Duration>,
 }
 
@@ -207,8 +208,7 @@ impl ArcCluster {
     pub fn register(setup: &mut Setup<'_>) {
         let plan = setup.plan();
         let settings: ArcSettings = setup.setting();
-        let propagation =
-            settings.propagation.unwrap_or(Duration::from_secs(u64::from(plan.dns.health_check_propagation_seconds)));
+        let propagation = settings.propagation.unwrap_or(setup.sim().world().health_check_propagation);
         let regions = settings.regions.unwrap_or_else(|| {
             let from_plan: Vec<String> = plan.arc.cluster_endpoints.iter().map(|e| e.region.clone()).collect();
             if from_plan.is_empty() { DEFAULT_ARC_REGIONS.iter().map(|s| s.to_string()).collect() } else { from_plan }

@@ -79,8 +79,11 @@ pub struct Dns {
 
 impl Dns {
     /// Serves the plan's record on a UDP and TCP port; the plan's name servers become it.
+    /// The record's TTL is the simulated world's (the plan's `ttl_seconds` is a belief).
     pub fn register(setup: &mut Setup<'_>) {
-        let dns = Arc::new(Dns { sim: setup.sim().downgrade(), model: DnsModel::from_plan(setup.plan()) });
+        let mut model = DnsModel::from_plan(setup.plan());
+        model.ttl = setup.sim().world().dns_ttl;
+        let dns = Arc::new(Dns { sim: setup.sim().downgrade(), model });
         setup.sim().provide(dns);
         setup.listen_socket(service::DNS, start_boxed);
         setup.rewrite_plan(rewrite_plan);
@@ -92,11 +95,20 @@ impl Dns {
 
     /// The record's answer at the current sim time (what the DNS server sends).
     pub fn answer(&self) -> DnsAnswer {
+        match self.sim.upgrade() {
+            Some(sim) => self.answer_at(sim.clock().now()),
+            None => DnsAnswer { regions: Vec::new(), values: Vec::new(), ttl: self.model.ttl },
+        }
+    }
+
+    /// The record's answer as the authoritative servers gave it at `at` (at most now: the
+    /// health checks' view is kept with its history, the future is not known). What a
+    /// resolver that fetched the record then holds (`crate::resolvers`).
+    pub fn answer_at(&self, at: SystemTime) -> DnsAnswer {
         let Some(sim) = self.sim.upgrade() else {
             return DnsAnswer { regions: Vec::new(), values: Vec::new(), ttl: self.model.ttl };
         };
-        let now = sim.clock().now();
-        let serving = sim.try_service::<dyn HealthChecks>().map(|h| h.healthy_regions(now)).unwrap_or_default();
+        let serving = sim.try_service::<dyn HealthChecks>().map(|h| h.healthy_regions(at)).unwrap_or_default();
         let dns = &self.model;
         let mut regions: Vec<String> = dns.order.iter().filter(|r| serving.contains(r)).cloned().collect();
         if regions.is_empty() {

@@ -21,6 +21,11 @@
 //!   current answer), [`web::Web`], [`dynamodb::DynamoDb`] (each Region's tables, TTL
 //!   sweep), [`function_urls::FunctionUrls`] (each Region's function URL and its handler);
 //!   once installed, `sim.try_service::<Aurora>()` ([`rds::Aurora`]) and [`sfn::Sfn`].
+//! * [`world::World`]: the simulated world's figures (call latencies per service and
+//!   Region pair, Lambda and Step Functions costs, health-check propagation, the record's
+//!   TTL, the resolvers, Aurora's durations, the approver), drawn from seeded ranges;
+//!   [`Sim::world`]. [`resolvers::Resolvers`]: the clients' caching resolvers, what a drill
+//!   observes to say when clients moved.
 //! * [`HttpService`]: what a simulated service implements; [`Request`] in, [`Response`] out.
 //!
 //! ```
@@ -142,6 +147,7 @@ pub mod eventbridge;
 pub mod function_urls;
 pub mod iam;
 pub mod rds;
+pub mod resolvers;
 pub mod s3;
 pub mod secrets;
 pub mod server;
@@ -153,13 +159,16 @@ pub mod ssm;
 pub mod sts;
 pub mod web;
 pub mod wire;
+pub mod world;
 
 pub use cloudwatch::{LagQuery, LagSource};
 pub use endpoints::Endpoints;
 pub use iam::Authorization;
 pub use server::{ApiError, HttpService, Listener, Request, Response, ResponseFuture};
 pub use services::service;
-pub use sim::{CallRecord, DownMode, EndpointFault, HealthTransition, RegionStatus, Setup, Sim, SimBuilder, WeakSim};
+pub use sim::{
+    CallRecord, CallerRegions, DownMode, EndpointFault, HealthTransition, RegionStatus, Setup, Sim, SimBuilder, WeakSim,
+};
 
 /// The plan a simulator uses when none is given (the retail store, us-east-1 and
 /// us-west-2, one global database `orders`).

@@ -409,7 +409,9 @@ async fn dispatch(sim: &Sim, req: Request) -> Verdict {
     }
 
     let fault = sim.endpoint_fault(&req.listener);
-    let latency = sim.extra_latency(&req.listener.service);
+    // The world's own cost of the call (its service's time, the round trip from the
+    // caller's Region), then any injected extra latency.
+    let latency = sim.call_latency(&req) + sim.extra_latency(&req.listener.service);
     if !latency.is_zero() {
         sim.clock().sleep(latency).await;
     }

@@ -51,4 +51,5 @@ pub(crate) const BUILTIN: &[Register] = &[
     crate::dns::Dns::register,
     crate::cloudformation::CloudFormation::register,
     crate::sts::Sts::register,
+    crate::resolvers::Resolvers::register,
 ];

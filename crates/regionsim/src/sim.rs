@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use crate::endpoints::Endpoints;
 use crate::iam::Authorization;
 use crate::server::{HttpService, Listener, Request};
+use crate::world::World;
 
 pub use builder::{PlanRewrite, Register, ServiceFactory, Setup, SimBuilder, SocketStart};
 
@@ -152,10 +153,17 @@ struct Control {
     calls: Vec<CallRecord>,
 }
 
+/// Which Region a caller (by the access key id of its signature) runs in: what makes a call
+/// in-Region or cross-Region ([`Sim::set_caller_regions`]).
+pub type CallerRegions = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 struct Inner {
     clock: SharedClock,
     regions: [String; 2],
     template: Plan,
+    /// The simulated world's figures (latencies, propagation, TTL, resolvers, durations).
+    world: World,
+    caller_regions: RwLock<Option<CallerRegions>>,
     changes: watch::Sender<u64>,
     control: Mutex<Control>,
     handlers: RwLock<BTreeMap<String, Arc<dyn HttpService>>>,
@@ -178,6 +186,12 @@ impl WeakSim {
     pub fn upgrade(&self) -> Option<Sim> {
         self.0.upgrade().map(Sim)
     }
+
+    /// A handle to no simulator (unit tests of a service's pure parts).
+    #[cfg(test)]
+    pub(crate) fn dangling() -> Self {
+        WeakSim(Weak::new())
+    }
 }
 
 impl std::fmt::Debug for Sim {
@@ -193,7 +207,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sim {
-    fn new(clock: SharedClock, template: Plan, seed: u64) -> Self {
+    fn new(clock: SharedClock, template: Plan, seed: u64, world: World) -> Self {
         let regions = [template.regions.primary.clone(), template.regions.secondary.clone()];
         let health = regions
             .iter()
@@ -204,6 +218,8 @@ impl Sim {
             clock,
             regions,
             template,
+            world,
+            caller_regions: RwLock::new(None),
             changes,
             control: Mutex::new(Control {
                 health,
@@ -265,6 +281,36 @@ impl Sim {
         let yaml = serde_norway::to_string(&self.plan()).map_err(std::io::Error::other)?;
         let header = "# Written by regionsim: this plan points at a simulated Region pair on 127.0.0.1.\n";
         std::fs::write(path, format!("{header}{yaml}"))
+    }
+
+    /// The simulated world: how long calls, propagation, caches and operations take in it
+    /// (drawn from the builder's seed, or given with [`SimBuilder::world`]).
+    pub fn world(&self) -> &World {
+        &self.0.world
+    }
+
+    /// Tells the simulator in which Region each caller runs, by the access key id of its
+    /// signature: a call from another Region than the service's costs a round trip more.
+    /// Without it (or for an unsigned call, or a key it does not know) every call is taken
+    /// to come from the service's own Region.
+    pub fn set_caller_regions(&self, regions: CallerRegions) {
+        *self.0.caller_regions.write().unwrap_or_else(|e| e.into_inner()) = Some(regions);
+    }
+
+    /// What the world charges for `req` before it is answered: the service's time and the
+    /// round trip from the caller's Region to the one the request is served in (a Regional
+    /// endpoint's own Region, else the signing Region).
+    pub(crate) fn call_latency(&self, req: &Request) -> Duration {
+        let world = &self.0.world;
+        if world.instant {
+            return Duration::ZERO;
+        }
+        let caller = crate::server::sigv4_access_key(&req.headers, &req.query).and_then(|akid| {
+            let regions = self.0.caller_regions.read().unwrap_or_else(|e| e.into_inner());
+            regions.as_ref().and_then(|f| f(&akid))
+        });
+        let served_in = req.listener.region.as_deref().or(req.region.as_deref());
+        world.call_latency(&req.listener.service, caller.as_deref().or(served_in), served_in)
     }
 
     // ----- the registry -----

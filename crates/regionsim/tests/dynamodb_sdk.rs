@@ -36,6 +36,7 @@ async fn fixture() -> Fixture {
     let clock = SharedClock::virtual_at(common::epoch());
     let sim = SimBuilder::new(clock.clone())
         .seed(7)
+        .world_as_planned()
         .setting(|s: &mut DynamoSettings| s.tables.push(TableSpec::approvals(TABLE)))
         .start()
         .await

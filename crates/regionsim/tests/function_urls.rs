@@ -21,7 +21,7 @@ const WEST: &str = "us-west-2";
 
 async fn start() -> Sim {
     let clock = SharedClock::virtual_at(common::epoch());
-    SimBuilder::new(clock).seed(7).start().await.expect("the simulator starts")
+    SimBuilder::new(clock).seed(7).world_as_planned().start().await.expect("the simulator starts")
 }
 
 /// `host:port` of a base URL (`http://127.0.0.1:port/`).

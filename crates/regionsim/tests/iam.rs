@@ -26,7 +26,7 @@ const KEY: &str = "arn:aws:kms:us-west-2:111122223333:key/00000000-0000-4000-800
 
 async fn start() -> (Sim, SharedClock) {
     let clock = SharedClock::virtual_at(common::epoch());
-    let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(7).world_as_planned().start().await.expect("the simulator starts");
     (sim, clock)
 }
 

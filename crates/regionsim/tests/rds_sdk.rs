@@ -28,7 +28,7 @@ async fn start() -> (Sim, SharedClock, std::sync::Arc<Aurora>) {
 /// server is missing outside CI.
 async fn start_on(backend: Backend) -> Option<(Sim, SharedClock, std::sync::Arc<Aurora>)> {
     let clock = SharedClock::virtual_at(common::epoch());
-    let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(7).world_as_planned().start().await.expect("the simulator starts");
     let mut cfg = AuroraConfig::from_plan(&sim.plan());
     cfg.replication_lag = Duration::from_secs(2);
     cfg.globals[0].workload.txns_per_second = 4.0;

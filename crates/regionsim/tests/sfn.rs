@@ -52,7 +52,7 @@ async fn fixture() -> Fixture {
         RunnerConfig { region: REGION.into(), account: "111122223333".into(), ..RunnerConfig::default() };
     let runner = Runner::with_config(dispatcher, clock.clone(), runner_config);
     let machine = Sfn::state_machine_arn(&runner, "failover");
-    let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(7).world_as_planned().start().await.expect("the simulator starts");
     Sfn::new(runner.clone(), [(machine.clone(), approval())]).install(&sim);
     let url = sim.endpoints().url(service::SFN).expect("a states endpoint").to_string();
     let client = aws_sdk_sfn::Client::new(&config(&clock, &url));

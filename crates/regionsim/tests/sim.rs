@@ -30,7 +30,7 @@ const BUCKET_USW2: &str = "failover-retail-store-reports-111122223333-us-west-2"
 
 async fn start() -> (Sim, SharedClock) {
     let clock = SharedClock::virtual_at(common::epoch());
-    let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(7).world_as_planned().start().await.expect("the simulator starts");
     (sim, clock)
 }
 
@@ -836,7 +836,7 @@ async fn the_example_plan_shapes_the_simulator_and_its_cname_record() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/retail-store.plan.yaml")).unwrap();
     let plan = failover_core::Plan::from_yaml(&text).unwrap();
     let clock = SharedClock::virtual_at(common::epoch());
-    let sim = SimBuilder::with_plan(clock.clone(), plan.clone()).start().await.unwrap();
+    let sim = SimBuilder::with_plan(clock.clone(), plan.clone()).world_as_planned().start().await.unwrap();
     let regions: Vec<&str> = sim.endpoints().arc.iter().map(|(_, r)| r.as_str()).collect();
     let wanted: Vec<&str> = plan.arc.cluster_endpoints.iter().map(|e| e.region.as_str()).collect();
     assert_eq!(regions, wanted);
@@ -887,4 +887,84 @@ async fn the_example_plan_shapes_the_simulator_and_its_cname_record() {
     let cw = cloudwatch(&sim, &clock, "us-east-1").describe_alarms().send().await.unwrap();
     let names: Vec<_> = cw.metric_alarms().iter().filter_map(|a| a.alarm_name()).collect();
     assert_eq!(names, vec!["retail-canary-self-use1", "retail-canary-watching-usw2"]);
+}
+
+// ----- the modeled world -----
+
+#[tokio::test(start_paused = true)]
+async fn a_call_costs_the_worlds_latency_and_a_cross_region_call_a_round_trip_more() {
+    let clock = SharedClock::virtual_at(common::epoch());
+    let sim = SimBuilder::new(clock.clone()).seed(7).start().await.expect("the simulator starts");
+    assert_eq!(sim.world(), &regionsim::world::World::draw(7), "the world is the seed's");
+    sim.set_caller_regions(std::sync::Arc::new(|akid: &str| (akid == "AKIDTEST").then(|| USW2.to_string())));
+    let mut took = Vec::new();
+    for i in [1, 4] {
+        let (_, region) = sim.endpoints().arc[i].clone();
+        let before = clock.now();
+        state(&arc_client(&sim, &clock, i), RC_USW2).await;
+        let elapsed = clock.now().duration_since(before).unwrap();
+        let want = sim.world().call_latency(service::ARC, Some(USW2), Some(region.as_str()));
+        assert!(!want.is_zero());
+        // The virtual clock's timers have a millisecond's resolution.
+        assert!((want..=want + Duration::from_millis(2)).contains(&elapsed), "{region}: {elapsed:?} against {want:?}");
+        took.push(elapsed);
+    }
+    assert!(took[1] > took[0] + Duration::from_millis(100), "ap-southeast-2 from us-west-2 is far: {took:?}");
+}
+
+/// A world as the plan believes, with the given resolvers: `(cache s, first fetch s, stretches)`.
+async fn with_resolvers(resolvers: &[(u64, u64, bool)]) -> (Sim, SharedClock) {
+    let clock = SharedClock::virtual_at(common::epoch());
+    let mut world = regionsim::world::World::as_the_plan_believes(&regionsim::default_plan());
+    world.health_check_propagation = Duration::from_secs(30);
+    world.resolvers = resolvers
+        .iter()
+        .map(|(cache, phase, stretches)| regionsim::world::Resolver {
+            cache: Duration::from_secs(*cache),
+            phase: Duration::from_secs(*phase),
+            stretches: *stretches,
+        })
+        .collect();
+    let sim = SimBuilder::new(clock.clone()).world(world).start().await.expect("the simulator starts");
+    (sim, clock)
+}
+
+#[tokio::test(start_paused = true)]
+async fn resolvers_that_cache_past_the_ttl_delay_the_switch_their_clients_see() {
+    let mut switched = Vec::new();
+    for population in [vec![(60, 10, false), (60, 40, false)], vec![(60, 10, false), (60, 40, false), (150, 50, true)]]
+    {
+        let (sim, clock) = with_resolvers(&population).await;
+        let start = clock.now();
+        clock.sleep(Duration::from_secs(100)).await;
+        let arc = sim.service::<ArcCluster>();
+        arc.set_control(RC_USW2, true);
+        arc.set_control(RC_USE1, false);
+        let resolvers = sim.service::<regionsim::resolvers::Resolvers>();
+        let west = vec![USW2.to_string()];
+        clock.sleep(Duration::from_secs(40)).await;
+        assert_eq!(sim.service::<Dns>().answer().regions, west, "the authoritative answer changed at 130 s");
+        assert_eq!(resolvers.switched_by(&west, start, clock.now()), None, "the resolver fetching at 160 s has not");
+        clock.sleep(Duration::from_secs(200)).await;
+        assert_eq!(resolvers.answer(0, clock.now()).unwrap().regions, west);
+        let at = resolvers.switched_by(&west, start, clock.now()).expect("every resolver answers us-west-2");
+        switched.push(at.duration_since(start).unwrap());
+        // The model's own figure for a change at 130 s agrees with what was observed.
+        assert_eq!(resolvers.all_fetched_after(start + Duration::from_secs(130)), at);
+    }
+    // Fetches at 10, 70, 130 and 40, 100, 160: the honest population has switched at 160 s;
+    // the resolver that keeps its answer for 150 s fetched at 50 s and again only at 200 s.
+    assert_eq!(switched, vec![Duration::from_secs(160), Duration::from_secs(200)]);
+    let (sim, clock) = with_resolvers(&[(60, 10, false), (150, 100, true)]).await;
+    let start = clock.now();
+    clock.sleep(Duration::from_secs(100)).await;
+    sim.service::<ArcCluster>().set_control(RC_USW2, true);
+    sim.service::<ArcCluster>().set_control(RC_USE1, false);
+    clock.sleep(Duration::from_secs(400)).await;
+    let at = sim.service::<regionsim::resolvers::Resolvers>().switched_by(&[USW2.to_string()], start, clock.now());
+    assert_eq!(
+        at.map(|t| t.duration_since(start).unwrap()),
+        Some(Duration::from_secs(250)),
+        "fetched at 100 s, then 250 s"
+    );
 }

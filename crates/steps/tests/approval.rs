@@ -575,6 +575,8 @@ fn approval_input() -> NotifyInput {
             state: Some("RequestApproval".into()),
             question: Some("Approve the failover of the application to the target Region?".into()),
         }),
+        approvals: vec![],
+        writers_moved_at: vec![],
     }
 }
 

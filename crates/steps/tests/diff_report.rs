@@ -756,7 +756,7 @@ async fn against_regionsim_s3_and_secrets_manager() {
     use regionsim::{SimBuilder, service};
 
     let clock = SharedClock::virtual_at(t0());
-    let sim = SimBuilder::new(clock.clone()).seed(5).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(5).world_as_planned().start().await.expect("the simulator starts");
     let plan = sim.plan();
     // The bucket as the template configures it: SSE-KMS under the stack's key by default.
     let data_key = "arn:aws:kms:us-west-2:111122223333:key/00000000-0000-4000-8000-00000000000d";

@@ -24,7 +24,7 @@ fn epoch() -> SystemTime {
 
 async fn start() -> (Sim, AwsClients, Plan) {
     let clock = SharedClock::virtual_at(epoch());
-    let sim = SimBuilder::new(clock.clone()).seed(11).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(11).world_as_planned().start().await.expect("the simulator starts");
     let mut plan = sim.plan();
     plan.arc.timeouts.connect_ms = 100;
     plan.arc.timeouts.attempt_ms = 100;

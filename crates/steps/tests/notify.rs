@@ -86,6 +86,8 @@ fn base(phase: Phase) -> NotifyInput {
         ],
         data_at_risk: vec![],
         approval: None,
+        approvals: vec![],
+        writers_moved_at: vec![],
     }
 }
 
@@ -237,6 +239,38 @@ async fn a_failure_shows_the_error_message_the_data_at_risk_and_redacts_secrets(
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_recovery_time_runs_to_clients_and_writers_on_the_target_less_the_approval_wait() {
+    use failover_core::contract::notify::ApprovalDecision;
+    let mut input = base(Phase::Succeeded);
+    input.execution.started_at = rfc(-600);
+    input.timeline.push(TimelineEntry { phase: "clients-switched".into(), at: rfc(-100) });
+    input.writers_moved_at = vec![rfc(-120), rfc(-90)];
+    input.approvals = vec![
+        Some(ApprovalDecision {
+            asked_at: Some(rfc(-550)),
+            answer: serde_json::json!({"decision": "approve", "by": "Alice", "at": rfc(-250)}),
+        }),
+        None,
+    ];
+    let (_, p) = publish(input.clone()).await;
+    // From -600 s to the last writer at -90 s is 510 s, of which 300 s waiting for Alice.
+    assert!(
+        p.message.contains(
+            "Recovery time: 3 min 30 s from the start to clients and writers on us-west-2, less 5 min 00 s waiting \
+             for approval (reported apart), within the RTO of 15 min 00 s."
+        ),
+        "{}",
+        p.message
+    );
+    // A writer time that is not a timestamp is bad input, naming the field.
+    input.writers_moved_at = vec!["noon".into()];
+    let err =
+        notify::handle(input, &clients(|r| panic!("no SNS client may be built (asked for {r})"))).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadInput);
+    assert!(err.message.contains("writers_moved_at[0]"), "{}", err.message);
+}
+
+#[tokio::test(start_paused = true)]
 async fn success_states_the_recovery_time_against_the_rto() {
     let mut input = base(Phase::Succeeded);
     let (_, p) = publish(input.clone()).await;
@@ -366,7 +400,7 @@ async fn regionsim_receives_the_message_over_http() {
     use regionsim::{SimBuilder, service};
 
     let clock = SharedClock::virtual_at(at(0));
-    let sim = SimBuilder::new(clock.clone()).seed(2).start().await.expect("the simulator starts");
+    let sim = SimBuilder::new(clock.clone()).seed(2).world_as_planned().start().await.expect("the simulator starts");
     let base_conf = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(SECONDARY))

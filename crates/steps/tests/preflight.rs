@@ -532,7 +532,8 @@ mod sim {
     /// The simulator with its Aurora model, and clients whose every service points at it.
     async fn start(lag: Duration) -> (regionsim::Sim, AwsClients, Plan, Arc<Aurora>) {
         let clock = SharedClock::virtual_at(epoch());
-        let sim = SimBuilder::new(clock.clone()).seed(5).start().await.expect("the simulator starts");
+        let sim =
+            SimBuilder::new(clock.clone()).seed(5).world_as_planned().start().await.expect("the simulator starts");
         let mut cfg = AuroraConfig::from_plan(&sim.plan());
         cfg.replication_lag = lag;
         cfg.globals[0].workload.txns_per_second = 2.0;

@@ -351,3 +351,32 @@ fn handles_are_send_sync_and_cheap_to_clone() {
     assert_send_sync_clone::<failover_asl::ExecutionHandle>();
     assert_send_sync_clone::<failover_asl::Definition>();
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_state_transition_costs_the_configured_time() {
+    let c = clock();
+    let config = failover_asl::RunnerConfig {
+        state_transition: Duration::from_millis(40),
+        ..failover_asl::RunnerConfig::default()
+    };
+    let runner = Runner::with_config(echo(), c.clone(), config);
+    let d = def(json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Pass", "Next": "C"},
+        "C": {"Type": "Pass", "End": true}
+    }}));
+    let start = c.now();
+    let r = runner.run(&d, json!({})).await.unwrap();
+    ok(&r);
+    let entered: Vec<Duration> = r
+        .history
+        .iter()
+        .filter(|e| e.event_type == "PassStateEntered")
+        .map(|e| e.timestamp.duration_since(start).unwrap())
+        .collect();
+    assert_eq!(entered, [40, 80, 120].map(Duration::from_millis), "each state entered one transition later");
+    // A bare runner models no service: no cost.
+    let r = Runner::new(echo(), c.clone()).run(&d, json!({})).await.unwrap();
+    let t: Vec<_> = r.history.iter().map(|e| e.timestamp).collect();
+    assert!(t.windows(2).all(|w| w[0] == w[1]), "{t:?}");
+}

@@ -181,6 +181,34 @@ pub struct NotifyInput {
     /// The approval task, with `phase: approval-requested`.
     #[serde(default)]
     pub approval: Option<ApprovalTask>,
+    /// The approvals decided on the way (`$.decision`, `$.unplanned_decision`; `null` for one
+    /// that was not asked): their waits are left out of the recovery time (`crate::rto`).
+    #[serde(default)]
+    pub approvals: Vec<Option<ApprovalDecision>>,
+    /// When each writer was seen in the target (`$.moved[1][*].check.observed_at`, RFC 3339).
+    #[serde(default)]
+    pub writers_moved_at: Vec<String>,
+}
+
+/// An approval task's result as the failover machine keeps it (its `ResultSelector`): when
+/// the request went out and what the approval page answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    /// When the approval state was entered (`$$.State.EnteredTime`, RFC 3339).
+    #[serde(default)]
+    pub asked_at: Option<String>,
+    /// The decision sent to the task (`{"decision", "request_id", "by", "at", "from"}`).
+    #[serde(default)]
+    pub answer: serde_json::Value,
+}
+
+impl ApprovalDecision {
+    /// The wait for this decision, when both ends are known.
+    pub fn wait(&self) -> Option<crate::rto::Wait> {
+        let asked = crate::time_fmt::parse_rfc3339(self.asked_at.as_deref()?).ok()?;
+        let decided = crate::time_fmt::parse_rfc3339(self.answer.get("at")?.as_str()?).ok()?;
+        Some(crate::rto::Wait { from: asked, to: decided })
+    }
 }
 
 /// The `{Error, Cause}` object a `Catch` puts in the state.
@@ -253,6 +281,10 @@ impl NotifyInput {
         check_region(&self.plan, "running_region", &self.running_region)?;
         if let Some(t) = &self.target_region {
             check_region(&self.plan, "target_region", t)?;
+        }
+        for (i, at) in self.writers_moved_at.iter().enumerate() {
+            crate::time_fmt::parse_rfc3339(at)
+                .map_err(|m| StepError::bad_input(format!("writers_moved_at[{i}]: {m}")))?;
         }
         for (i, e) in self.timeline.iter().enumerate() {
             if e.phase.trim().is_empty() {

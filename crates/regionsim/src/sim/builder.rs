@@ -16,6 +16,7 @@ use failover_core::plan::Plan;
 use super::Sim;
 use crate::endpoints::{Endpoints, Listeners};
 use crate::server::{self, HttpService};
+use crate::world::World;
 
 /// One service's registration: builds it from the plan and asks for its ports. The list of
 /// them is `crate::services::BUILTIN`.
@@ -121,6 +122,8 @@ pub struct SimBuilder {
     clock: SharedClock,
     plan: Plan,
     seed: u64,
+    world: Option<World>,
+    as_planned: bool,
     settings: Settings,
     factories: Vec<(String, ServiceFactory)>,
 }
@@ -135,12 +138,26 @@ impl SimBuilder {
     /// DNS record, topics, buckets and secrets. ARC endpoint Regions come from the plan's
     /// cluster endpoints when there are any.
     pub fn with_plan(clock: SharedClock, plan: Plan) -> Self {
-        Self { clock, plan, seed: 0, settings: HashMap::new(), factories: Vec::new() }
+        Self { clock, plan, seed: 0, world: None, as_planned: false, settings: HashMap::new(), factories: Vec::new() }
     }
 
-    /// Seeds the random choices (throttling).
+    /// Seeds the random choices (throttling) and the world ([`World::draw`]) unless one is
+    /// given.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// The simulated world's figures (by default, [`World::draw`] of the seed).
+    pub fn world(mut self, world: World) -> Self {
+        self.world = Some(world);
+        self
+    }
+
+    /// A world with no latency of its own whose propagation and TTL are the plan's
+    /// ([`World::as_the_plan_believes`]): for protocol tests that pin exact times.
+    pub fn world_as_planned(mut self) -> Self {
+        self.as_planned = true;
         self
     }
 
@@ -163,7 +180,12 @@ impl SimBuilder {
     /// Builds every service, binds every port on 127.0.0.1 and starts serving.
     pub async fn start(self) -> std::io::Result<Sim> {
         let now = self.clock.now();
-        let sim = Sim::new(self.clock, self.plan, self.seed);
+        let world = match self.world {
+            Some(w) => w,
+            None if self.as_planned => World::as_the_plan_believes(&self.plan),
+            None => World::draw(self.seed),
+        };
+        let sim = Sim::new(self.clock, self.plan, self.seed, world);
         let mut setup = Setup { sim: &sim, now, settings: &self.settings, listen: Vec::new(), rewrites: Vec::new() };
         for register in crate::services::BUILTIN {
             register(&mut setup);
