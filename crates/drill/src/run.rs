@@ -157,8 +157,10 @@ pub async fn run_recorded(
         AuroraConfig::from_plan_with_ddl(&plan, &opts.schema_ddl).map_err(|e| DrillError::Plan(e.to_string()))?;
     aurora_cfg.seed = opts.seed;
     for g in &mut aurora_cfg.globals {
-        // Writes go on through the failover and the recovery of a normal outage; a drill
-        // that waits two weeks for a Region need not replay two weeks of them.
+        // A rush around the outage, a lag that varies and bursts; writes go on through the
+        // failover and the recovery of a normal outage; a drill that waits two weeks for a
+        // Region need not replay two weeks of them.
+        g.workload = regionsim::data::WorkloadConfig::realistic();
         g.workload.stop_after = Some(WORKLOAD_FOR);
     }
     if let Some(url) = &opts.database {

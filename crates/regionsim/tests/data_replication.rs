@@ -36,7 +36,12 @@ fn orders_spec(lag: Duration) -> GlobalDataSpec {
     GlobalDataSpec {
         global_cluster: "orders-global".into(),
         schema: Schema::Orders,
-        workload: WorkloadConfig { txns_per_second: 5.0, update_percent: 25, delete_percent: 10, stop_after: None },
+        workload: WorkloadConfig {
+            txns_per_second: 5.0,
+            update_percent: 25,
+            delete_percent: 10,
+            ..WorkloadConfig::default()
+        },
         replication_lag: lag,
         writer: ClusterRef::new("us-east-1", "orders-use1"),
         secondaries: vec![ClusterRef::new("us-west-2", "orders-usw2")],

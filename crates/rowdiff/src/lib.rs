@@ -22,8 +22,8 @@
 //! since `P`), updated after the failover (only the new side changed), conflict or reused id
 //! (both changed). A creation column tells a row that did not exist at `P` from one that did.
 //! Without a time column every difference is lost (insert, update, delete by presence).
-//! `P` is estimated, when not given, as the latest time column value on the new side not
-//! after the failover's start: nothing is written there between the last replicated write
+//! `P` is estimated, when not given, as the latest time (or creation) column value on the new
+//! side not after the failover's start: nothing is written there between the last replicated write
 //! and the failover, so every write later than it is lost or new. The estimate is never later
 //! than the true point (no lost write hidden); it is earlier only when every row the last
 //! replicated transactions wrote was rewritten or deleted since, and then those rows are
@@ -240,7 +240,8 @@ async fn failover_point(
     Ok(Some(estimate_point(n, engine, specs, &after).await?.unwrap_or_else(|| BEFORE_EVERYTHING.to_string())))
 }
 
-/// The latest time column value not after `after` over `specs` on one side, as UTC text.
+/// The latest time or creation column value not after `after` over `specs` on one side, as
+/// UTC text.
 /// Tables or columns missing there are skipped: comparing them reports the error.
 async fn estimate_point(
     n: &mut Inner,
@@ -251,22 +252,28 @@ async fn estimate_point(
     let d = db::dialect(engine);
     let mut best: Option<String> = None;
     for spec in specs {
-        let Some(tc) = &spec.time_column else { continue };
-        let Some(cols) = db::columns(n, &spec.name).await.map_err(|e| e.on("new"))? else { continue };
-        if !cols.iter().any(|c| &c.name == tc) {
+        if spec.time_column.is_none() {
             continue;
         }
-        let sql = d.latest_not_after(tc, &d.table_ref(&spec.name), after);
-        let rows = db::text_rows(n, &spec.name, &sql).await.map_err(|e| e.on("new"))?;
-        let Some(text) = rows.first().and_then(|r| r.first().cloned().flatten()) else { continue };
-        let t = table::normalize_time(&text).ok_or_else(|| DiffError::Unsupported {
-            table: spec.name.clone(),
-            column: tc.clone(),
-            message: format!("the time column's value {text:?} is not a date and time"),
-        })?;
-        // Same fixed-width UTC text: compared as text, compared as times.
-        if best.as_ref().is_none_or(|b| t > *b) {
-            best = Some(t);
+        let Some(cols) = db::columns(n, &spec.name).await.map_err(|e| e.on("new"))? else { continue };
+        // A creation time outlives the updates made after the failover: a row inserted by
+        // the last replicated transaction still shows it when it was updated since.
+        for tc in spec.time_column.iter().chain(&spec.created_column) {
+            if !cols.iter().any(|c| &c.name == tc) {
+                continue;
+            }
+            let sql = d.latest_not_after(tc, &d.table_ref(&spec.name), after);
+            let rows = db::text_rows(n, &spec.name, &sql).await.map_err(|e| e.on("new"))?;
+            let Some(text) = rows.first().and_then(|r| r.first().cloned().flatten()) else { continue };
+            let t = table::normalize_time(&text).ok_or_else(|| DiffError::Unsupported {
+                table: spec.name.clone(),
+                column: tc.clone(),
+                message: format!("the time column's value {text:?} is not a date and time"),
+            })?;
+            // Same fixed-width UTC text: compared as text, compared as times.
+            if best.as_ref().is_none_or(|b| t > *b) {
+                best = Some(t);
+            }
         }
     }
     Ok(best)
