@@ -216,7 +216,7 @@ pub async fn run_recorded(
                         .map_err(|e| DrillError::Sim(e.to_string()))?;
                 }
             }
-            Fault::LambdaOnce | Fault::NeverReturns | Fault::LostAnswers => {}
+            Fault::LambdaOnce | Fault::NeverReturns | Fault::LostAnswers | Fault::MisreportOneKey => {}
         }
     }
 
