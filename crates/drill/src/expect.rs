@@ -526,6 +526,7 @@ fn recovery_results(recovery: Option<&ExecutionHandle>) -> Vec<Value> {
 }
 
 /// Where a plan table's time and creation columns sit in the simulator's rows.
+#[derive(Debug, Clone, Copy)]
 struct TimeColumns {
     time: Option<usize>,
     created: Option<usize>,
@@ -664,22 +665,44 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
         );
         let plan_tables = d.report.as_ref().map(|r| r.tables.clone()).unwrap_or_default();
         let mut want: BTreeMap<(String, String), &'static str> = BTreeMap::new();
+        // The classes as of each earlier read of the new primary (a report compared in key
+        // ranges reads it once a range): a key may hold the class of any read.
+        let mut earlier: Vec<BTreeMap<(String, String), &'static str>> = Vec::new();
         let mut key_columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(t) = truth {
+            let mut cols_of: BTreeMap<String, TimeColumns> = BTreeMap::new();
             for (name, tt) in &t.tables {
                 key_columns.insert(name.clone(), tt.key_columns.clone());
                 let cfg = plan_tables.iter().find(|p| &p.name == name);
                 let index = |col: Option<&String>| col.and_then(|c| tt.columns.iter().position(|x| x == c));
-                let cols = TimeColumns {
-                    time: index(cfg.and_then(|c| c.time_column.as_ref())),
-                    created: index(cfg.and_then(|c| c.created_column.as_ref())),
-                };
-                let old = t.old_rows.get(name);
+                cols_of.insert(
+                    name.clone(),
+                    TimeColumns {
+                        time: index(cfg.and_then(|c| c.time_column.as_ref())),
+                        created: index(cfg.and_then(|c| c.created_column.as_ref())),
+                    },
+                );
+            }
+            let expect = |name: &String, k: &regionsim::data::Key, fate: &regionsim::data::KeyFate| {
+                let cols = cols_of.get(name).copied().unwrap_or(TimeColumns { time: None, created: None });
+                let old = t.old_rows.get(name).and_then(|o| o.get(k));
+                expected_class(*fate, &cols, old, point)
+            };
+            for (name, tt) in &t.tables {
                 for (k, fate) in &tt.classes {
-                    let (class, ambiguous) = expected_class(*fate, &cols, old.and_then(|o| o.get(k)), point);
+                    let (class, ambiguous) = expect(name, k, fate);
                     lost.ambiguous += usize::from(ambiguous);
                     want.insert((name.clone(), key_text(k)), class);
                 }
+            }
+            for (_, read) in &t.earlier_reads {
+                let mut m = BTreeMap::new();
+                for (name, classes) in read {
+                    for (k, fate) in classes {
+                        m.insert((name.clone(), key_text(k)), expect(name, k, fate).0);
+                    }
+                }
+                earlier.push(m);
             }
             // The estimate may be earlier than the exact point, never later: a point at or
             // after the first lost write would call lost writes "after the failover".
@@ -732,9 +755,14 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
         let mut keys: Vec<&(String, String)> = want.keys().chain(got.keys()).collect();
         keys.sort();
         keys.dedup();
+        let mut matched: BTreeMap<(String, String), &str> = BTreeMap::new();
         for k in keys {
             let (w, g) = (want.get(k).copied(), got.get(k).map(String::as_str));
-            if w != g {
+            let earlier_match = earlier.iter().any(|m| m.get(k).copied() == g);
+            if let Some(g) = g.filter(|_| w == g || earlier_match) {
+                matched.insert(k.clone(), g);
+            }
+            if w != g && !earlier_match {
                 lost.exact = false;
                 if lost.key_mismatches.len() < 20 {
                     lost.key_mismatches.push(format!(
@@ -748,9 +776,11 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
                 }
             }
         }
-        // The summary's counts against the truth's, table by table (tables with nothing to
-        // report may be absent from either).
-        let truth_tables = &lost.ground_truth[&d.name];
+        // The summary's counts against the truth's (the classes of the keys as they matched,
+        // which with one read is the ground truth itself), table by table (tables with
+        // nothing to report may be absent from either).
+        let matched_tables = by_table(matched.iter().map(|(k, v)| (k, *v)));
+        let truth_tables = if earlier.is_empty() { &lost.ground_truth[&d.name] } else { &matched_tables };
         let names: std::collections::BTreeSet<&String> = truth_tables.keys().chain(counted.keys()).collect();
         for name in names {
             let (a, b) =

@@ -226,16 +226,14 @@ async fn failover_point(
     specs: &[TableSpec],
     opts: &DiffOptions,
 ) -> Result<Option<String>, DiffError> {
-    let Some(first) = specs.iter().find(|s| s.time_column.is_some()) else { return Ok(None) };
+    if !specs.iter().any(|s| s.time_column.is_some()) {
+        return Ok(None);
+    }
     if let Some(p) = &opts.failover_point {
         return table::utc_text(p).map(Some);
     }
-    let Some(after) = &opts.after else {
-        return Err(DiffError::BadSpec {
-            table: first.name.clone(),
-            message: "a time column needs the failover time (after)".into(),
-        });
-    };
+    // Without the failover time, each table with a time column says so, after its columns.
+    let Some(after) = &opts.after else { return Ok(None) };
     let after = table::utc_text(after)?;
     Ok(Some(estimate_point(n, engine, specs, &after).await?.unwrap_or_else(|| BEFORE_EVERYTHING.to_string())))
 }

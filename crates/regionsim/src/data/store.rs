@@ -425,6 +425,7 @@ impl DataStore {
             // The old writer takes no write from here on: its snapshot will hold these rows.
             old_rows: Arc::new(old.mirror.clone()),
             replicated_rows: Arc::new(new.mirror.clone()),
+            earlier_reads: Vec::new(),
         };
         g.truths.push(truth.clone());
         Ok(truth)

@@ -181,7 +181,15 @@ pub struct GroundTruth {
     pub old_rows: Arc<Tables>,
     #[serde(skip)]
     pub replicated_rows: Arc<Tables>,
+    /// The classes of the reads before the last, oldest first (at most [`MAX_READS`]): a
+    /// report whose key ranges are compared one invocation after another reads the new
+    /// primary at several moments, and each range holds the classes of its own read.
+    #[serde(skip)]
+    pub earlier_reads: Vec<(SystemTime, BTreeMap<String, BTreeMap<Key, KeyFate>>)>,
 }
+
+/// The reads of the new primary a ground truth remembers the classes of.
+pub const MAX_READS: usize = 64;
 
 impl GroundTruth {
     /// Rows lost, changed or deleted, over all tables.
@@ -192,6 +200,13 @@ impl GroundTruth {
     /// Classifies every key against `new`, the new primary's data as a report reads it at `at`.
     /// Linear in the rows: one pass over the keys of each side.
     pub fn classify(&mut self, defs: &[TableDef], new: &Tables, at: SystemTime) {
+        if let Some(before) = self.read_at {
+            let classes = self.tables.iter_mut().map(|(n, t)| (n.clone(), std::mem::take(&mut t.classes))).collect();
+            self.earlier_reads.push((before, classes));
+            if self.earlier_reads.len() >= MAX_READS {
+                self.earlier_reads.remove(0);
+            }
+        }
         let empty = BTreeMap::new();
         for def in defs {
             let o = self.old_rows.get(&def.name).unwrap_or(&empty);
