@@ -545,53 +545,68 @@ fn point_micros(text: &str) -> Option<i64> {
     Some(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_micros() as i64)
 }
 
-/// The class the report must give a key whose exact class is `fate.class`, as far as the
-/// plan's columns and the report's failover point (`point`, microseconds) can tell it, and
-/// whether the point made it ambiguous. Without a time column every difference is lost, by
-/// presence; without a creation column a row on one side only counts as inserted and a
-/// reused id as a conflict; a key only the new primary changed after the failover whose old
-/// row is later than the point (an estimate earlier than the exact point) is a conflict or
-/// lost. Everything else must be the exact class.
+/// The class the report must give a key whose exact class is `fate.class`, and whether the
+/// report's failover point made it ambiguous.
+///
+/// Without a time column every difference is lost, by presence. Otherwise the report must
+/// give the exact class (without a creation column a row on one side only counts as
+/// inserted, a reused id as a conflict), unless a time of the key's old row lies between the
+/// report's failover point `point` and the exact one `exact` (both in microseconds): the
+/// report's estimate is earlier than the exact point when the last replicated rows were all
+/// rewritten since, and such a key's old row then looks lost. For those keys alone the class
+/// is the report's rule applied to what it could see: the old row's times against `point`,
+/// and the new row's as the exact class has them (the new side holds no time between the
+/// two points, so its flags are the same against either).
 fn expected_class(
     fate: regionsim::data::KeyFate,
     cols: &TimeColumns,
     old: Option<&regionsim::data::Row>,
     point: Option<i64>,
+    exact: Option<i64>,
 ) -> (&'static str, bool) {
     use regionsim::data::KeyClass::*;
-    let Some(time) = cols.time else {
+    if cols.time.is_none() {
         let c = match (fate.on_old, fate.on_new) {
             (true, false) => LostInsert,
             (false, true) => LostDelete,
             _ => LostUpdate,
         };
         return (c.as_str(), false);
-    };
-    let after = |col: Option<usize>| match (old, col, point) {
-        (Some(row), Some(col), Some(p)) => micros(row.get(col)).is_some_and(|t| t > p),
+    }
+    let created = cols.created.is_some();
+    let value = |col: Option<usize>| old.zip(col).and_then(|(row, col)| micros(row.get(col)));
+    let (om, oc) = (value(cols.time), value(cols.created));
+    let in_window = |v: Option<i64>| match (v, point, exact) {
+        (Some(v), Some(p), Some(e)) => p < v && v <= e,
         _ => false,
     };
-    let mut c = fate.class;
-    let mut ambiguous = false;
-    if matches!(c, UpdatedAfter | DeletedAfter) && after(Some(time)) {
-        ambiguous = true;
-        let created_after = after(cols.created);
-        c = match c {
-            UpdatedAfter if cols.created.is_some() && created_after => IdReused,
-            UpdatedAfter => Conflict,
-            _ if cols.created.is_some() && !created_after => Conflict,
-            _ => LostInsert,
-        };
-    }
-    if cols.created.is_none() {
-        c = match c {
-            IdReused => Conflict,
-            Conflict if !fate.on_new => LostInsert,
-            Conflict if !fate.on_old => InsertedAfter,
+    if !(in_window(om) || in_window(oc)) {
+        let c = match fate.class {
+            IdReused if !created => Conflict,
+            Conflict if !created && !fate.on_new => LostInsert,
+            Conflict if !created && !fate.on_old => InsertedAfter,
             other => other,
         };
+        return (c.as_str(), false);
     }
-    (c.as_str(), ambiguous)
+    let after = |v: Option<i64>| matches!((v, point), (Some(v), Some(p)) if v > p);
+    let (o_after, o_created_after) = (after(om), after(oc));
+    // The new side changed the key after the failover, and inserted it after the failover.
+    let n_after = matches!(fate.class, Conflict | IdReused | InsertedAfter | UpdatedAfter);
+    let n_created_after = matches!(fate.class, IdReused | InsertedAfter);
+    let c = match (fate.on_old, fate.on_new) {
+        (true, true) if !n_after => LostUpdate,
+        (true, true) if !o_after => UpdatedAfter,
+        (true, true) if created && o_created_after => IdReused,
+        (true, true) => Conflict,
+        (true, false) if !o_after => DeletedAfter,
+        (true, false) if created && !o_created_after => Conflict,
+        (true, false) => LostInsert,
+        (false, _) if !n_after => LostDelete,
+        (false, _) if created && !n_created_after => Conflict,
+        (false, _) => InsertedAfter,
+    };
+    (c.as_str(), true)
 }
 
 /// A key as text, its columns' values joined by `|`.
@@ -656,6 +671,7 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
             .and_then(Value::as_str)
             .map(str::to_string);
         let point = point_text.as_deref().and_then(point_micros);
+        let to_micros = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros() as i64).ok();
         let truths = i.aurora.ground_truth(&d.global_cluster);
         // The last failover with data loss, as the report read its new primary.
         let truth = truths.iter().rev().find(|t| t.read_at.is_some()).or(truths.last());
@@ -686,7 +702,7 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
             let expect = |name: &String, k: &regionsim::data::Key, fate: &regionsim::data::KeyFate| {
                 let cols = cols_of.get(name).copied().unwrap_or(TimeColumns { time: None, created: None });
                 let old = t.old_rows.get(name).and_then(|o| o.get(k));
-                expected_class(*fate, &cols, old, point)
+                expected_class(*fate, &cols, old, point, t.replicated_until.and_then(to_micros))
             };
             for (name, tt) in &t.tables {
                 for (k, fate) in &tt.classes {

@@ -23,8 +23,9 @@
 //! (both changed). A creation column tells a row that did not exist at `P` from one that did.
 //! Without a time column every difference is lost (insert, update, delete by presence).
 //! `P` is estimated, when not given, as the latest time (or creation) column value on the new
-//! side not after the failover's start: nothing is written there between the last replicated write
-//! and the failover, so every write later than it is lost or new. The estimate is never later
+//! side not after the old side's last write (or the failover's start, if later): the new side
+//! takes writes only once promoted, after the old side's last, so what it holds up to there
+//! was replicated, and every write later than the estimate is lost or new. The estimate is never later
 //! than the true point (no lost write hidden); it is earlier only when every row the last
 //! replicated transactions wrote was rewritten or deleted since, and then those rows are
 //! reported as conflicts or lost, for a person to look at, never as nothing.
@@ -206,7 +207,7 @@ async fn diff_all(
     } else {
         tables.to_vec()
     };
-    let point = failover_point(n, engine, &specs, opts).await?;
+    let point = failover_point(o, n, engine, &specs, opts).await?;
     let mut out = Vec::with_capacity(specs.len());
     for spec in &specs {
         out.push(diff_one(o, n, engine, spec, opts, point.as_deref()).await.map_err(|e| e.in_table(&spec.name))?);
@@ -221,6 +222,7 @@ const BEFORE_EVERYTHING: &str = "1970-01-01 00:00:01.000000";
 /// The failover point as UTC text: the one given, else the estimate; `None` when no table has
 /// a time column.
 async fn failover_point(
+    o: &mut Inner,
     n: &mut Inner,
     engine: Engine,
     specs: &[TableSpec],
@@ -235,25 +237,43 @@ async fn failover_point(
     // Without the failover time, each table with a time column says so, after its columns.
     let Some(after) = &opts.after else { return Ok(None) };
     let after = table::utc_text(after)?;
-    Ok(Some(estimate_point(n, engine, specs, &after).await?.unwrap_or_else(|| BEFORE_EVERYTHING.to_string())))
+    Ok(Some(estimate_point(o, n, engine, specs, &after).await?.unwrap_or_else(|| BEFORE_EVERYTHING.to_string())))
 }
 
-/// The latest time or creation column value not after `after` over `specs` on one side, as
-/// UTC text.
-/// Tables or columns missing there are skipped: comparing them reports the error.
+/// Later than any time a database holds: the bound of "the latest value" on the old side.
+const AFTER_EVERYTHING: &str = "9999-12-31 23:59:59.999999";
+
+/// The failover point, estimated: the latest time or creation column value on the new side
+/// not after `bound`, the later of `after` (the failover's start, UTC text) and the old
+/// side's latest such value (its last write, before it was fenced: everything the new side
+/// holds up to it was replicated, since the new side takes writes only once promoted, after
+/// the old one's last). Assumes the old primary took no write after the new one was
+/// promoted, which Aurora's fencing ensures. `None` when the new side holds no such value.
 async fn estimate_point(
+    o: &mut Inner,
     n: &mut Inner,
     engine: Engine,
     specs: &[TableSpec],
     after: &str,
 ) -> Result<Option<String>, DiffError> {
+    let last_old = latest(o, engine, specs, AFTER_EVERYTHING).await.map_err(|e| e.on("old"))?;
+    let bound = match last_old {
+        Some(l) if l.as_str() > after => l,
+        _ => after.to_string(),
+    };
+    latest(n, engine, specs, &bound).await.map_err(|e| e.on("new"))
+}
+
+/// The latest time or creation column value not after `after` over `specs` on one side, as
+/// UTC text. Tables or columns missing there are skipped: comparing them reports the error.
+async fn latest(n: &mut Inner, engine: Engine, specs: &[TableSpec], after: &str) -> Result<Option<String>, DiffError> {
     let d = db::dialect(engine);
     let mut best: Option<String> = None;
     for spec in specs {
         if spec.time_column.is_none() {
             continue;
         }
-        let Some(cols) = db::columns(n, &spec.name).await.map_err(|e| e.on("new"))? else { continue };
+        let Some(cols) = db::columns(n, &spec.name).await? else { continue };
         // A creation time outlives the updates made after the failover: a row inserted by
         // the last replicated transaction still shows it when it was updated since.
         for tc in spec.time_column.iter().chain(&spec.created_column) {
@@ -261,7 +281,7 @@ async fn estimate_point(
                 continue;
             }
             let sql = d.latest_not_after(tc, &d.table_ref(&spec.name), after);
-            let rows = db::text_rows(n, &spec.name, &sql).await.map_err(|e| e.on("new"))?;
+            let rows = db::text_rows(n, &spec.name, &sql).await?;
             let Some(text) = rows.first().and_then(|r| r.first().cloned().flatten()) else { continue };
             let t = table::normalize_time(&text).ok_or_else(|| DiffError::Unsupported {
                 table: spec.name.clone(),
@@ -278,23 +298,32 @@ async fn estimate_point(
 }
 
 /// The failover point of `tables` as [`diff_tables`] estimates it when
-/// [`DiffOptions::failover_point`] is not given: the latest time column value not after
-/// `after` (RFC 3339, the failover's start) on `new`, over every table; `None` when no such
-/// row exists. Key ranges are ignored: the parts of one table, compared in several calls, pass
-/// the one point computed here over the whole database.
+/// [`DiffOptions::failover_point`] is not given: the latest time or creation column value on
+/// `new` not after the later of `after` (RFC 3339, the failover's start) and the latest such
+/// value on `old` (its last write), over every table; `None` when no such row exists. Key
+/// ranges are ignored: the parts of one table, compared in several calls, pass the one point
+/// computed here over the whole database.
 pub async fn estimate_failover_point(
+    old: &Source,
     new: &Source,
     tables: &[TableSpec],
     after: &str,
 ) -> Result<Option<String>, DiffError> {
+    if old.engine != new.engine {
+        return Err(DiffError::EngineMismatch { old: old.engine.as_str(), new: new.engine.as_str() });
+    }
     let after = table::utc_text(after)?;
     let engine = new.engine;
+    let mut o = old.inner.lock().await;
     let mut n = new.inner.lock().await;
-    db::begin(&mut n).await.map_err(|e| e.on("new"))?;
-    let res = estimate_point(&mut n, engine, tables, &after).await;
-    let end = db::end(&mut n).await;
+    let (a, b) = tokio::join!(db::begin(&mut o), db::begin(&mut n));
+    a.map_err(|e| e.on("old"))?;
+    b.map_err(|e| e.on("new"))?;
+    let res = estimate_point(&mut o, &mut n, engine, tables, &after).await;
+    let (a, b) = tokio::join!(db::end(&mut o), db::end(&mut n));
     let out = res?;
-    end.map_err(|e| e.on("new"))?;
+    a.map_err(|e| e.on("old"))?;
+    b.map_err(|e| e.on("new"))?;
     Ok(out)
 }
 

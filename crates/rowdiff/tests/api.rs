@@ -218,8 +218,8 @@ async fn every_key_is_classified_against_the_failover_point_on_both_sides() {
         assert_eq!(by_class(&d).len(), 10, "{e:?}");
         assert_eq!(d.counts.lost(), 7, "{e:?}");
         // The one function a fan-out uses to share the estimate.
-        let n = Source::connect(&p.new).await.unwrap();
-        let point = rowdiff::estimate_failover_point(&n, &[spec.clone()], F).await.unwrap();
+        let (o, n) = (Source::connect(&p.old).await.unwrap(), Source::connect(&p.new).await.unwrap());
+        let point = rowdiff::estimate_failover_point(&o, &n, &[spec.clone()], F).await.unwrap();
         assert_eq!(point.as_deref(), Some("2024-05-01 09:50:00.000000"), "{e:?}");
 
         // The reference plan's old mistake: a creation time as the time column. A status

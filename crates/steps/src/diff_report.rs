@@ -505,9 +505,9 @@ impl<'a> Ctx<'a> {
             let point = self
                 .clients
                 .clock
-                .outside(rowdiff::estimate_failover_point(&new, &all, &self.input.failover_started_at))
+                .outside(rowdiff::estimate_failover_point(&old, &new, &all, &self.input.failover_started_at))
                 .await
-                .map_err(|e| diff_error(e.on("new")))?;
+                .map_err(diff_error)?;
             opts.failover_point = point.map(|p| format!("{}Z", p.replacen(' ', "T", 1)));
         }
         let diffs =
