@@ -15,9 +15,9 @@ fn t(s: f64) -> SystemTime {
 
 const GLOBAL: &str = "orders-global";
 
-/// One outage on SQLite: 60 s of rush at 250 transactions a second, the writer's Region
-/// fails, the failover, then 20 minutes of the workload on the new writer; the report reads
-/// it. Returns the classes' counts and the truth.
+/// One outage on SQLite in a rush of 250 transactions a second: the writer's Region fails at
+/// 60 s, the failover, then the rush goes on for 100 s on the new writer and the workload for
+/// 20 minutes more; the report reads it. Returns the classes' counts and the truth.
 fn outage(seed: u64) -> (BTreeMap<KeyClass, usize>, regionsim::data::GroundTruth) {
     let writer = ClusterRef::new("us-east-1", "orders-use1");
     let secondary = ClusterRef::new("us-west-2", "orders-usw2");
