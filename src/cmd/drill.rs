@@ -23,7 +23,8 @@ pub struct DrillArgs {
     /// that database only), no-lag-metric (CloudWatch has no lag datapoints),
     /// refuse-move=DATABASE (RDS refuses that database's move; the others go on),
     /// stall-move=DATABASE (planned: that database's switchover never completes), lambda-once,
-    /// never-returns, no-snapshot.
+    /// never-returns, no-snapshot, misreport-one-key (the verdict reads one key of each
+    /// report with another class: the drill must fail).
     #[arg(long = "fault", value_parser = Fault::parse)]
     faults: Vec<Fault>,
     /// Seeds the workload, the endpoint shuffles and the retry jitter.
