@@ -1,7 +1,7 @@
 //! `failover diff`: glue over rowdiff. Compares tables between the old and the new primary
 //! and writes the report files and `summary.json` into a directory.
 //!
-//! Exit codes: 0 identical, 1 lost, new or changed rows found (rows written after the
+//! Exit codes: 0 nothing lost, 1 a key with a lost write found (rows written after the
 //! failover do not count), 2 error (the message names the table and the column).
 
 use std::path::PathBuf;
@@ -25,13 +25,22 @@ pub struct DiffArgs {
     /// A column left out of the comparison, as TABLE.COLUMN; repeatable.
     #[arg(long = "ignore", value_name = "TABLE.COLUMN")]
     ignore: Vec<String>,
-    /// Rows whose value in this column is after --after are reported apart, as written
-    /// after the failover.
+    /// Every table's last-write time column (set on every insert and update): a value later
+    /// than the failover point is a lost write on the old side, a write after the failover on
+    /// the new side.
     #[arg(long, value_name = "COL", requires = "after")]
     time_column: Option<String>,
-    /// The failover time, RFC 3339 (2024-05-01T10:00:00Z).
+    /// Every table's creation time column: tells a reused id from a conflict, a lost insert
+    /// from a lost update deleted since.
+    #[arg(long, value_name = "COL", requires = "time_column")]
+    created_column: Option<String>,
+    /// When the failover began, RFC 3339 (2024-05-01T10:00:00Z).
     #[arg(long, value_name = "TIMESTAMP", requires = "time_column")]
     after: Option<String>,
+    /// The last instant whose writes the new primary received (RFC 3339). Default: the latest
+    /// time column value on the new side not after --after.
+    #[arg(long, value_name = "TIMESTAMP", requires = "after")]
+    failover_point: Option<String>,
     /// Directory that receives summary.json, differences.jsonl, one CSV per table, report.html.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -88,18 +97,27 @@ async fn diff(args: DiffArgs) -> Result<ExitCode, String> {
     if let Some(tc) = &args.time_column {
         for s in &mut specs {
             s.time_column = Some(tc.clone());
+            s.created_column = args.created_column.clone();
         }
     }
-    let opts = DiffOptions { after: args.after.clone(), ..Default::default() };
+    let opts =
+        DiffOptions { after: args.after.clone(), failover_point: args.failover_point.clone(), ..Default::default() };
     let diffs = rowdiff::diff_tables(&old, &new, &specs, &opts).await.map_err(|e| e.to_string())?;
     rowdiff::report::write_all(&args.out, &diffs).map_err(|e| format!("{}: {e}", args.out.display()))?;
 
     let mut differences = 0;
     for d in &diffs {
         let c = &d.counts;
+        let classes: Vec<String> =
+            rowdiff::Class::ALL.into_iter().filter(|k| c.get(*k) > 0).map(|k| format!("{} {k}", c.get(k))).collect();
         println!(
-            "{}: {} lost, {} changed, {} new, {} written after the failover ({} old rows, {} new rows)",
-            d.table, c.lost, c.changed, c.new, c.written_after, c.old_rows, c.new_rows
+            "{}: {} lost, {} after the failover [{}] ({} old rows, {} new rows)",
+            d.table,
+            c.lost(),
+            c.after(),
+            if classes.is_empty() { "identical".to_string() } else { classes.join(", ") },
+            c.old_rows,
+            c.new_rows
         );
         differences += c.differences();
     }
@@ -138,7 +156,9 @@ mod tests {
             tables: vec![],
             ignore: vec![],
             time_column: None,
+            created_column: None,
             after: None,
+            failover_point: None,
             out: out.to_path_buf(),
         }
     }
@@ -159,7 +179,9 @@ mod tests {
         assert_eq!(format!("{:?}", run(args(&old, &new, &out))), format!("{:?}", ExitCode::from(1)));
         let summary: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-        assert_eq!((summary["tables"][0]["lost"].as_u64(), summary["tables"][0]["new"].as_u64()), (Some(1), Some(1)));
+        let t = &summary["tables"][0];
+        assert_eq!(t["lost"].as_u64(), Some(2), "{summary}");
+        assert_eq!((t["classes"]["lost-insert"].as_u64(), t["classes"]["lost-delete"].as_u64()), (Some(1), Some(1)));
         assert_eq!(format!("{:?}", run(args(&old, &old, &out))), format!("{:?}", ExitCode::SUCCESS));
         let mut a = args(&old, &new, &out);
         a.tables = vec!["missing".into()];

@@ -24,7 +24,8 @@ pub struct DrillArgs {
     /// that database only), no-lag-metric (CloudWatch has no lag datapoints),
     /// refuse-move=DATABASE (RDS refuses that database's move; the others go on),
     /// stall-move=DATABASE (planned: that database's switchover never completes), lambda-once,
-    /// never-returns, no-snapshot.
+    /// never-returns, no-snapshot, misreport-one-key (the verdict reads one key of each
+    /// report with another class: the drill must fail).
     #[arg(long = "fault", value_parser = Fault::parse)]
     faults: Vec<Fault>,
     /// Seeds the workload, the endpoint shuffles and the retry jitter.
@@ -303,20 +304,40 @@ fn print_summary(r: &DrillReport, wall: std::time::Duration) {
         println!("the plan believes otherwise: {b}");
     }
     if !r.lost.ground_truth.is_empty() {
-        println!("lost transactions (per database and table: lost / changed / only-in-new):");
+        println!("lost transactions (per database and table: keys lost / changed after the failover, by class):");
+        let classes = |t: &failover_drill::report::TableLoss| {
+            t.classes.iter().map(|(c, n)| format!("{n} {c}")).collect::<Vec<_>>().join(", ")
+        };
         for (db, tables) in &r.lost.ground_truth {
             for (t, truth) in tables {
                 let rep = r.lost.reported.get(db).and_then(|x| x.get(t));
                 println!(
-                    "  {db}.{t}: ground truth {}/{}/{}, reported {}",
+                    "  {db}.{t}: ground truth {}/{} [{}], reported {}",
                     truth.lost,
-                    truth.changed,
-                    truth.new,
-                    rep.map_or("nothing".to_string(), |x| format!("{}/{}/{}", x.lost, x.changed, x.new))
+                    truth.after,
+                    classes(truth),
+                    rep.map_or("nothing".to_string(), |x| format!("{}/{} [{}]", x.lost, x.after, classes(x)))
                 );
             }
         }
-        println!("  report equals ground truth: {}", if r.lost.exact { "yes" } else { "NO" });
+        for (db, (reported, exact)) in &r.lost.failover_points {
+            println!(
+                "  {db}: failover point {} (estimated by the report), last replicated write {}",
+                reported.as_deref().unwrap_or("none"),
+                exact.as_deref().unwrap_or("unknown")
+            );
+        }
+        if r.lost.ambiguous > 0 {
+            println!(
+                "  {} key(s) rewritten after the failover are reported as conflicts or lost: their last replicated \
+                 write is later than the estimated failover point",
+                r.lost.ambiguous
+            );
+        }
+        println!("  report equals ground truth on every key: {}", if r.lost.exact { "yes" } else { "NO" });
+        for m in &r.lost.key_mismatches {
+            println!("    {m}");
+        }
     }
     let writers: Vec<String> = r.writers.iter().map(|(db, region)| format!("{db} in {region}")).collect();
     println!("serving: {}; writers: {}", r.serving_regions.join(", "), writers.join(", "));

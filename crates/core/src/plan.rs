@@ -357,9 +357,17 @@ pub struct Table {
     pub key: Vec<String>,
     #[serde(default)]
     pub ignore_columns: Vec<String>,
-    /// A column whose values newer than the failover mark rows written after it.
+    /// The row's last-write time, set on every insert and every update (`updated_at`): a
+    /// value later than the failover point marks a write the new primary never received (old
+    /// side) or one made after the failover (new side). A creation time here makes every
+    /// update made after the failover to an older row look lost (ARCHITECTURE.md, "The
+    /// missing-transaction report").
     #[serde(default)]
     pub time_column: Option<String>,
+    /// The row's creation time (`created_at`), set on insert only: tells a reused id from a
+    /// conflict and a lost insert from a lost update deleted since.
+    #[serde(default)]
+    pub created_column: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -1172,6 +1180,12 @@ impl Validator {
                             format!("`{c}` is a key column and cannot be ignored"),
                         );
                     }
+                }
+                if t.created_column.is_some() && t.time_column.is_none() {
+                    self.problem(
+                        format!("{tb}.created_column"),
+                        "needs a time_column (the row's last-write time) beside it",
+                    );
                 }
             }
         }

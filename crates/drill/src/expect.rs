@@ -343,7 +343,10 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         failed_dbs.extend(refused.iter().cloned());
         let l = compare_lost(&i, recovery, &failed_dbs);
         if !l.exact && !never_returns && !no_snapshot {
-            problems.push("the missing-transaction report differs from the ground truth".into());
+            problems.push(format!(
+                "the missing-transaction report differs from the ground truth: {}",
+                l.key_mismatches.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            ));
         }
         l
     } else {
@@ -585,120 +588,290 @@ fn recovery_results(recovery: Option<&ExecutionHandle>) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The report against the ground truth, key by key, for every database but `skip` (those
-/// whose recovery was expected to fail).
+/// Where a plan table's time and creation columns sit in the simulator's rows.
+#[derive(Debug, Clone, Copy)]
+struct TimeColumns {
+    time: Option<usize>,
+    created: Option<usize>,
+}
+
+fn micros(v: Option<&regionsim::data::Value>) -> Option<i64> {
+    match v {
+        Some(regionsim::data::Value::Timestamp(us)) => Some(*us),
+        _ => None,
+    }
+}
+
+/// The report's failover point (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) in microseconds.
+fn point_micros(text: &str) -> Option<i64> {
+    let t = failover_core::time_fmt::parse_rfc3339(&format!("{}Z", text.trim().replacen(' ', "T", 1))).ok()?;
+    Some(t.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_micros() as i64)
+}
+
+/// The class the report must give a key whose exact class is `fate.class`, and whether the
+/// report's failover point made it ambiguous.
+///
+/// Without a time column every difference is lost, by presence. Otherwise the report must
+/// give the exact class (without a creation column a row on one side only counts as
+/// inserted, a reused id as a conflict), unless a time of the key's old row lies between the
+/// report's failover point `point` and the exact one `exact` (both in microseconds): the
+/// report's estimate is earlier than the exact point when the last replicated rows were all
+/// rewritten since, and such a key's old row then looks lost. For those keys alone the class
+/// is the report's rule applied to what it could see: the old row's times against `point`,
+/// and the new row's as the exact class has them (the new side holds no time between the
+/// two points, so its flags are the same against either).
+fn expected_class(
+    fate: regionsim::data::KeyFate,
+    cols: &TimeColumns,
+    old: Option<&regionsim::data::Row>,
+    point: Option<i64>,
+    exact: Option<i64>,
+) -> (&'static str, bool) {
+    use regionsim::data::KeyClass::*;
+    if cols.time.is_none() {
+        let c = match (fate.on_old, fate.on_new) {
+            (true, false) => LostInsert,
+            (false, true) => LostDelete,
+            _ => LostUpdate,
+        };
+        return (c.as_str(), false);
+    }
+    let created = cols.created.is_some();
+    let value = |col: Option<usize>| old.zip(col).and_then(|(row, col)| micros(row.get(col)));
+    let (om, oc) = (value(cols.time), value(cols.created));
+    let in_window = |v: Option<i64>| match (v, point, exact) {
+        (Some(v), Some(p), Some(e)) => p < v && v <= e,
+        _ => false,
+    };
+    if !(in_window(om) || in_window(oc)) {
+        let c = match fate.class {
+            IdReused if !created => Conflict,
+            Conflict if !created && !fate.on_new => LostInsert,
+            Conflict if !created && !fate.on_old => InsertedAfter,
+            other => other,
+        };
+        return (c.as_str(), false);
+    }
+    let after = |v: Option<i64>| matches!((v, point), (Some(v), Some(p)) if v > p);
+    let (o_after, o_created_after) = (after(om), after(oc));
+    // The new side changed the key after the failover, and inserted it after the failover.
+    let n_after = matches!(fate.class, Conflict | IdReused | InsertedAfter | UpdatedAfter);
+    let n_created_after = matches!(fate.class, IdReused | InsertedAfter);
+    let c = match (fate.on_old, fate.on_new) {
+        (true, true) if !n_after => LostUpdate,
+        (true, true) if !o_after => UpdatedAfter,
+        (true, true) if created && o_created_after => IdReused,
+        (true, true) => Conflict,
+        (true, false) if !o_after => DeletedAfter,
+        (true, false) if created && !o_created_after => Conflict,
+        (true, false) => LostInsert,
+        (false, _) if !n_after => LostDelete,
+        (false, _) if created && !n_created_after => Conflict,
+        (false, _) => InsertedAfter,
+    };
+    (c.as_str(), true)
+}
+
+/// A key as text, its columns' values joined by `|`.
+fn key_text(k: &[regionsim::data::Value]) -> String {
+    k.iter().map(|v| v.to_text().unwrap_or_default()).collect::<Vec<_>>().join("|")
+}
+
+/// The report's keys from its JSON Lines file: (table, key) -> class. With `misreport`, the
+/// first key's class is read back as another one (the verdict's own test).
+fn reported_keys(
+    jsonl: &str,
+    key_columns: &BTreeMap<String, Vec<String>>,
+    misreport: bool,
+) -> BTreeMap<(String, String), String> {
+    let mut got = BTreeMap::new();
+    for line in jsonl.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let (Some(table), Some(class)) =
+            (v.pointer("/table").and_then(Value::as_str), v.pointer("/class").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let cols = key_columns.get(table).cloned().unwrap_or_default();
+        let key = cols
+            .iter()
+            .map(|c| match v.get("key").and_then(|key| key.get(c)) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("|");
+        let mut class = class.to_string();
+        if misreport && got.is_empty() {
+            class = if class == "lost-insert" { "deleted-after".into() } else { "lost-insert".into() };
+        }
+        got.insert((table.to_string(), key), class);
+    }
+    got
+}
+
+/// Per table, the keys of each class.
+fn by_table<'a>(keys: impl Iterator<Item = (&'a (String, String), &'a str)>) -> BTreeMap<String, TableLoss> {
+    let mut out: BTreeMap<String, TableLoss> = BTreeMap::new();
+    for ((table, _), class) in keys {
+        let lost = rowdiff::Class::parse(class).is_none_or(|c| c.is_lost());
+        out.entry(table.clone()).or_default().add(class, lost);
+    }
+    out
+}
+
+/// The report against the ground truth, key by key and class by class, for every database
+/// but `skip` (those whose recovery was expected to fail).
 fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::collections::BTreeSet<String>) -> Lost {
     let mut lost = Lost { exact: true, ..Lost::default() };
-    for d in i.plan.databases.iter().filter(|d| !skip.contains(&d.name)) {
-        let truths = i.aurora.ground_truth(&d.global_cluster);
-        let mut tables = BTreeMap::new();
-        for t in &truths {
-            for (name, tt) in &t.tables {
-                let e: &mut TableLoss = tables.entry(name.clone()).or_default();
-                e.lost += tt.lost.len();
-                e.changed += tt.changed.len();
-                e.new += tt.deleted.len();
-            }
-        }
-        lost.ground_truth.insert(d.name.clone(), tables);
-    }
     let results = recovery_results(recovery);
-    for r in &results {
-        let Some(db) = r.pointer("/database").and_then(Value::as_str) else { continue };
-        if skip.contains(db) {
-            continue;
-        }
-        let mut tables = BTreeMap::new();
-        if let Some(ts) = r.pointer("/report/tables") {
-            let entries: Vec<(String, Value)> = match ts {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|t| {
-                        Some((t.pointer("/table").or_else(|| t.pointer("/name"))?.as_str()?.to_string(), t.clone()))
-                    })
-                    .collect(),
-                Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                _ => vec![],
-            };
-            for (name, t) in entries {
-                let n = |k: &str| {
-                    t.get(k).or_else(|| t.get("counts").and_then(|c| c.get(k))).and_then(Value::as_u64).unwrap_or(0)
-                        as usize
-                };
-                tables.insert(name, TableLoss { lost: n("lost"), changed: n("changed"), new: n("new") });
-            }
-        }
-        lost.reported.insert(db.to_string(), tables);
-    }
-    // Row by row: every key the report names (read back from its JSON Lines file in the
-    // simulated S3) against every key the simulator recorded.
+    let misreport = i.opts.faults.contains(&Fault::MisreportOneKey);
     for d in i.plan.databases.iter().filter(|d| !skip.contains(&d.name)) {
-        let mut want = std::collections::BTreeSet::new();
-        for t in i.aurora.ground_truth(&d.global_cluster) {
-            for (table, tt) in &t.tables {
-                let key = |k: &Vec<regionsim::data::Value>| {
-                    k.iter().map(|v| v.to_text().unwrap_or_default()).collect::<Vec<_>>().join("|")
-                };
-                want.extend(tt.lost.iter().map(|k| (table.clone(), "lost".to_string(), key(k))));
-                want.extend(tt.changed.iter().map(|k| (table.clone(), "changed".to_string(), key(k))));
-                want.extend(tt.deleted.iter().map(|k| (table.clone(), "new".to_string(), key(k))));
-            }
-        }
-        let key_columns: BTreeMap<String, Vec<String>> = i
-            .aurora
-            .ground_truth(&d.global_cluster)
-            .iter()
-            .flat_map(|t| t.tables.iter().map(|(n, tt)| (n.clone(), tt.key_columns.clone())))
-            .collect();
         let result = results.iter().find(|r| r.pointer("/database").and_then(Value::as_str) == Some(d.name.as_str()));
-        let bucket = result.and_then(|r| r.pointer("/report/report/bucket")).and_then(Value::as_str);
-        let jsonl = result.and_then(|r| r.pointer("/report/report/jsonl")).and_then(Value::as_str);
-        let mut got = std::collections::BTreeSet::new();
-        if let (Some(b), Some(k)) = (bucket, jsonl)
-            && let Some(obj) = i.sim.s3_object(b, k)
-        {
-            for line in String::from_utf8_lossy(&obj.body).lines() {
-                let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-                let (Some(table), Some(kind)) =
-                    (v.pointer("/table").and_then(Value::as_str), v.pointer("/kind").and_then(Value::as_str))
-                else {
-                    continue;
-                };
-                if !matches!(kind, "lost" | "changed" | "new") {
-                    continue; // written after the failover: reported apart, not lost
+        let point_text = result
+            .and_then(|r| r.pointer("/report/compared/failover_point"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let point = point_text.as_deref().and_then(point_micros);
+        let to_micros = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_micros() as i64).ok();
+        let truths = i.aurora.ground_truth(&d.global_cluster);
+        // The last failover with data loss, as the report read its new primary.
+        let truth = truths.iter().rev().find(|t| t.read_at.is_some()).or(truths.last());
+        lost.failover_points.insert(
+            d.name.clone(),
+            (point_text.clone(), truth.and_then(|t| t.replicated_until).map(failover_core::time_fmt::rfc3339)),
+        );
+        let plan_tables = d.report.as_ref().map(|r| r.tables.clone()).unwrap_or_default();
+        let mut want: BTreeMap<(String, String), &'static str> = BTreeMap::new();
+        // The classes as of each earlier read of the new primary (a report compared in key
+        // ranges reads it once a range): a key may hold the class of any read.
+        let mut earlier: Vec<BTreeMap<(String, String), &'static str>> = Vec::new();
+        let mut key_columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(t) = truth {
+            let mut cols_of: BTreeMap<String, TimeColumns> = BTreeMap::new();
+            for (name, tt) in &t.tables {
+                key_columns.insert(name.clone(), tt.key_columns.clone());
+                let cfg = plan_tables.iter().find(|p| &p.name == name);
+                let index = |col: Option<&String>| col.and_then(|c| tt.columns.iter().position(|x| x == c));
+                cols_of.insert(
+                    name.clone(),
+                    TimeColumns {
+                        time: index(cfg.and_then(|c| c.time_column.as_ref())),
+                        created: index(cfg.and_then(|c| c.created_column.as_ref())),
+                    },
+                );
+            }
+            let expect = |name: &String, k: &regionsim::data::Key, fate: &regionsim::data::KeyFate| {
+                let cols = cols_of.get(name).copied().unwrap_or(TimeColumns { time: None, created: None });
+                let old = t.old_rows.get(name).and_then(|o| o.get(k));
+                expected_class(*fate, &cols, old, point, t.replicated_until.and_then(to_micros))
+            };
+            for (name, tt) in &t.tables {
+                for (k, fate) in &tt.classes {
+                    let (class, ambiguous) = expect(name, k, fate);
+                    lost.ambiguous += usize::from(ambiguous);
+                    want.insert((name.clone(), key_text(k)), class);
                 }
-                let cols = key_columns.get(table).cloned().unwrap_or_default();
-                let key = cols
-                    .iter()
-                    .map(|c| match v.get("key").and_then(|key| key.get(c)) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(other) => other.to_string(),
-                        None => String::new(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("|");
-                got.insert((table.to_string(), kind.to_string(), key));
+            }
+            for (_, read) in &t.earlier_reads {
+                let mut m = BTreeMap::new();
+                for (name, classes) in read {
+                    for (k, fate) in classes {
+                        m.insert((name.clone(), key_text(k)), expect(name, k, fate).0);
+                    }
+                }
+                earlier.push(m);
+            }
+            // The estimate may be earlier than the exact point, never later: a point at or
+            // after the first lost write would call lost writes "after the failover".
+            if let (Some(p), Some((first_lost, _))) = (point, t.unreplicated_window) {
+                let first =
+                    first_lost.duration_since(SystemTime::UNIX_EPOCH).map(|x| x.as_micros() as i64).unwrap_or(0);
+                if p >= first {
+                    lost.exact = false;
+                    lost.key_mismatches.push(format!(
+                        "{}: the report's failover point {} is not before the first lost write: lost writes pass for later ones",
+                        d.name,
+                        point_text.clone().unwrap_or_default()
+                    ));
+                }
             }
         }
+        lost.ground_truth.insert(d.name.clone(), by_table(want.iter().map(|(k, v)| (k, *v))));
+
+        let Some(r) = result else {
+            lost.exact = false;
+            continue;
+        };
+        // The counts of the summary, per table.
+        let mut counted = BTreeMap::new();
+        for t in r.pointer("/report/tables").and_then(Value::as_array).into_iter().flatten() {
+            let Some(name) = t.pointer("/table").and_then(Value::as_str) else { continue };
+            let mut loss = TableLoss::default();
+            for c in rowdiff::Class::ALL {
+                let n = t.get(c.as_str().replace('-', "_")).and_then(Value::as_u64).unwrap_or(0) as usize;
+                if n > 0 {
+                    loss.classes.insert(c.as_str().to_string(), n);
+                }
+            }
+            loss.lost = t.get("lost").and_then(Value::as_u64).unwrap_or(0) as usize;
+            loss.after = t.get("after_failover").and_then(Value::as_u64).unwrap_or(0) as usize;
+            counted.insert(name.to_string(), loss);
+        }
+        // Every key the report names (read back from its JSON Lines file in the simulated S3).
+        let bucket = r.pointer("/report/report/bucket").and_then(Value::as_str);
+        let jsonl = r.pointer("/report/report/jsonl").and_then(Value::as_str);
+        let got = match (bucket, jsonl) {
+            (Some(b), Some(k)) => i
+                .sim
+                .s3_object(b, k)
+                .map(|obj| reported_keys(&String::from_utf8_lossy(&obj.body), &key_columns, misreport))
+                .unwrap_or_default(),
+            _ => BTreeMap::new(),
+        };
         lost.keys_compared += want.len().max(got.len());
-        if want != got {
-            lost.exact = false;
-            lost.key_mismatches.extend(
-                want.symmetric_difference(&got).take(20).map(|(t, k, key)| format!("{}.{t} {k} {key}", d.name)),
-            );
-        }
-    }
-    for (db, truth) in &lost.ground_truth {
-        let reported = lost.reported.get(db);
-        for (table, t) in truth {
-            let r = reported.and_then(|r| r.get(table)).cloned().unwrap_or_default();
-            if r.lost != t.lost || r.changed != t.changed || r.new != t.new {
+        let mut keys: Vec<&(String, String)> = want.keys().chain(got.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let mut matched: BTreeMap<(String, String), &str> = BTreeMap::new();
+        for k in keys {
+            let (w, g) = (want.get(k).copied(), got.get(k).map(String::as_str));
+            let earlier_match = earlier.iter().any(|m| m.get(k).copied() == g);
+            if let Some(g) = g.filter(|_| w == g || earlier_match) {
+                matched.insert(k.clone(), g);
+            }
+            if w != g && !earlier_match {
                 lost.exact = false;
+                if lost.key_mismatches.len() < 20 {
+                    lost.key_mismatches.push(format!(
+                        "{}.{} {}: report {}, truth {}",
+                        d.name,
+                        k.0,
+                        k.1,
+                        g.unwrap_or("nothing"),
+                        w.unwrap_or("nothing")
+                    ));
+                }
             }
         }
-        if reported.is_none() {
-            lost.exact = false;
+        // The summary's counts against the truth's (the classes of the keys as they matched,
+        // which with one read is the ground truth itself), table by table (tables with
+        // nothing to report may be absent from either).
+        let matched_tables = by_table(matched.iter().map(|(k, v)| (k, *v)));
+        let truth_tables = if earlier.is_empty() { &lost.ground_truth[&d.name] } else { &matched_tables };
+        let names: std::collections::BTreeSet<&String> = truth_tables.keys().chain(counted.keys()).collect();
+        for name in names {
+            let (a, b) =
+                (truth_tables.get(name).cloned().unwrap_or_default(), counted.get(name).cloned().unwrap_or_default());
+            if a != b {
+                lost.exact = false;
+                if lost.key_mismatches.len() < 20 {
+                    lost.key_mismatches.push(format!("{}.{name}: counts {b:?} reported, {a:?} true", d.name));
+                }
+            }
         }
+        lost.reported.insert(d.name.clone(), counted);
     }
     lost
 }

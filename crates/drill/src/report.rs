@@ -93,6 +93,9 @@ pub enum Fault {
     /// times out, its answer lost: Step Functions invokes it again, and the step must
     /// recognise what it already did.
     LostAnswers,
+    /// The verdict's own test: the first key of each database's report is read back with
+    /// another class than the report gave it. The verdict must fail, naming that key.
+    MisreportOneKey,
 }
 
 impl Fault {
@@ -146,10 +149,11 @@ impl Fault {
             "stall-move" => Ok(Fault::StallMove { database: need("DATABASE")?.to_string() }),
             "lambda-once" => Ok(Fault::LambdaOnce),
             "lost-answers" => Ok(Fault::LostAnswers),
+            "misreport-one-key" => Ok(Fault::MisreportOneKey),
             "never-returns" => Ok(Fault::NeverReturns),
             "no-snapshot" => Ok(Fault::NoSnapshot),
             other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lost-answers, lambda-once, never-returns, no-snapshot)"
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lost-answers, misreport-one-key, lambda-once, never-returns, no-snapshot)"
             )),
         }
     }
@@ -262,25 +266,45 @@ pub struct PhaseTiming {
     pub duration_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+/// One table's keys by class (ARCHITECTURE.md, "The missing-transaction report").
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct TableLoss {
+    /// Keys with a lost write (lost insert, update, delete, conflict, reused id).
     pub lost: usize,
-    pub changed: usize,
-    pub new: usize,
+    /// Keys changed on the new primary after the failover, nothing lost.
+    pub after: usize,
+    /// Keys per class name (`lost-insert`, ...).
+    pub classes: BTreeMap<String, usize>,
+}
+
+impl TableLoss {
+    pub(crate) fn add(&mut self, class: &str, lost: bool) {
+        *self.classes.entry(class.to_string()).or_default() += 1;
+        if lost { self.lost += 1 } else { self.after += 1 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Lost {
-    /// Per database and table: what the simulator knows was lost.
+    /// Per database and table: the keys of each class the report must give (the simulator's
+    /// exact classes, as far as the plan's columns and the report's failover point can tell
+    /// them: see `ambiguous`).
     pub ground_truth: BTreeMap<String, BTreeMap<String, TableLoss>>,
     /// Per database and table: what the missing-transaction report said.
     pub reported: BTreeMap<String, BTreeMap<String, TableLoss>>,
-    /// Whether the report equals the ground truth exactly: counts, and every key.
+    /// Whether the report equals the ground truth exactly: counts, and every key with its class.
     pub exact: bool,
-    /// How many (table, kind, key) triples were compared.
+    /// How many keys were compared (the larger of the two sides' key sets, over all databases).
     pub keys_compared: usize,
-    /// The first differing triples, when any.
+    /// The first differing keys, when any: `db.table key: report X, truth Y`.
     pub key_mismatches: Vec<String>,
+    /// Keys changed after the failover only on the new primary whose old row was written
+    /// after the report's estimated failover point (which the estimate puts earlier than the
+    /// exact one when the last replicated rows were all rewritten since): the report can only
+    /// call them conflicts or lost, and must.
+    pub ambiguous: usize,
+    /// Per database: the report's failover point and the exact one (the last replicated commit).
+    pub failover_points: BTreeMap<String, (Option<String>, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

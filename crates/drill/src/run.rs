@@ -191,8 +191,10 @@ async fn run_inner(
     aurora_cfg.seed = opts.seed;
     aurora_cfg.timings = world.rds.clone();
     for g in &mut aurora_cfg.globals {
-        // Writes go on through the failover and the recovery of a normal outage; a drill
-        // that waits two weeks for a Region need not replay two weeks of them.
+        // A rush around the outage, a lag that varies and bursts; writes go on through the
+        // failover and the recovery of a normal outage; a drill that waits two weeks for a
+        // Region need not replay two weeks of them.
+        g.workload = regionsim::data::WorkloadConfig::realistic();
         g.workload.stop_after = Some(WORKLOAD_FOR);
     }
     if let Some(url) = &opts.database {
@@ -255,7 +257,7 @@ async fn run_inner(
                         .map_err(|e| DrillError::Sim(e.to_string()))?;
                 }
             }
-            Fault::LambdaOnce | Fault::NeverReturns | Fault::LostAnswers => {}
+            Fault::LambdaOnce | Fault::NeverReturns | Fault::LostAnswers | Fault::MisreportOneKey => {}
         }
     }
 

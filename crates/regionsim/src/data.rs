@@ -10,17 +10,24 @@
 //! clock is deterministic for a given seed.
 //!
 //! When a failover with data loss begins, the transactions still queued for the target are
-//! the lost ones. [`DataStore::begin_failover`] records them as a [`GroundTruth`] (per
-//! table: keys only in the old primary, keys whose values differ, keys deleted only in the
-//! old primary), computed by comparing the two mirrors, which the missing-transaction report
-//! must equal. When the old primary's Region returns, [`DataStore::rejoin`] first dumps the
-//! old primary's tables into a snapshot (its data as of the failure) and then rebuilds it
-//! as a secondary of the new primary.
+//! the lost ones. [`DataStore::begin_failover`] records a [`GroundTruth`]: per table the keys
+//! only in the old primary, keys whose values differ, keys deleted only in the old primary,
+//! and both mirrors as they are then (the old primary's data as it failed, and everything
+//! the new one had received). The workload goes on against the new writer. When a report
+//! reads the new writer ([`DataStore::note_read`], which the simulated RDS calls when a
+//! cluster's database is asked for), the truth classifies every key ([`KeyClass`]: lost
+//! insert, update or delete, conflict, reused id, inserted, updated or deleted after the
+//! failover) from the three states, with no time column: what the report must say. When
+//! the old primary's Region returns, [`DataStore::rejoin`] first dumps the old primary's
+//! tables into a snapshot (its data as of the failure) and then rebuilds it as a secondary
+//! of the new primary.
 //!
-//! Design rule: after a failover with data loss the workload only updates or deletes rows
-//! created after that failover, so a row's fate in the report never depends on how the
-//! diff engine classifies rows touched after the failover (ids come from one sequence per
-//! global cluster and are never reused, as with application-generated ids).
+//! The reference schemas' workload ([`WorkloadConfig::realistic`] for drills) has every
+//! case a real outage has: multi-row transactions lost whole, updates and deletes after the
+//! failover of rows from before it, lost writes overwritten after it, ids handed out again.
+//! Design rule, for plan schemas only (the generic workload): after a failover with data
+//! loss it only updates or deletes rows created after that failover, because a plan's time
+//! column need not be one every update sets.
 //!
 //! This module never reads the wall clock: every time comes from the caller.
 
@@ -36,9 +43,9 @@ use std::path::PathBuf;
 pub use db::Dialect;
 pub use plan_schema::{ddl_schema, generated_schema};
 pub use store::{DataStore, DbLocation, GlobalDataSpec, WorkloadStats};
-pub use truth::{ClusterRef, GroundTruth, TableTruth, diff_tables};
+pub use truth::{ClusterRef, GroundTruth, KeyClass, KeyFate, TableTruth, diff_tables};
 pub use values::{ColType, Column, Key, Op, Row, Schema, TableDef, Tables, Txn, Value};
-pub use workload::WorkloadConfig;
+pub use workload::{LagVariation, Rush, WorkloadConfig};
 
 /// A failure of the data layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -387,9 +387,18 @@ impl Aurora {
         st.model.instances.retain(|(r, _), i| !(r == region && i.cluster == cluster));
     }
 
-    /// Where a cluster's database can be opened (the diff report's connection).
+    /// Where a cluster's database can be opened (the diff report's connection). The data
+    /// is brought to now first, and a read of the writer a failover with data loss moved to
+    /// makes the ground truth classify every key against what the report will see.
     pub fn database(&self, region: &str, cluster: &str) -> Option<DbLocation> {
-        self.lock().data.location(&ClusterRef::new(region, cluster.to_ascii_lowercase()))
+        let now = self.clock.now();
+        let mut st = self.lock();
+        if let Err(e) = self.sync_locked(&mut st, now) {
+            tracing::error!(error = %e, "regionsim rds: sync failed");
+        }
+        let c = ClusterRef::new(region, cluster.to_ascii_lowercase());
+        st.data.note_read(&c, now);
+        st.data.location(&c)
     }
 
     /// A secondary's replication lag now; `None` for writers and detached clusters.

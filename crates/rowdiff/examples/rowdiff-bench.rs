@@ -33,12 +33,20 @@ async fn diff(a: &[String]) {
     let c = d[0].counts;
     println!(
         "{{\"seconds\": {secs:.3}, \"lost\": {}, \"new\": {}, \"changed\": {}, \"old_rows\": {}, \"levels\": {}, \"buckets\": {}, \"rows_fetched\": {}}}",
-        c.lost, c.new, c.changed, c.old_rows, d[0].stats.levels, d[0].stats.buckets_compared, d[0].stats.rows_fetched
+        c.lost_insert,
+        c.lost_delete,
+        c.lost_update,
+        c.old_rows,
+        d[0].stats.levels,
+        d[0].stats.buckets_compared,
+        d[0].stats.rows_fetched
     );
     if a.len() >= 6 {
         let want: Vec<u64> = a[3..6].iter().map(|x| x.parse().expect("expected count")).collect();
-        if want != [c.lost, c.new, c.changed] {
-            eprintln!("MISMATCH: expected lost/new/changed {want:?}, got {:?}", [c.lost, c.new, c.changed]);
+        // No time column: only-old, only-new and changed rows are lost inserts, deletes, updates.
+        let got = [c.lost_insert, c.lost_delete, c.lost_update];
+        if want != got {
+            eprintln!("MISMATCH: expected lost/new/changed {want:?}, got {got:?}");
             std::process::exit(3);
         }
     }

@@ -87,12 +87,12 @@ pub(crate) async fn fetch(
     sql: &str,
     dec: &[KeyDecode],
     nvals: usize,
-    with_after: bool,
+    flags: usize,
     tx: mpsc::Sender<Fetched>,
 ) -> Result<(), DiffError> {
     match i {
-        Inner::Postgres(c) => postgres::fetch(c, t, sql, dec, nvals, with_after, tx).await,
-        Inner::Mysql(c) => mysql::fetch(c, t, sql, dec, nvals, with_after, tx).await,
-        Inner::Sqlite(c) => sqlite::fetch(c, t, sql, dec.len(), nvals, with_after, tx).await,
+        Inner::Postgres(c) => postgres::fetch(c, t, sql, dec, nvals, flags, tx).await,
+        Inner::Mysql(c) => mysql::fetch(c, t, sql, dec, nvals, flags, tx).await,
+        Inner::Sqlite(c) => sqlite::fetch(c, t, sql, dec.len(), nvals, flags, tx).await,
     }
 }

@@ -5,10 +5,30 @@
 //!
 //! Principal types: [`SourceConfig`] (how to reach a side, from parts or a URL) and
 //! [`Source`] (an open read-only connection); [`TableSpec`] (a table, its key, ignored
-//! columns, time column, optional [`KeyRange`]); [`DiffOptions`]; [`TableDiff`] (the result:
-//! [`Counts`], lost/new/changed rows); [`DiffError`] (names the table and the column).
+//! columns, time and creation columns, optional [`KeyRange`]); [`DiffOptions`] (the failover
+//! time and point); [`TableDiff`] (the result: every differing key with its [`Class`] and the
+//! row of each side, [`Counts`] per class); [`DiffError`] (names the table and the column).
 //! Entry points: [`diff_tables`], [`plan_ranges`] (split a big table for a Step Functions
-//! Map), and [`report`] (JSON Lines, CSV, HTML, `summary.json`, to a directory or to memory).
+//! Map), [`estimate_failover_point`], and [`report`] (JSON Lines, CSV, HTML, `summary.json`,
+//! to a directory or to memory).
+//!
+//! # Classes
+//! Every differing key is classified by where it is and by its time columns on each side
+//! against the failover point `P` (the last instant whose writes the new primary received):
+//! a time column later than `P` is a write the new side never received (old side) or made
+//! after the failover (new side). Only on the old side: lost insert (written after `P`) or
+//! deleted after the failover (not); only on the new side: inserted after the failover
+//! (written after `P`) or lost delete (not); on both: lost update (the new side unchanged
+//! since `P`), updated after the failover (only the new side changed), conflict or reused id
+//! (both changed). A creation column tells a row that did not exist at `P` from one that did.
+//! Without a time column every difference is lost (insert, update, delete by presence).
+//! `P` is estimated, when not given, as the latest time (or creation) column value on the new
+//! side not after the old side's last write (or the failover's start, if later): the new side
+//! takes writes only once promoted, after the old side's last, so what it holds up to there
+//! was replicated, and every write later than the estimate is lost or new. The estimate is never later
+//! than the true point (no lost write hidden); it is earlier only when every row the last
+//! replicated transactions wrote was rewritten or deleted since, and then those rows are
+//! reported as conflicts or lost, for a person to look at, never as nothing.
 //!
 //! # Algorithm
 //! Rows are partitioned into buckets. With a single integer key, bucket `b` is a slice of the
@@ -85,7 +105,7 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::sync::mpsc;
 
-pub use model::{ChangedRow, Counts, DiffError, DiffOptions, KeyRange, Row, Stats, TableDiff, TableSpec, Value};
+pub use model::{Class, Counts, DiffError, DiffOptions, KeyDiff, KeyRange, Row, Stats, TableDiff, TableSpec, Value};
 pub use source::{Engine, Source, SourceConfig, TlsConfig};
 
 use source::Inner;
@@ -111,12 +131,26 @@ impl KeyPart {
     }
 }
 
-/// One fetched row: key identity, compared values, and whether it was written after the failover.
+/// One fetched row: key identity, compared values, and whether its time column (`after`)
+/// and its creation column (`created_after`) are later than the failover point.
 #[derive(Debug)]
 pub(crate) struct Fetched {
     pub key: Vec<KeyPart>,
     pub vals: Vec<Value>,
     pub after: bool,
+    pub created_after: bool,
+}
+
+impl Fetched {
+    /// Reads the flags the fetch query appended after the values (`flags` of them).
+    pub(crate) fn new(key: Vec<KeyPart>, vals: Vec<Value>, flags: &[bool]) -> Fetched {
+        Fetched {
+            key,
+            vals,
+            after: flags.first().copied().unwrap_or(false),
+            created_after: flags.get(1).copied().unwrap_or(false),
+        }
+    }
 }
 
 /// At most this many buckets per level, so a level's checksums stay small in memory and
@@ -173,10 +207,123 @@ async fn diff_all(
     } else {
         tables.to_vec()
     };
+    let point = failover_point(o, n, engine, &specs, opts).await?;
     let mut out = Vec::with_capacity(specs.len());
     for spec in &specs {
-        out.push(diff_one(o, n, engine, spec, opts).await.map_err(|e| e.in_table(&spec.name))?);
+        out.push(diff_one(o, n, engine, spec, opts, point.as_deref()).await.map_err(|e| e.in_table(&spec.name))?);
     }
+    Ok(out)
+}
+
+/// Before this, no time column is read as later than the failover point: the estimate when
+/// the new side holds no row from before the failover (everything on the old side is lost).
+const BEFORE_EVERYTHING: &str = "1970-01-01 00:00:01.000000";
+
+/// The failover point as UTC text: the one given, else the estimate; `None` when no table has
+/// a time column.
+async fn failover_point(
+    o: &mut Inner,
+    n: &mut Inner,
+    engine: Engine,
+    specs: &[TableSpec],
+    opts: &DiffOptions,
+) -> Result<Option<String>, DiffError> {
+    if !specs.iter().any(|s| s.time_column.is_some()) {
+        return Ok(None);
+    }
+    if let Some(p) = &opts.failover_point {
+        return table::utc_text(p).map(Some);
+    }
+    // Without the failover time, each table with a time column says so, after its columns.
+    let Some(after) = &opts.after else { return Ok(None) };
+    let after = table::utc_text(after)?;
+    Ok(Some(estimate_point(o, n, engine, specs, &after).await?.unwrap_or_else(|| BEFORE_EVERYTHING.to_string())))
+}
+
+/// Later than any time a database holds: the bound of "the latest value" on the old side.
+const AFTER_EVERYTHING: &str = "9999-12-31 23:59:59.999999";
+
+/// The failover point, estimated: the latest time or creation column value on the new side
+/// not after `bound`, the later of `after` (the failover's start, UTC text) and the old
+/// side's latest such value (its last write, before it was fenced: everything the new side
+/// holds up to it was replicated, since the new side takes writes only once promoted, after
+/// the old one's last). Assumes the old primary took no write after the new one was
+/// promoted, which Aurora's fencing ensures. `None` when the new side holds no such value.
+async fn estimate_point(
+    o: &mut Inner,
+    n: &mut Inner,
+    engine: Engine,
+    specs: &[TableSpec],
+    after: &str,
+) -> Result<Option<String>, DiffError> {
+    let last_old = latest(o, engine, specs, AFTER_EVERYTHING).await.map_err(|e| e.on("old"))?;
+    let bound = match last_old {
+        Some(l) if l.as_str() > after => l,
+        _ => after.to_string(),
+    };
+    latest(n, engine, specs, &bound).await.map_err(|e| e.on("new"))
+}
+
+/// The latest time or creation column value not after `after` over `specs` on one side, as
+/// UTC text. Tables or columns missing there are skipped: comparing them reports the error.
+async fn latest(n: &mut Inner, engine: Engine, specs: &[TableSpec], after: &str) -> Result<Option<String>, DiffError> {
+    let d = db::dialect(engine);
+    let mut best: Option<String> = None;
+    for spec in specs {
+        if spec.time_column.is_none() {
+            continue;
+        }
+        let Some(cols) = db::columns(n, &spec.name).await? else { continue };
+        // A creation time outlives the updates made after the failover: a row inserted by
+        // the last replicated transaction still shows it when it was updated since.
+        for tc in spec.time_column.iter().chain(&spec.created_column) {
+            if !cols.iter().any(|c| &c.name == tc) {
+                continue;
+            }
+            let sql = d.latest_not_after(tc, &d.table_ref(&spec.name), after);
+            let rows = db::text_rows(n, &spec.name, &sql).await?;
+            let Some(text) = rows.first().and_then(|r| r.first().cloned().flatten()) else { continue };
+            let t = table::normalize_time(&text).ok_or_else(|| DiffError::Unsupported {
+                table: spec.name.clone(),
+                column: tc.clone(),
+                message: format!("the time column's value {text:?} is not a date and time"),
+            })?;
+            // Same fixed-width UTC text: compared as text, compared as times.
+            if best.as_ref().is_none_or(|b| t > *b) {
+                best = Some(t);
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The failover point of `tables` as [`diff_tables`] estimates it when
+/// [`DiffOptions::failover_point`] is not given: the latest time or creation column value on
+/// `new` not after the later of `after` (RFC 3339, the failover's start) and the latest such
+/// value on `old` (its last write), over every table; `None` when no such row exists. Key
+/// ranges are ignored: the parts of one table, compared in several calls, pass the one point
+/// computed here over the whole database.
+pub async fn estimate_failover_point(
+    old: &Source,
+    new: &Source,
+    tables: &[TableSpec],
+    after: &str,
+) -> Result<Option<String>, DiffError> {
+    if old.engine != new.engine {
+        return Err(DiffError::EngineMismatch { old: old.engine.as_str(), new: new.engine.as_str() });
+    }
+    let after = table::utc_text(after)?;
+    let engine = new.engine;
+    let mut o = old.inner.lock().await;
+    let mut n = new.inner.lock().await;
+    let (a, b) = tokio::join!(db::begin(&mut o), db::begin(&mut n));
+    a.map_err(|e| e.on("old"))?;
+    b.map_err(|e| e.on("new"))?;
+    let res = estimate_point(&mut o, &mut n, engine, tables, &after).await;
+    let (a, b) = tokio::join!(db::end(&mut o), db::end(&mut n));
+    let out = res?;
+    a.map_err(|e| e.on("old"))?;
+    b.map_err(|e| e.on("new"))?;
     Ok(out)
 }
 
@@ -351,7 +498,7 @@ pub async fn plan_ranges_over(
 fn resolve(
     engine: Engine,
     spec: &TableSpec,
-    opts: &DiffOptions,
+    point: Option<&str>,
     cols_o: Vec<Column>,
     cols_n: Vec<Column>,
     key_names: Vec<String>,
@@ -408,8 +555,21 @@ fn resolve(
         }
         None => None,
     };
-    let after = match (&time, &opts.after) {
-        (Some(_), Some(a)) => Some(table::utc_text(a)?),
+    let created = match (&spec.created_column, &time) {
+        (Some(_), None) => {
+            return Err(DiffError::BadSpec {
+                table: t.into(),
+                message: "a creation column needs a time column (the row's last write)".into(),
+            });
+        }
+        (Some(cc), Some(_)) => {
+            find(&cols_n, cc, "new")?;
+            Some(find(&cols_o, cc, "old")?)
+        }
+        (None, _) => None,
+    };
+    let after = match (&time, point) {
+        (Some(_), Some(p)) => Some(p.to_string()),
         (Some(_), None) => {
             return Err(DiffError::BadSpec {
                 table: t.into(),
@@ -426,7 +586,7 @@ fn resolve(
     for c in &cols[..nkey] {
         d.identity(t, c)?;
     }
-    Ok(Plan { table: t.into(), from: d.table_ref(t), cols, nkey, time, after, range_sql, int_range: None })
+    Ok(Plan { table: t.into(), from: d.table_ref(t), cols, nkey, time, created, after, range_sql, int_range: None })
 }
 
 async fn diff_one(
@@ -435,6 +595,7 @@ async fn diff_one(
     engine: Engine,
     spec: &TableSpec,
     opts: &DiffOptions,
+    point: Option<&str>,
 ) -> Result<TableDiff, DiffError> {
     let d = db::dialect(engine);
     let t = spec.name.as_str();
@@ -457,7 +618,7 @@ async fn diff_one(
     } else {
         spec.key.clone()
     };
-    let plan = resolve(engine, spec, opts, co, cn, key_names)?;
+    let plan = resolve(engine, spec, point, co, cn, key_names)?;
 
     let mut stats = Stats::default();
     let (eo, en) = tokio::join!(db::estimate(o, t), db::estimate(n, t));
@@ -535,15 +696,15 @@ async fn diff_one(
 
     let filter =
         if differing.len() == total_nonempty && prev.is_none() { None } else { Some((bits, differing.as_slice())) };
-    let with_after = plan.time.is_some() && plan.after.is_some();
-    let (sql, dec) = table::fetch_sql(d, &plan, filter, with_after)?;
+    let flags = plan.flags();
+    let (sql, dec) = table::fetch_sql(d, &plan, filter)?;
     let nvals = plan.cols.len();
     let (txo, rxo) = mpsc::channel::<Fetched>(512);
     let (txn, rxn) = mpsc::channel::<Fetched>(512);
     let mut acc = Acc::new(&plan, spec, opts, counts, stats);
     let (fo, fnw, m) = tokio::join!(
-        db::fetch(o, t, &sql, &dec, nvals, false, txo),
-        db::fetch(n, t, &sql, &dec, nvals, with_after, txn),
+        db::fetch(o, t, &sql, &dec, nvals, flags, txo),
+        db::fetch(n, t, &sql, &dec, nvals, flags, txn),
         merge(rxo, rxn, &mut acc)
     );
     // A merge error closes the channels, which stops the fetches: report the cause first.
@@ -596,6 +757,10 @@ struct Acc {
     diff: TableDiff,
     max: usize,
     names: Vec<String>,
+    /// The table has a time column: classes follow it (otherwise every difference is lost).
+    timed: bool,
+    /// The table has a creation column.
+    created: bool,
 }
 
 impl Acc {
@@ -607,53 +772,74 @@ impl Acc {
                 key: plan.key().iter().map(|c| c.name.clone()).collect(),
                 columns: names.clone(),
                 range: spec.range.clone(),
+                failover_point: plan.after.clone(),
                 counts,
-                lost: vec![],
-                new: vec![],
-                changed: vec![],
-                new_after: vec![],
-                changed_after: vec![],
+                rows: vec![],
                 truncated: false,
                 stats,
             },
             max: opts.max_rows_kept,
             names,
+            timed: plan.time.is_some() && plan.after.is_some(),
+            created: plan.created.is_some() && plan.after.is_some(),
         }
     }
-    fn keep<T>(v: &mut Vec<T>, x: T, max: usize, truncated: &mut bool) {
-        if v.len() < max {
-            v.push(x);
+    fn keep(&mut self, k: KeyDiff) {
+        self.diff.counts.add(k.class, 1);
+        if self.diff.rows.len() < self.max {
+            self.diff.rows.push(k);
         } else {
-            *truncated = true;
+            self.diff.truncated = true;
         }
     }
+    /// Only on the old side.
     fn lost(&mut self, r: Fetched) {
-        self.diff.counts.lost += 1;
-        Self::keep(&mut self.diff.lost, Row { values: r.vals }, self.max, &mut self.diff.truncated);
-    }
-    fn new_row(&mut self, r: Fetched) {
-        if r.after {
-            self.diff.counts.written_after += 1;
-            Self::keep(&mut self.diff.new_after, Row { values: r.vals }, self.max, &mut self.diff.truncated);
+        let class = if !self.timed {
+            Class::LostInsert
+        } else if !r.after {
+            // Unchanged since the failover point, so the new side had it and removed it.
+            Class::DeletedAfter
+        } else if self.created && !r.created_after {
+            // It existed before the failover point: a lost update the new side deleted since.
+            Class::Conflict
         } else {
-            self.diff.counts.new += 1;
-            Self::keep(&mut self.diff.new, Row { values: r.vals }, self.max, &mut self.diff.truncated);
-        }
+            Class::LostInsert
+        };
+        self.keep(KeyDiff { class, old: Some(r.vals), new: None, columns: vec![] });
     }
+    /// Only on the new side.
+    fn new_row(&mut self, r: Fetched) {
+        let class = if !self.timed || !r.after {
+            // Unchanged since the failover point: the old side deleted it after that.
+            Class::LostDelete
+        } else if self.created && !r.created_after {
+            // It existed before the failover point: a lost delete the new side updated since.
+            Class::Conflict
+        } else {
+            Class::InsertedAfter
+        };
+        self.keep(KeyDiff { class, old: None, new: Some(r.vals), columns: vec![] });
+    }
+    /// On both sides.
     fn both(&mut self, a: Fetched, b: Fetched) {
         let columns: Vec<String> =
             a.vals.iter().zip(&b.vals).zip(&self.names).filter(|((x, y), _)| x != y).map(|(_, n)| n.clone()).collect();
         if columns.is_empty() {
             return;
         }
-        let ch = ChangedRow { old: a.vals, new: b.vals, columns };
-        if b.after {
-            self.diff.counts.written_after += 1;
-            Self::keep(&mut self.diff.changed_after, ch, self.max, &mut self.diff.truncated);
+        let class = if !self.timed || !b.after {
+            // The new side still holds the version from before the failover point.
+            Class::LostUpdate
+        } else if !a.after {
+            Class::UpdatedAfter
+        } else if self.created && a.created_after {
+            // The old row was itself inserted after the failover point (a lost insert), and
+            // the new side has another row under its key.
+            Class::IdReused
         } else {
-            self.diff.counts.changed += 1;
-            Self::keep(&mut self.diff.changed, ch, self.max, &mut self.diff.truncated);
-        }
+            Class::Conflict
+        };
+        self.keep(KeyDiff { class, old: Some(a.vals), new: Some(b.vals), columns });
     }
     fn finish(self) -> TableDiff {
         self.diff

@@ -18,10 +18,19 @@ pub struct TableSpec {
     /// Columns left out of the comparison (never key columns).
     #[serde(default)]
     pub ignore_columns: Vec<String>,
-    /// Rows whose value in this column is later than [`DiffOptions::after`] are reported
-    /// apart, as written after the failover.
+    /// The row's last-write time: set on every insert and every update. A value later than
+    /// the failover point ([`DiffOptions::failover_point`]) on the new side marks a write made
+    /// after the failover; on the old side, a write the new primary never received. Without
+    /// it nothing after the failover can be told apart: every difference counts as lost.
     #[serde(default)]
     pub time_column: Option<String>,
+    /// The row's creation time (set on insert only). With it, a key inserted after the
+    /// failover point is told apart from one that existed before it: a lost insert from a
+    /// lost update deleted since on the new side, a new row from a lost delete updated since,
+    /// a reused id from a conflict. Without it, a row only on one side written after the
+    /// failover point counts as inserted.
+    #[serde(default)]
+    pub created_column: Option<String>,
     /// Restrict the comparison to a slice of the key space (see [`crate::plan_ranges`]).
     #[serde(default)]
     pub range: Option<KeyRange>,
@@ -41,6 +50,10 @@ impl TableSpec {
     }
     pub fn time_column(mut self, col: impl Into<String>) -> Self {
         self.time_column = Some(col.into());
+        self
+    }
+    pub fn created_column(mut self, col: impl Into<String>) -> Self {
+        self.created_column = Some(col.into());
         self
     }
     pub fn range(mut self, r: KeyRange) -> Self {
@@ -63,11 +76,20 @@ pub struct KeyRange {
 /// Tuning and the failover time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiffOptions {
-    /// The failover time (RFC 3339). Needed when a table has a time column.
+    /// When the failover began (RFC 3339). Needed when a table has a time column: the
+    /// failover point is looked for before it.
     pub after: Option<String>,
+    /// The failover point (RFC 3339): the last instant whose writes the new primary received
+    /// from the old one. A write later than it is lost on the old side, or made after the
+    /// failover on the new side. `None`: estimated ([`estimate_failover_point`]) as the
+    /// latest time column value not after `after` on the new side, over the compared tables.
+    ///
+    /// [`estimate_failover_point`]: crate::estimate_failover_point
+    #[serde(default)]
+    pub failover_point: Option<String>,
     /// Target number of rows per leaf bucket: leaves are fetched row by row.
     pub leaf_rows: u64,
-    /// Rows kept per kind (lost, new, changed, after) and table; beyond it rows are counted
+    /// Rows kept per table; beyond it rows are counted
     /// but not kept, so memory stays bounded even when every row differs.
     pub max_rows_kept: usize,
     /// Descend one more level while the differing buckets hold more rows than this (and
@@ -81,6 +103,7 @@ impl Default for DiffOptions {
     fn default() -> Self {
         DiffOptions {
             after: None,
+            failover_point: None,
             leaf_rows: 128,
             max_rows_kept: 100_000,
             descend_above_rows: 50_000,
@@ -161,35 +184,177 @@ pub struct Row {
     pub values: Vec<Value>,
 }
 
-/// A row whose key is on both sides and whose values differ.
+/// What happened to a key, as far as both sides and their time columns tell
+/// (ARCHITECTURE.md, "The missing-transaction report", has the table with what an operator
+/// does about each). "The failover point" is [`DiffOptions::failover_point`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Class {
+    /// Only on the old side, written after the failover point: an insert never replicated.
+    LostInsert,
+    /// On both sides, the new one not changed after the failover point: an update never
+    /// replicated (the new side still holds the version from before it).
+    LostUpdate,
+    /// Only on the new side, not changed after the failover point: a delete never replicated.
+    LostDelete,
+    /// Changed on both sides after the failover point: lost on the old side and changed
+    /// since on the new one (updated again, or deleted), or deleted on the old side and
+    /// updated since on the new one.
+    Conflict,
+    /// A lost insert whose key now holds another row, inserted after the failover on the
+    /// new side (an auto-increment id handed out again).
+    IdReused,
+    /// Only on the new side, inserted after the failover. Not lost.
+    InsertedAfter,
+    /// On both sides, changed only on the new side, after the failover. Not lost.
+    UpdatedAfter,
+    /// Only on the old side, deleted on the new side after the failover. Not lost.
+    DeletedAfter,
+}
+
+impl Class {
+    pub const ALL: [Class; 8] = [
+        Class::LostInsert,
+        Class::LostUpdate,
+        Class::LostDelete,
+        Class::Conflict,
+        Class::IdReused,
+        Class::InsertedAfter,
+        Class::UpdatedAfter,
+        Class::DeletedAfter,
+    ];
+
+    /// The name the report files use (`lost-insert`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::LostInsert => "lost-insert",
+            Class::LostUpdate => "lost-update",
+            Class::LostDelete => "lost-delete",
+            Class::Conflict => "conflict",
+            Class::IdReused => "id-reused",
+            Class::InsertedAfter => "inserted-after",
+            Class::UpdatedAfter => "updated-after",
+            Class::DeletedAfter => "deleted-after",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// A write of the old primary the new one does not have: what the report is for.
+    pub fn is_lost(self) -> bool {
+        matches!(self, Class::LostInsert | Class::LostUpdate | Class::LostDelete | Class::Conflict | Class::IdReused)
+    }
+
+    /// What the report says about it, in a sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Class::LostInsert => "inserted on the old primary, never replicated",
+            Class::LostUpdate => "updated on the old primary, never replicated: the new primary has the version before",
+            Class::LostDelete => "deleted on the old primary, never replicated: the new primary still has the row",
+            Class::Conflict => {
+                "changed on the old primary (lost) and changed again on the new primary after the failover"
+            }
+            Class::IdReused => "inserted on the old primary (lost); the new primary gave its key to another row since",
+            Class::InsertedAfter => "inserted on the new primary after the failover (not lost)",
+            Class::UpdatedAfter => "updated on the new primary after the failover (not lost)",
+            Class::DeletedAfter => "deleted on the new primary after the failover (not lost)",
+        }
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One differing key: its class, and its row on each side that has it (values in
+/// [`TableDiff::columns`] order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChangedRow {
-    pub old: Vec<Value>,
-    pub new: Vec<Value>,
-    /// Names of the columns that differ.
+pub struct KeyDiff {
+    pub class: Class,
+    pub old: Option<Vec<Value>>,
+    pub new: Option<Vec<Value>>,
+    /// With both rows: the names of the columns that differ.
+    #[serde(default)]
     pub columns: Vec<String>,
 }
 
-/// Counts, always exact even when rows were not all kept.
+impl KeyDiff {
+    /// The row of either side (the key columns come first in both).
+    pub fn values(&self) -> &[Value] {
+        self.old.as_deref().or(self.new.as_deref()).unwrap_or(&[])
+    }
+}
+
+/// Counts per class, always exact even when rows were not all kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
-    /// Rows only in the old side (the lost transactions).
-    pub lost: u64,
-    /// Rows only in the new side, not marked as written after the failover.
-    pub new: u64,
-    /// Rows on both sides that differ, not marked as written after the failover.
-    pub changed: u64,
-    /// Rows only in the new side or changed whose time column is after the failover.
-    pub written_after: u64,
+    pub lost_insert: u64,
+    pub lost_update: u64,
+    pub lost_delete: u64,
+    pub conflict: u64,
+    pub id_reused: u64,
+    pub inserted_after: u64,
+    pub updated_after: u64,
+    pub deleted_after: u64,
     /// Rows compared on each side.
     pub old_rows: u64,
     pub new_rows: u64,
 }
 
 impl Counts {
+    pub fn get(&self, c: Class) -> u64 {
+        match c {
+            Class::LostInsert => self.lost_insert,
+            Class::LostUpdate => self.lost_update,
+            Class::LostDelete => self.lost_delete,
+            Class::Conflict => self.conflict,
+            Class::IdReused => self.id_reused,
+            Class::InsertedAfter => self.inserted_after,
+            Class::UpdatedAfter => self.updated_after,
+            Class::DeletedAfter => self.deleted_after,
+        }
+    }
+
+    pub fn add(&mut self, c: Class, n: u64) {
+        let f = match c {
+            Class::LostInsert => &mut self.lost_insert,
+            Class::LostUpdate => &mut self.lost_update,
+            Class::LostDelete => &mut self.lost_delete,
+            Class::Conflict => &mut self.conflict,
+            Class::IdReused => &mut self.id_reused,
+            Class::InsertedAfter => &mut self.inserted_after,
+            Class::UpdatedAfter => &mut self.updated_after,
+            Class::DeletedAfter => &mut self.deleted_after,
+        };
+        *f += n;
+    }
+
+    /// Keys whose old-side write the new side lacks (every lost class).
+    pub fn lost(&self) -> u64 {
+        Class::ALL.into_iter().filter(|c| c.is_lost()).map(|c| self.get(c)).sum()
+    }
+
+    /// Keys changed on the new side after the failover, nothing lost.
+    pub fn after(&self) -> u64 {
+        Class::ALL.into_iter().filter(|c| !c.is_lost()).map(|c| self.get(c)).sum()
+    }
+
     /// Differences that are not explained by writes after the failover.
     pub fn differences(&self) -> u64 {
-        self.lost + self.new + self.changed
+        self.lost()
+    }
+
+    /// Adds another part's counts.
+    pub fn absorb(&mut self, o: &Counts) {
+        for c in Class::ALL {
+            self.add(c, o.get(c));
+        }
+        self.old_rows += o.old_rows;
+        self.new_rows += o.new_rows;
     }
 }
 
@@ -201,14 +366,13 @@ pub struct TableDiff {
     /// The compared columns, key columns first; rows list values in this order.
     pub columns: Vec<String>,
     pub range: Option<KeyRange>,
+    /// The failover point the classes were decided against (UTC, `YYYY-MM-DD
+    /// HH:MM:SS.ffffff`), when the table has a time column.
+    #[serde(default)]
+    pub failover_point: Option<String>,
     pub counts: Counts,
-    pub lost: Vec<Row>,
-    pub new: Vec<Row>,
-    pub changed: Vec<ChangedRow>,
-    /// Rows only in the new side written after the failover.
-    pub new_after: Vec<Row>,
-    /// Changed rows whose new version was written after the failover.
-    pub changed_after: Vec<ChangedRow>,
+    /// Every differing key, in key order, with its class.
+    pub rows: Vec<KeyDiff>,
     /// True when some rows were counted but not kept ([`DiffOptions::max_rows_kept`]).
     pub truncated: bool,
     /// Queries issued per side, and rows fetched row by row per side (the leaves).
@@ -223,10 +387,15 @@ pub struct Stats {
 }
 
 impl TableDiff {
-    /// Keys of the lost rows, each as the key columns' display text.
+    /// The key columns' values of a row.
     pub fn key_of<'a>(&self, values: &'a [Value]) -> Vec<&'a Value> {
-        let n = self.key.len();
+        let n = self.key.len().min(values.len());
         values[..n].iter().collect()
+    }
+
+    /// The kept keys of one class.
+    pub fn of_class(&self, class: Class) -> impl Iterator<Item = &KeyDiff> {
+        self.rows.iter().filter(move |r| r.class == class)
     }
 }
 

@@ -121,6 +121,10 @@ impl Dialect for My {
     fn after(&self, c: &Column, utc: &str) -> String {
         format!("COALESCE({} > '{utc}', 0)", self.quote(&c.name))
     }
+    fn latest_not_after(&self, col: &str, from: &str, utc: &str) -> String {
+        let q = self.quote(col);
+        format!("SELECT DATE_FORMAT(MAX({q}), '%Y-%m-%d %H:%i:%s.%f') FROM {from} WHERE {q} <= '{utc}'")
+    }
     fn literal(&self, table: &str, c: &Column, text: &str) -> Result<String, DiffError> {
         if is_int(&c.base) {
             return text.trim().parse::<i128>().map(|i| i.to_string()).map_err(|_| DiffError::BadSpec {
@@ -329,7 +333,7 @@ pub(crate) async fn fetch(
     sql: &str,
     dec: &[KeyDecode],
     nvals: usize,
-    with_after: bool,
+    flags: usize,
     tx: mpsc::Sender<Fetched>,
 ) -> Result<(), DiffError> {
     let mut stream = sql.to_string().stream::<mysql_async::Row, _>(c).await.map_err(|e| qerr(table, e))?;
@@ -352,8 +356,9 @@ pub(crate) async fn fetch(
                 None => Value::Null,
             });
         }
-        let after = with_after && r.as_ref(dec.len() + nvals).map(as_u64).unwrap_or(0) != 0;
-        if tx.send(Fetched { key, vals, after }).await.is_err() {
+        let flags: Vec<bool> =
+            (0..flags).map(|i| r.as_ref(dec.len() + nvals + i).map(as_u64).unwrap_or(0) != 0).collect();
+        if tx.send(Fetched::new(key, vals, &flags)).await.is_err() {
             break;
         }
     }

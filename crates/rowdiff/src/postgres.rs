@@ -115,6 +115,13 @@ impl Dialect for Pg {
     fn after(&self, c: &Column, utc: &str) -> String {
         format!("COALESCE({} > '{utc}+00'::timestamptz, false)", self.quote(&c.name))
     }
+    fn latest_not_after(&self, col: &str, from: &str, utc: &str) -> String {
+        let q = self.quote(col);
+        format!(
+            "SELECT to_char(MAX({q})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM {from} \
+             WHERE {q} <= '{utc}+00'::timestamptz"
+        )
+    }
     fn literal(&self, table: &str, c: &Column, text: &str) -> Result<String, DiffError> {
         if text.contains("$rd$") {
             return Err(DiffError::BadSpec {
@@ -298,7 +305,7 @@ pub(crate) async fn fetch(
     sql: &str,
     dec: &[KeyDecode],
     nvals: usize,
-    with_after: bool,
+    flags: usize,
     tx: mpsc::Sender<Fetched>,
 ) -> Result<(), DiffError> {
     let stream = c.query_raw(sql, std::iter::empty::<i32>()).await.map_err(|e| qerr(table, e))?;
@@ -319,8 +326,8 @@ pub(crate) async fn fetch(
                 None => Value::Null,
             });
         }
-        let after = with_after && r.get::<_, bool>(dec.len() + nvals);
-        if tx.send(Fetched { key, vals, after }).await.is_err() {
+        let flags: Vec<bool> = (0..flags).map(|i| r.get::<_, bool>(dec.len() + nvals + i)).collect();
+        if tx.send(Fetched::new(key, vals, &flags)).await.is_err() {
             break;
         }
     }

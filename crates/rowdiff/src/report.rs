@@ -1,5 +1,6 @@
-//! Report writers: `summary.json` (counts per table), `differences.jsonl` (one line per row),
-//! one CSV per table, and `report.html` (self-contained, what a person reads first).
+//! Report writers: `summary.json` (counts per table and class), `differences.jsonl` (one line
+//! per differing key: its class, its old and new rows), one CSV per table, and `report.html`
+//! (self-contained, what a person reads first).
 //!
 //! [`render_all`] returns the files in memory (for an S3 upload); [`write_all`] writes them
 //! to a directory. NULL stays distinct from `''` and `'<null>'` in every format: JSON
@@ -11,34 +12,45 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as J, json};
 
-use crate::model::{ChangedRow, Row, TableDiff, Value};
+use crate::model::{Class, Counts, KeyDiff, TableDiff, Value};
 
-/// The summary as JSON: per table `lost`, `new`, `changed`, `written_after`, row counts,
-/// and overall `identical`.
+fn class_counts(c: &Counts) -> J {
+    let mut m = Map::new();
+    for class in Class::ALL {
+        m.insert(class.as_str().to_string(), json!(c.get(class)));
+    }
+    J::Object(m)
+}
+
+/// The summary as JSON: per table the count of every class, `lost` (every lost class) and
+/// `after_failover` (the rest), row counts and the failover point; overall `identical` (no
+/// lost key) and the same totals.
 pub fn summary(diffs: &[TableDiff]) -> J {
     let tables: Vec<J> = diffs
         .iter()
         .map(|d| {
             json!({
                 "table": d.table,
-                "lost": d.counts.lost,
-                "new": d.counts.new,
-                "changed": d.counts.changed,
-                "written_after": d.counts.written_after,
+                "lost": d.counts.lost(),
+                "after_failover": d.counts.after(),
+                "classes": class_counts(&d.counts),
                 "old_rows": d.counts.old_rows,
                 "new_rows": d.counts.new_rows,
+                "failover_point": d.failover_point,
                 "truncated": d.truncated,
                 "range": d.range,
             })
         })
         .collect();
-    let sum = |f: fn(&TableDiff) -> u64| diffs.iter().map(f).sum::<u64>();
+    let mut total = Counts::default();
+    for d in diffs {
+        total.absorb(&d.counts);
+    }
     json!({
-        "identical": diffs.iter().all(|d| d.counts.differences() == 0),
-        "lost": sum(|d| d.counts.lost),
-        "new": sum(|d| d.counts.new),
-        "changed": sum(|d| d.counts.changed),
-        "written_after": sum(|d| d.counts.written_after),
+        "identical": total.lost() == 0,
+        "lost": total.lost(),
+        "after_failover": total.after(),
+        "classes": class_counts(&total),
         "tables": tables,
     })
 }
@@ -55,31 +67,25 @@ fn key_obj(d: &TableDiff, vals: &[Value]) -> J {
     obj(&d.key, &vals[..d.key.len().min(vals.len())])
 }
 
-/// All kinds of differences of a table, in report order.
-fn each_row<'a>(d: &'a TableDiff) -> impl Iterator<Item = (&'static str, Option<&'a Row>, Option<&'a ChangedRow>)> {
-    let rows = |k: &'static str, v: &'a [Row]| v.iter().map(move |r| (k, Some(r), None));
-    let ch = |k: &'static str, v: &'a [ChangedRow]| v.iter().map(move |c| (k, None, Some(c)));
-    rows("lost", &d.lost)
-        .chain(rows("new", &d.new))
-        .chain(ch("changed", &d.changed))
-        .chain(rows("new_after_failover", &d.new_after))
-        .chain(ch("changed_after_failover", &d.changed_after))
+fn side(d: &TableDiff, vals: Option<&Vec<Value>>) -> J {
+    vals.map_or(J::Null, |v| obj(&d.columns, v))
 }
 
-/// JSON Lines: one object per differing row.
+/// JSON Lines: one object per differing key: `table`, `class`, `lost` (whether the class is
+/// a lost write), `key`, the `old` and `new` rows (`null` on the side without it), and the
+/// differing `columns` when both exist.
 pub fn jsonl(diffs: &[TableDiff], out: &mut impl Write) -> std::io::Result<()> {
     for d in diffs {
-        for (kind, row, ch) in each_row(d) {
-            let line = match (row, ch) {
-                (Some(r), _) => {
-                    json!({"table": d.table, "kind": kind, "key": key_obj(d, &r.values), "row": obj(&d.columns, &r.values)})
-                }
-                (_, Some(c)) => json!({
-                    "table": d.table, "kind": kind, "key": key_obj(d, &c.old), "columns": c.columns,
-                    "old": obj(&d.columns, &c.old), "new": obj(&d.columns, &c.new)
-                }),
-                _ => continue,
-            };
+        for k in &d.rows {
+            let line = json!({
+                "table": d.table,
+                "class": k.class.as_str(),
+                "lost": k.class.is_lost(),
+                "key": key_obj(d, k.values()),
+                "old": side(d, k.old.as_ref()),
+                "new": side(d, k.new.as_ref()),
+                "columns": k.columns,
+            });
             serde_json::to_writer(&mut *out, &line)?;
             out.write_all(b"\n")?;
         }
@@ -102,18 +108,18 @@ fn csv_text(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// CSV of one table: `kind,side,changed_columns,<columns...>`; a changed row is two lines,
-/// its old and its new version.
+/// CSV of one table: `class,side,changed_columns,<columns...>`, one line per row: a key with
+/// a row on both sides is two lines, its old and its new version.
 pub fn csv(d: &TableDiff, out: &mut impl Write) -> std::io::Result<()> {
     let mut s = String::new();
-    s.push_str("\"kind\",\"side\",\"changed_columns\"");
+    s.push_str("\"class\",\"side\",\"changed_columns\"");
     for c in &d.columns {
         s.push(',');
         csv_text(c, &mut s);
     }
     s.push_str("\r\n");
-    let line = |kind: &str, side: &str, cols: &str, vals: &[Value], s: &mut String| {
-        csv_text(kind, s);
+    let line = |class: &str, side: &str, cols: &str, vals: &[Value], s: &mut String| {
+        csv_text(class, s);
         s.push(',');
         csv_text(side, s);
         s.push(',');
@@ -124,15 +130,13 @@ pub fn csv(d: &TableDiff, out: &mut impl Write) -> std::io::Result<()> {
         }
         s.push_str("\r\n");
     };
-    for (kind, row, ch) in each_row(d) {
-        match (row, ch) {
-            (Some(r), _) => line(kind, if kind == "lost" { "old" } else { "new" }, "", &r.values, &mut s),
-            (_, Some(c)) => {
-                let cols = c.columns.join(";");
-                line(kind, "old", &cols, &c.old, &mut s);
-                line(kind, "new", &cols, &c.new, &mut s);
-            }
-            _ => {}
+    for k in &d.rows {
+        let cols = k.columns.join(";");
+        if let Some(v) = &k.old {
+            line(k.class.as_str(), "old", &cols, v, &mut s);
+        }
+        if let Some(v) = &k.new {
+            line(k.class.as_str(), "new", &cols, v, &mut s);
         }
         if s.len() > 1 << 16 {
             out.write_all(s.as_bytes())?;
@@ -166,11 +170,12 @@ fn cell(v: &Value, changed: bool) -> String {
     }
 }
 
-/// Rows of kinds other than lost shown per table in the HTML (lost rows are always all shown).
+/// Keys shown per class and table in the HTML for the classes that are not lost (the lost
+/// ones are always all shown).
 const HTML_OTHER_ROWS: usize = 1000;
 
-/// One self-contained HTML page: the summary, then per table the lost rows in full, the
-/// changed rows with the differing cells marked, the new rows.
+/// One self-contained HTML page: the summary, then per table the keys of each class, lost
+/// classes first, each with its old and its new row and the differing cells marked.
 pub fn html(diffs: &[TableDiff], title: &str, out: &mut impl Write) -> std::io::Result<()> {
     let mut s = String::new();
     s.push_str("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
@@ -183,26 +188,29 @@ pub fn html(diffs: &[TableDiff], title: &str, out: &mut impl Write) -> std::io::
          .lost{color:#b00020}.ok{color:#0a7a0a}</style></head><body>",
     );
     s.push_str(&format!("<h1>{}</h1>", esc(title)));
-    let lost: u64 = diffs.iter().map(|d| d.counts.lost).sum();
-    let verdict = if diffs.iter().all(|d| d.counts.differences() == 0) {
-        "<p class=\"ok\">No lost, new or changed rows.</p>".to_string()
+    let lost: u64 = diffs.iter().map(|d| d.counts.lost()).sum();
+    let verdict = if lost == 0 {
+        "<p class=\"ok\">No lost write.</p>".to_string()
     } else {
-        format!("<p class=\"lost\"><strong>{lost}</strong> lost row(s) in total.</p>")
+        format!("<p class=\"lost\"><strong>{lost}</strong> key(s) with a lost write in total.</p>")
     };
     s.push_str(&verdict);
-    s.push_str("<table><tr><th>table</th><th>lost</th><th>changed</th><th>new</th><th>written after failover</th><th>old rows</th><th>new rows</th></tr>");
+    s.push_str("<table><tr><th>table</th>");
+    for c in Class::ALL {
+        s.push_str(&format!("<th>{}</th>", c.as_str()));
+    }
+    s.push_str("<th>old rows</th><th>new rows</th><th>failover point (UTC)</th></tr>");
     for d in diffs {
         let c = &d.counts;
+        s.push_str(&format!("<tr><td><a href=\"#t-{}\">{}</a></td>", esc(&d.table), esc(&d.table)));
+        for class in Class::ALL {
+            s.push_str(&format!("<td>{}</td>", c.get(class)));
+        }
         s.push_str(&format!(
-            "<tr><td><a href=\"#t-{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&d.table),
-            esc(&d.table),
-            c.lost,
-            c.changed,
-            c.new,
-            c.written_after,
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
             c.old_rows,
-            c.new_rows
+            c.new_rows,
+            esc(d.failover_point.as_deref().unwrap_or("none: no time column, every difference is lost"))
         ));
     }
     s.push_str("</table>");
@@ -211,55 +219,38 @@ pub fn html(diffs: &[TableDiff], title: &str, out: &mut impl Write) -> std::io::
         if d.truncated {
             s.push_str("<p>Not every row was kept in memory: the counts are exact, the lists are not complete.</p>");
         }
-        let header = |s: &mut String, extra: &str| {
-            s.push_str("<table><tr>");
-            s.push_str(extra);
+        for class in Class::ALL {
+            let keys: Vec<&KeyDiff> = d.of_class(class).collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let cap = if class.is_lost() { usize::MAX } else { HTML_OTHER_ROWS };
+            s.push_str(&format!(
+                "<h3>{} ({}): {}</h3><table><tr><th></th>",
+                class.as_str(),
+                d.counts.get(class),
+                esc(class.describe())
+            ));
             for c in &d.columns {
                 s.push_str(&format!("<th>{}</th>", esc(c)));
             }
             s.push_str("</tr>");
-        };
-        let rows = |s: &mut String, name: &str, rows: &[Row], cap: usize| {
-            if rows.is_empty() {
-                return;
-            }
-            s.push_str(&format!("<h3>{name} ({})</h3>", rows.len()));
-            header(s, "");
-            for r in rows.iter().take(cap) {
-                s.push_str("<tr>");
-                for v in &r.values {
-                    s.push_str(&cell(v, false));
-                }
-                s.push_str("</tr>");
-            }
-            s.push_str("</table>");
-            if rows.len() > cap {
-                s.push_str(&format!("<p>{} more in differences.jsonl.</p>", rows.len() - cap));
-            }
-        };
-        let changed = |s: &mut String, name: &str, rows: &[ChangedRow]| {
-            if rows.is_empty() {
-                return;
-            }
-            s.push_str(&format!("<h3>{name} ({})</h3>", rows.len()));
-            header(s, "<th></th>");
-            for r in rows.iter().take(HTML_OTHER_ROWS) {
-                for (side, vals) in [("old", &r.old), ("new", &r.new)] {
+            for k in keys.iter().take(cap) {
+                for (side, vals) in [("old", &k.old), ("new", &k.new)] {
+                    let Some(vals) = vals else { continue };
                     s.push_str(&format!("<tr><td>{side}</td>"));
                     for (v, c) in vals.iter().zip(&d.columns) {
-                        s.push_str(&cell(v, r.columns.contains(c)));
+                        s.push_str(&cell(v, k.columns.contains(c)));
                     }
                     s.push_str("</tr>");
                 }
             }
             s.push_str("</table>");
-        };
-        rows(&mut s, "Lost rows (only in the old primary)", &d.lost, usize::MAX);
-        changed(&mut s, "Changed rows", &d.changed);
-        rows(&mut s, "New rows (only in the new primary)", &d.new, HTML_OTHER_ROWS);
-        changed(&mut s, "Changed after the failover", &d.changed_after);
-        rows(&mut s, "Written after the failover", &d.new_after, HTML_OTHER_ROWS);
-        if d.counts.differences() + d.counts.written_after == 0 {
+            if keys.len() > cap {
+                s.push_str(&format!("<p>{} more in differences.jsonl.</p>", keys.len() - cap));
+            }
+        }
+        if d.counts.lost() + d.counts.after() == 0 {
             s.push_str("<p class=\"ok\">Identical.</p>");
         }
         if s.len() > 1 << 16 {

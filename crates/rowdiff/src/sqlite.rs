@@ -59,6 +59,16 @@ impl Dialect for Lite {
              ELSE julianday({q}) > julianday('{utc}') END, 0)"
         )
     }
+    fn latest_not_after(&self, col: &str, from: &str, utc: &str) -> String {
+        let q = self.quote(col);
+        // Text keeps its own digits; a number (Unix time) is printed to the millisecond.
+        format!(
+            "SELECT CASE WHEN typeof(m) IN ('integer', 'real') THEN strftime('%Y-%m-%d %H:%M:%f', m, 'unixepoch') \
+             ELSE m END FROM (SELECT MAX({q}) AS m FROM {from} WHERE {q} IS NOT NULL AND NOT \
+             (CASE WHEN typeof({q}) IN ('integer', 'real') THEN {q} > unixepoch('{utc}', 'subsec') \
+             ELSE julianday({q}) > julianday('{utc}') END))"
+        )
+    }
     fn literal(&self, table: &str, c: &Column, text: &str) -> Result<String, DiffError> {
         if int_affinity(c) {
             return text.trim().parse::<i64>().map(|i| i.to_string()).map_err(|_| DiffError::BadSpec {
@@ -293,7 +303,7 @@ pub(crate) async fn fetch(
     sql: &str,
     nkey: usize,
     nvals: usize,
-    with_after: bool,
+    flags: usize,
     tx: mpsc::Sender<Fetched>,
 ) -> Result<(), DiffError> {
     let (t, sql) = (table.to_string(), sql.to_string());
@@ -304,8 +314,10 @@ pub(crate) async fn fetch(
             let g = |i: usize| r.get_ref(i).map_err(|e| lerr(&t, e));
             let key = (0..nkey).map(|i| g(i).map(key_part)).collect::<Result<Vec<_>, _>>()?;
             let vals = (0..nvals).map(|i| g(nkey + i).map(value)).collect::<Result<Vec<_>, _>>()?;
-            let after = with_after && matches!(g(nkey + nvals)?, ValueRef::Integer(x) if x != 0);
-            if tx.blocking_send(Fetched { key, vals, after }).is_err() {
+            let flags = (0..flags)
+                .map(|i| g(nkey + nvals + i).map(|v| matches!(v, ValueRef::Integer(x) if x != 0)))
+                .collect::<Result<Vec<bool>, _>>()?;
+            if tx.blocking_send(Fetched::new(key, vals, &flags)).is_err() {
                 break;
             }
         }

@@ -53,8 +53,11 @@ pub(crate) struct Plan {
     /// The compared columns, key columns first.
     pub cols: Vec<Column>,
     pub nkey: usize,
+    /// The row's last-write time.
     pub time: Option<Column>,
-    /// The failover time as `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
+    /// The row's creation time (only with `time`).
+    pub created: Option<Column>,
+    /// The failover point as `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
     pub after: Option<String>,
     /// SQL predicate of the key range, already rendered; `TRUE`-like when absent.
     pub range_sql: Option<String>,
@@ -116,6 +119,15 @@ impl Plan {
     pub(crate) fn key(&self) -> &[Column] {
         &self.cols[..self.nkey]
     }
+    /// How many flags the fetch appends after the values: the time column later than the
+    /// failover point, then the creation column later than it.
+    pub(crate) fn flags(&self) -> usize {
+        match (&self.time, &self.created, &self.after) {
+            (Some(_), Some(_), Some(_)) => 2,
+            (Some(_), None, Some(_)) => 1,
+            _ => 0,
+        }
+    }
     pub(crate) fn where_range(&self) -> String {
         match &self.range_sql {
             Some(r) => format!(" WHERE {r}"),
@@ -148,8 +160,11 @@ pub(crate) trait Dialect: Sync {
     fn xor_agg(&self, expr: &str) -> String;
     /// The canonical value of a column as the fetch returns it.
     fn canon(&self, c: &Column) -> String;
-    /// A boolean-ish expression: the time column is later than the failover.
+    /// A boolean-ish expression: the time column is later than the failover point.
     fn after(&self, c: &Column, utc: &str) -> String;
+    /// One row, one cell: the latest value of time column `col` of `from` not later than
+    /// `utc`, as UTC text `YYYY-MM-DD HH:MM:SS[.f]` (NULL when there is none).
+    fn latest_not_after(&self, col: &str, from: &str, utc: &str) -> String;
     /// A literal of the column's type from its printed text, for key-range bounds.
     fn literal(&self, table: &str, c: &Column, text: &str) -> Result<String, DiffError>;
     /// The column as the quantile query prints it (round-trips through `literal`).
@@ -228,7 +243,6 @@ pub(crate) fn fetch_sql(
     d: &dyn Dialect,
     plan: &Plan,
     filter: Option<(u32, &[u64])>,
-    with_after: bool,
 ) -> Result<(String, Vec<KeyDecode>), DiffError> {
     let mut sel = Vec::new();
     let mut dec = Vec::new();
@@ -240,8 +254,12 @@ pub(crate) fn fetch_sql(
     for c in &plan.cols {
         sel.push(d.canon(c));
     }
-    if with_after && let (Some(t), Some(a)) = (&plan.time, &plan.after) {
+    // Both sides: the old side's time column tells a lost write from one replicated.
+    if let (Some(t), Some(a)) = (&plan.time, &plan.after) {
         sel.push(d.after(t, a));
+        if let Some(c) = &plan.created {
+            sel.push(d.after(c, a));
+        }
     }
     let mut conds = Vec::new();
     if let Some(r) = &plan.range_sql {
@@ -296,10 +314,60 @@ pub(crate) fn utc_text(s: &str) -> Result<String, DiffError> {
     ))
 }
 
+/// A date and time as a database printed it (`2026-01-01 00:05:00.123456`, a `T`, fewer or no
+/// fraction digits, a trailing `Z` or `+00`, or a date alone) as `YYYY-MM-DD HH:MM:SS.ffffff`,
+/// the UTC text every engine compares with. The sessions print UTC, so a zone is dropped.
+pub(crate) fn normalize_time(s: &str) -> Option<String> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    if !(digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10)) {
+        return None;
+    }
+    let date = &s[..10];
+    if b.len() == 10 {
+        return Some(format!("{date} 00:00:00.000000"));
+    }
+    if !(matches!(b.get(10), Some(b' ' | b'T'))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19))
+    {
+        return None;
+    }
+    let mut frac = String::new();
+    if b.get(19) == Some(&b'.') {
+        frac = s[20..].chars().take_while(char::is_ascii_digit).collect();
+    }
+    frac.truncate(6);
+    Some(format!("{date} {}.{frac:0<6}", &s[11..19]))
+}
+
 pub(crate) fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
         s.push_str(&format!("{x:02X}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_time;
+
+    #[test]
+    fn printed_times_normalise_to_one_utc_text() {
+        let want = Some("2026-01-01 00:05:00.123000".to_string());
+        assert_eq!(normalize_time("2026-01-01 00:05:00.123"), want);
+        assert_eq!(normalize_time("2026-01-01T00:05:00.123Z"), want);
+        assert_eq!(normalize_time("2026-01-01 00:05:00.123+00"), want);
+        assert_eq!(normalize_time("2026-01-01 00:05:00.1234567"), Some("2026-01-01 00:05:00.123456".into()));
+        assert_eq!(normalize_time("2026-01-01 00:05:00"), Some("2026-01-01 00:05:00.000000".into()));
+        assert_eq!(normalize_time("2026-01-01"), Some("2026-01-01 00:00:00.000000".into()));
+        for bad in ["", "yesterday", "2026-1-01", "2026-01-01 0:05:00", "1767225600"] {
+            assert_eq!(normalize_time(bad), None, "{bad}");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use rowdiff::{DiffError, DiffOptions, Engine, KeyRange, Source, SourceConfig, TableSpec};
+use rowdiff::{Class, DiffError, DiffOptions, Engine, KeyRange, Source, SourceConfig, TableSpec};
 
 fn int(e: Engine) -> &'static str {
     if e == Engine::Sqlite { "INTEGER" } else { "bigint" }
@@ -106,36 +106,143 @@ async fn tls_with_a_bad_ca_bundle_is_refused_before_connecting() {
     assert!(err.to_string().contains("CA bundle"), "{err}");
 }
 
+/// The failover began at 10:00; the new primary had the old one's writes up to 09:50 (the
+/// latest time it holds from before 10:00: the failover point); the old primary went on
+/// writing until 09:59, writes the new one never received.
+const F: &str = "2024-05-01T10:00:00Z";
+
+/// One key of every class, on one engine: `(id, class)` expected with a creation column.
+async fn every_class_table(p: &mut Pair, e: Engine) {
+    let i = int(e);
+    let ts = match e {
+        Engine::Postgres => "timestamptz",
+        Engine::Mysql => "datetime(6)",
+        Engine::Sqlite => "TEXT",
+    };
+    p.both(&[&format!(
+        "CREATE TABLE o (id {i} PRIMARY KEY, status varchar(10), touched {i}, created_at {ts}, updated_at {ts})"
+    )])
+    .await;
+    let base = |ids: &[i64]| {
+        ids.iter()
+            .map(|id| format!("({id}, 'a', 1, '2024-05-01 09:00:00', '2024-05-01 09:00:00')"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Replicated to both before the failover; 12 is the last replicated write (09:50).
+    p.both(&[
+        &format!("INSERT INTO o VALUES {}", base(&[1, 3, 4, 5, 6, 7, 10, 11])),
+        "INSERT INTO o VALUES (12, 'a', 1, '2024-05-01 09:50:00', '2024-05-01 09:50:00')",
+    ])
+    .await;
+    // The old primary's writes after 09:50, never replicated.
+    p.old("INSERT INTO o VALUES (2, 'lost', 1, '2024-05-01 09:55:00', '2024-05-01 09:55:00')").await;
+    p.old("UPDATE o SET status = 'b', updated_at = '2024-05-01 09:56:00' WHERE id IN (3, 5, 6)").await;
+    p.old("DELETE FROM o WHERE id IN (4, 7)").await;
+    p.old("INSERT INTO o VALUES (8, 'lost', 1, '2024-05-01 09:58:00', '2024-05-01 09:58:00')").await;
+    // The new primary's writes after the failover.
+    p.new_side("UPDATE o SET touched = 2").await;
+    p.new_side("UPDATE o SET status = 'c', updated_at = '2024-05-01 10:10:00' WHERE id IN (5, 7, 10)").await;
+    p.new_side("DELETE FROM o WHERE id IN (6, 11)").await;
+    p.new_side(
+        "INSERT INTO o VALUES (8, 'other', 1, '2024-05-01 10:12:00', '2024-05-01 10:12:00'), \
+         (9, 'late', 1, '2024-05-01 10:13:00', '2024-05-01 10:13:00')",
+    )
+    .await;
+}
+
+fn by_class(d: &rowdiff::TableDiff) -> Vec<(String, Class)> {
+    d.rows.iter().map(|k| (key_text(k), k.class)).collect()
+}
+
+fn ids(v: &[(i64, Class)]) -> Vec<(String, Class)> {
+    v.iter().map(|(i, c)| (i.to_string(), *c)).collect()
+}
+
 #[tokio::test]
-async fn ignored_columns_and_rows_written_after_the_failover() {
+async fn every_key_is_classified_against_the_failover_point_on_both_sides() {
+    use Class::*;
     for e in ENGINES {
-        let Some(mut p) = Pair::new(e, "after").await else { continue };
-        let i = int(e);
-        let ts = match e {
-            Engine::Postgres => "timestamptz",
-            Engine::Mysql => "datetime(6)",
-            Engine::Sqlite => "TEXT",
-        };
-        p.both(&[&format!("CREATE TABLE o (id {i} PRIMARY KEY, status varchar(10), touched {i}, at {ts})")]).await;
-        p.both(&["INSERT INTO o VALUES (1, 'a', 1, '2024-05-01 09:00:00'), (2, 'a', 1, '2024-05-01 09:00:00'), (3, 'a', 1, '2024-05-01 09:00:00')"]).await;
-        p.old("INSERT INTO o VALUES (4, 'lost', 1, '2024-05-01 09:59:00')").await;
-        p.new_side("UPDATE o SET touched = 2").await;
-        p.new_side("UPDATE o SET status = 'b', at = '2024-05-01 10:30:00' WHERE id = 2").await;
-        p.new_side("UPDATE o SET status = 'c' WHERE id = 3").await;
-        p.new_side(
-            "INSERT INTO o VALUES (5, 'late', 1, '2024-05-01 10:05:00'), (6, 'early', 1, '2024-05-01 09:30:00')",
-        )
-        .await;
-        let opts = DiffOptions { after: Some("2024-05-01T10:00:00Z".into()), ..Default::default() };
-        let spec = TableSpec::new("o").ignore(["touched"]).time_column("at");
-        let d = p.diff(&[spec], &opts).await.unwrap().remove(0);
-        assert_sets(&d, &["4"], &["6"], &["3"]);
-        assert_eq!(keys(&d.new_after), set(&["5"]), "{e:?}");
-        assert_eq!(changed_keys(&d.changed_after), set(&["2"]), "{e:?}");
-        assert_eq!(d.counts.written_after, 2);
-        assert!(!d.columns.contains(&"touched".to_string()));
+        let Some(mut p) = Pair::new(e, "classes").await else { continue };
+        every_class_table(&mut p, e).await;
+        let opts = DiffOptions { after: Some(F.into()), ..Default::default() };
+        let spec = TableSpec::new("o").ignore(["touched"]).time_column("updated_at").created_column("created_at");
+        let d = p.diff(&[spec.clone()], &opts).await.unwrap().remove(0);
+        assert_eq!(d.failover_point.as_deref(), Some("2024-05-01 09:50:00.000000"), "{e:?}: estimated");
+        // Key order; 1 and 12 are the same on both sides; the ignored column counts for nothing.
+        let want = ids(&[
+            (2, LostInsert),
+            (3, LostUpdate),
+            (4, LostDelete),
+            (5, Conflict),
+            (6, Conflict),
+            (7, Conflict),
+            (8, IdReused),
+            (9, InsertedAfter),
+            (10, UpdatedAfter),
+            (11, DeletedAfter),
+        ]);
+        assert_eq!(by_class(&d), want, "{e:?}");
+        assert_eq!((d.counts.lost(), d.counts.after(), d.counts.conflict), (7, 3, 3), "{e:?}: {:?}", d.counts);
+        // Both rows where both exist, with the differing columns.
+        let k5 = d.rows.iter().find(|k| key_text(k) == "5").unwrap();
+        assert_eq!(
+            (k5.old.as_ref().unwrap()[1].to_string(), k5.new.as_ref().unwrap()[1].to_string()),
+            ("b".into(), "c".into())
+        );
+        assert!(k5.columns.contains(&"status".to_string()) && !k5.columns.contains(&"touched".to_string()), "{e:?}");
+        assert!(d.rows.iter().find(|k| key_text(k) == "6").unwrap().new.is_none());
+
+        // Without a creation column, a row on one side only written after the point counts
+        // as inserted, and a reused id as a conflict.
+        let mut no_created = spec.clone();
+        no_created.created_column = None;
+        let d = p.diff(&[no_created], &opts).await.unwrap().remove(0);
+        let want = ids(&[
+            (2, LostInsert),
+            (3, LostUpdate),
+            (4, LostDelete),
+            (5, Conflict),
+            (6, LostInsert),
+            (7, InsertedAfter),
+            (8, Conflict),
+            (9, InsertedAfter),
+            (10, UpdatedAfter),
+            (11, DeletedAfter),
+        ]);
+        assert_eq!(by_class(&d), want, "{e:?}");
+
+        // The point given, not estimated: the same classes.
+        let given = DiffOptions { failover_point: Some("2024-05-01T09:50:00Z".into()), ..opts.clone() };
+        let d = p.diff(&[spec.clone()], &given).await.unwrap().remove(0);
+        assert_eq!(by_class(&d).len(), 10, "{e:?}");
+        assert_eq!(d.counts.lost(), 7, "{e:?}");
+        // The one function a fan-out uses to share the estimate.
+        let (o, n) = (Source::connect(&p.old).await.unwrap(), Source::connect(&p.new).await.unwrap());
+        let point = rowdiff::estimate_failover_point(&o, &n, &[spec.clone()], F).await.unwrap();
+        assert_eq!(point.as_deref(), Some("2024-05-01 09:50:00.000000"), "{e:?}");
+
+        // The reference plan's old mistake: a creation time as the time column. A status
+        // changed after the failover is then taken for a lost update.
+        let created_only = TableSpec::new("o").ignore(["touched", "updated_at"]).time_column("created_at");
+        let d = p.diff(&[created_only], &opts).await.unwrap().remove(0);
+        assert_eq!(d.rows.iter().find(|k| key_text(k) == "10").map(|k| k.class), Some(LostUpdate), "{e:?}");
         p.drop().await;
     }
+}
+
+#[tokio::test]
+async fn a_time_column_needs_the_failover_time_and_a_creation_column_a_time_column() {
+    let Some(mut p) = Pair::new(Engine::Sqlite, "needs").await else { return };
+    every_class_table(&mut p, Engine::Sqlite).await;
+    let err = p.diff(&[TableSpec::new("o").time_column("updated_at")], &DiffOptions::default()).await.unwrap_err();
+    assert!(err.to_string().contains("failover time"), "{err}");
+    let opts = DiffOptions { after: Some(F.into()), ..Default::default() };
+    let err = p.diff(&[TableSpec::new("o").created_column("created_at")], &opts).await.unwrap_err();
+    assert!(err.to_string().contains("creation column needs a time column"), "{err}");
+    let err = p.diff(&[TableSpec::new("o").time_column("updated_at").created_column("nope")], &opts).await.unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    p.drop().await;
 }
 
 #[tokio::test]
@@ -156,7 +263,7 @@ async fn key_ranges_partition_the_diff() {
         p.new_side("UPDATE c SET v = -1 WHERE n % 53 = 7").await;
         p.new_side("INSERT INTO c VALUES ('zeta', 1, 1), ('Beta', 1000, 1)").await;
         let whole = p.diff1(TableSpec::new("c")).await;
-        assert!(whole.counts.lost > 0 && whole.counts.changed > 0 && whole.counts.new == 2);
+        assert!(whole.counts.lost_insert > 0 && whole.counts.lost_update > 0 && whole.counts.lost_delete == 2);
 
         let src = Source::connect(&p.old).await.unwrap();
         let ranges = rowdiff::plan_ranges(&src, &TableSpec::new("c"), 7).await.unwrap();
@@ -169,22 +276,23 @@ async fn key_ranges_partition_the_diff() {
         let mut lost = Vec::new();
         let (mut new, mut changed) = (0, 0);
         for part in &parts {
-            lost.extend(part.lost.iter().map(|r| format!("{}/{}", r.values[0], r.values[1])));
-            new += part.counts.new;
-            changed += part.counts.changed;
+            lost.extend(part.of_class(Class::LostInsert).map(|k| format!("{}/{}", k.values()[0], k.values()[1])));
+            new += part.counts.lost_delete;
+            changed += part.counts.lost_update;
         }
         lost.sort();
-        let mut want: Vec<String> = whole.lost.iter().map(|r| format!("{}/{}", r.values[0], r.values[1])).collect();
+        let mut want: Vec<String> =
+            whole.of_class(Class::LostInsert).map(|k| format!("{}/{}", k.values()[0], k.values()[1])).collect();
         want.sort();
         assert_eq!(lost, want, "{e:?}");
-        assert_eq!((new, changed), (whole.counts.new, whole.counts.changed), "{e:?}");
+        assert_eq!((new, changed), (whole.counts.lost_delete, whole.counts.lost_update), "{e:?}");
         // A range with bounds given by hand.
         let r =
             KeyRange { lower: Some(vec!["alpha".into(), "0".into()]), upper: Some(vec!["alpha".into(), "10".into()]) };
         let d = p.diff(&[TableSpec::new("c").range(r)], &DiffOptions::default()).await.unwrap().remove(0);
         assert_eq!(d.counts.old_rows, 10);
-        assert_eq!(keys(&d.lost), set(&["alpha"]));
-        assert_eq!(d.lost[0].values[1].to_string(), "3");
+        assert_eq!(common::lost(&d), set(&["alpha"]));
+        assert_eq!(d.rows[0].values()[1].to_string(), "3");
         p.drop().await;
     }
 }
@@ -237,29 +345,37 @@ async fn reports_keep_null_empty_and_text_null_apart() {
     let files = rowdiff::report::render_all(&d);
     let get = |n: &str| String::from_utf8(files.iter().find(|f| f.0 == n).unwrap().1.clone()).unwrap();
     let summary: serde_json::Value = serde_json::from_str(&get("summary.json")).unwrap();
-    assert_eq!(summary["tables"][0]["lost"], 3);
-    assert_eq!(summary["tables"][0]["new"], 1);
-    assert_eq!(summary["tables"][0]["changed"], 1);
+    // No time column: every difference is lost, by presence.
+    let t = &summary["tables"][0];
+    assert_eq!(
+        (&t["classes"]["lost-insert"], &t["classes"]["lost-delete"], &t["classes"]["lost-update"]),
+        (&serde_json::json!(3), &serde_json::json!(1), &serde_json::json!(1))
+    );
+    assert_eq!((&t["lost"], &t["after_failover"]), (&serde_json::json!(5), &serde_json::json!(0)));
     assert_eq!(summary["identical"], false);
     let lines: Vec<serde_json::Value> =
         get("differences.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 5);
     let lost_vals: Vec<&serde_json::Value> =
-        lines.iter().filter(|l| l["kind"] == "lost").map(|l| &l["row"]["v"]).collect();
+        lines.iter().filter(|l| l["class"] == "lost-insert").map(|l| &l["old"]["v"]).collect();
     assert_eq!(
         lost_vals,
         vec![&serde_json::json!(""), &serde_json::json!("<null>"), &serde_json::json!("a \"quoted\", <b>")]
     );
-    let changed = lines.iter().find(|l| l["kind"] == "changed").unwrap();
+    assert!(lines.iter().filter(|l| l["class"] == "lost-insert").all(|l| l["new"].is_null() && l["lost"] == true));
+    let changed = lines.iter().find(|l| l["class"] == "lost-update").unwrap();
     assert_eq!(changed["old"]["v"], serde_json::Value::Null);
+    assert_eq!(changed["new"]["v"], serde_json::json!("x"));
+    assert_eq!(changed["key"], serde_json::json!({"id": 1}));
     assert_eq!(changed["columns"], serde_json::json!(["v"]));
     let csv = get("t.csv");
-    assert!(csv.contains("\"changed\",\"old\",\"v\",\"1\",\r\n"), "NULL is an unquoted empty field: {csv}");
-    assert!(csv.contains("\"lost\",\"old\",\"\",\"2\",\"\"\r\n"), "'' is a quoted empty field: {csv}");
+    assert!(csv.contains("\"lost-update\",\"old\",\"v\",\"1\",\r\n"), "NULL is an unquoted empty field: {csv}");
+    assert!(csv.contains("\"lost-update\",\"new\",\"v\",\"1\",\"x\"\r\n"), "{csv}");
+    assert!(csv.contains("\"lost-insert\",\"old\",\"\",\"2\",\"\"\r\n"), "'' is a quoted empty field: {csv}");
     assert!(csv.contains("\"a \"\"quoted\"\", <b>\""));
     let html = get("report.html");
     assert!(html.contains("a &quot;quoted&quot;, &lt;b&gt;") && !html.contains("<b>"));
-    assert!(html.contains("3</strong> lost row(s)"));
+    assert!(html.contains("5</strong> key(s) with a lost write"));
     let dir = std::env::temp_dir().join(format!("rd_report_{}", std::process::id()));
     let written = rowdiff::report::write_all(&dir, &d).unwrap();
     assert_eq!(written.len(), 4);
@@ -284,7 +400,7 @@ async fn all_tables_with_a_primary_key_when_none_is_named() {
         let d = p.diff(&[], &DiffOptions::default()).await.unwrap();
         let names: Vec<&str> = d.iter().map(|t| t.table.as_str()).collect();
         assert_eq!(names, vec!["a", "b"], "{e:?}");
-        assert_eq!(d[1].counts.lost, 1);
+        assert_eq!(d[1].counts.lost_insert, 1);
         p.drop().await;
     }
 }
@@ -297,7 +413,7 @@ async fn kept_rows_are_capped_but_counts_stay_exact() {
     p.old(&format!("INSERT INTO t VALUES {}", rows.join(","))).await;
     let opts = DiffOptions { max_rows_kept: 10, ..Default::default() };
     let d = p.diff(&[TableSpec::new("t")], &opts).await.unwrap().remove(0);
-    assert_eq!((d.counts.lost, d.lost.len(), d.truncated), (1000, 10, true));
+    assert_eq!((d.counts.lost_insert, d.rows.len(), d.truncated), (1000, 10, true));
     p.drop().await;
 }
 
@@ -329,7 +445,7 @@ async fn a_source_stays_usable_after_a_failed_diff() {
         // The same connections see a fresh snapshot next time.
         p.new_side("INSERT INTO t VALUES (2)").await;
         let d = rowdiff::diff_tables(&o, &n, &[TableSpec::new("t")], &o2).await.unwrap();
-        assert_eq!(keys(&d[0].new), set(&["2"]), "{e:?}");
+        assert_eq!(added(&d[0]), set(&["2"]), "{e:?}");
         drop((o, n));
         p.drop().await;
     }

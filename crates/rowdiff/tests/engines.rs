@@ -58,9 +58,9 @@ async fn null_becoming_a_value_and_back() {
         p.new_side("INSERT INTO t VALUES (1, 3.10, 'a'), (2, NULL, 'b'), (3, NULL, NULL), (4, 7.25, 'd')").await;
         let d = p.diff1(TableSpec::new("t")).await;
         assert_sets(&d, &[], &[], &["1", "2"]);
-        let c1 = d.changed.iter().find(|c| c.new[0].to_string() == "1").unwrap();
+        let c1 = changed_row(&d, "1");
         assert_eq!(c1.columns, vec!["amount".to_string()], "{e:?}");
-        let c2 = d.changed.iter().find(|c| c.new[0].to_string() == "2").unwrap();
+        let c2 = changed_row(&d, "2");
         assert_eq!(c2.columns, vec!["amount".to_string(), "note".to_string()], "{e:?}");
         p.drop().await;
     }
@@ -110,7 +110,7 @@ async fn unicode_and_collation_sensitive_text_keys() {
             // so those rows are the same row with a changed key text.
             Engine::Mysql => {
                 assert_sets(&d, &["lost one"], &["new one"], &["cherry2", "mixed", "pad ", "creme"]);
-                let c = d.changed.iter().find(|c| c.new[0].to_string() == "mixed").unwrap();
+                let c = changed_row(&d, "mixed");
                 assert_eq!(c.columns, vec!["k".to_string()]);
             }
             // Deterministic (byte) equality.
@@ -162,9 +162,11 @@ async fn composite_keys() {
         p.new_side("UPDATE t SET v = 5 WHERE region = 'ap' AND id = 9").await;
         let d = p.diff1(TableSpec::new("t")).await;
         let pair = |v: &[rowdiff::Value]| format!("{}/{}", v[0], v[1]);
-        let lost: std::collections::BTreeSet<String> = d.lost.iter().map(|r| pair(&r.values)).collect();
-        let new: std::collections::BTreeSet<String> = d.new.iter().map(|r| pair(&r.values)).collect();
-        let ch: std::collections::BTreeSet<String> = d.changed.iter().map(|r| pair(&r.new)).collect();
+        let of = |c: rowdiff::Class| -> std::collections::BTreeSet<String> {
+            d.of_class(c).map(|k| pair(k.values())).collect()
+        };
+        let (lost, new, ch) =
+            (of(rowdiff::Class::LostInsert), of(rowdiff::Class::LostDelete), of(rowdiff::Class::LostUpdate));
         assert_eq!(lost, set(&["eu/3"]), "{e:?}");
         assert_eq!(new, set(&["eu/4"]), "{e:?}");
         assert_eq!(ch, set(&["us/3", "ap/9"]), "{e:?}");
@@ -312,7 +314,7 @@ async fn large_text_json_and_binary_values() {
         p.new_side(&rows(&big2, "deadbeee")).await;
         let d = p.diff1(TableSpec::new("t")).await;
         assert_sets(&d, &[], &[], &["2", "3"]);
-        assert_eq!(d.changed.iter().find(|c| c.new[0].to_string() == "3").unwrap().columns, vec!["bin".to_string()]);
+        assert_eq!(changed_row(&d, "3").columns, vec!["bin".to_string()]);
         p.drop().await;
     }
 }
@@ -376,10 +378,10 @@ async fn every_row_different() {
         orders_table(&mut p, &ids, &ids).await;
         p.new_side("UPDATE o SET status = 'refunded'").await;
         let d = p.diff1(TableSpec::new("o")).await;
-        assert_eq!(d.counts.changed, 2000);
-        assert_eq!(d.counts.lost + d.counts.new, 0);
-        assert!(d.changed.iter().all(|c| c.columns == vec!["status".to_string()]));
-        let got = changed_keys(&d.changed);
+        assert_eq!(d.counts.lost_update, 2000);
+        assert_eq!(d.counts.lost(), 2000);
+        assert!(changed_rows(&d).iter().all(|c| c.columns == vec!["status".to_string()]));
+        let got = changed(&d);
         assert_eq!(got, ids.iter().map(|i| i.to_string()).collect());
         p.drop().await;
     }
@@ -466,8 +468,8 @@ async fn many_scattered_differences() {
         let d = p.diff(&[TableSpec::new("o")], &opts).await.unwrap().remove(0);
         let want: std::collections::BTreeSet<String> =
             ids.iter().filter(|i| *i % 7 == 3).map(|i| i.to_string()).collect();
-        assert_eq!(changed_keys(&d.changed), want, "{e:?}");
-        assert_eq!(d.counts.lost + d.counts.new, 0);
+        assert_eq!(changed(&d), want, "{e:?}");
+        assert_eq!(d.counts.lost(), d.counts.lost_update);
         // Only the differing buckets' rows were fetched, not the whole table.
         assert!(d.stats.rows_fetched < 2 * 5000, "{e:?}: {:?}", d.stats);
         p.drop().await;

@@ -137,9 +137,9 @@ fn check(e: Engine, cases: u32) {
         if d.stats.levels > 1 {
             deep.set(deep.get() + 1);
         }
-        prop_assert_eq!(keys(&d.lost), lost);
-        prop_assert_eq!(keys(&d.new), added);
-        prop_assert_eq!(changed_keys(&d.changed), changed);
+        prop_assert_eq!(common::lost(&d), lost);
+        prop_assert_eq!(common::added(&d), added);
+        prop_assert_eq!(common::changed(&d), changed);
         prop_assert_eq!((d.counts.old_rows, d.counts.new_rows), (old.len() as u64, new.len() as u64));
     });
     rt.block_on(pair.into_inner().drop());

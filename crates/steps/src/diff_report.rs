@@ -410,8 +410,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn compared(&self) -> Compared {
+    fn compared(&self, failover_point: Option<String>) -> Compared {
         Compared {
+            failover_point,
             engine: self.engine.as_str().to_string(),
             old_region: self.old.region.clone(),
             old_host: self.old.host.clone(),
@@ -458,6 +459,7 @@ impl<'a> Ctx<'a> {
             .map(|t| {
                 let mut s = TableSpec::new(t.name.clone()).key(t.key.clone()).ignore(t.ignore_columns.clone());
                 s.time_column = t.time_column.clone();
+                s.created_column = t.created_column.clone();
                 if let Some(r) = range {
                     s.range = Some(KeyRange { lower: r.lower.clone(), upper: r.upper.clone() });
                 }
@@ -495,7 +497,19 @@ impl<'a> Ctx<'a> {
             "comparing"
         );
         let (old, new) = self.connect_both().await?;
-        let opts = DiffOptions { after: Some(self.input.failover_started_at.clone()), ..DiffOptions::default() };
+        let mut opts = DiffOptions { after: Some(self.input.failover_started_at.clone()), ..DiffOptions::default() };
+        if part.is_some() {
+            // Every part of a fanned-out table is classified against one point, estimated
+            // over the whole database's tables (a whole diff estimates it in its snapshot).
+            let all = self.specs(None);
+            let point = self
+                .clients
+                .clock
+                .outside(rowdiff::estimate_failover_point(&old, &new, &all, &self.input.failover_started_at))
+                .await
+                .map_err(diff_error)?;
+            opts.failover_point = point.map(|p| format!("{}Z", p.replacen(' ', "T", 1)));
+        }
         let diffs =
             self.clients.clock.outside(rowdiff::diff_tables(&old, &new, &specs, &opts)).await.map_err(diff_error)?;
         drop((old, new));
@@ -560,7 +574,7 @@ impl<'a> Ctx<'a> {
             execution: self.input.execution.name.clone(),
             reused: false,
             report: Some(loc),
-            compared: Some(self.compared()),
+            compared: Some(self.compared(diffs.iter().find_map(|d| d.failover_point.clone()))),
             identical: totals.differences() == 0,
             tables,
             totals,
@@ -576,8 +590,8 @@ impl<'a> Ctx<'a> {
         self.write_summary(&out).await?;
         tracing::info!(
             lost = totals.lost,
-            new = totals.new,
-            changed = totals.changed,
+            conflicts = totals.conflict,
+            id_reused = totals.id_reused,
             after = totals.after_failover,
             "report written"
         );
@@ -669,7 +683,7 @@ impl<'a> Ctx<'a> {
             execution: self.input.execution.name.clone(),
             reused: false,
             report: None,
-            compared: Some(self.compared()),
+            compared: Some(self.compared(None)),
             tables: vec![],
             totals: Totals::default(),
             identical: false,
@@ -768,14 +782,11 @@ fn without_part_prefixes(mut out: DiffReportOutput) -> DiffReportOutput {
 /// Adds one part's result of a table to the merged one: counts add up, rows append (the
 /// parts are disjoint key ranges taken in key order), at most `max` rows of each kind kept.
 fn absorb(m: &mut TableDiff, d: TableDiff, max: usize) {
-    let c = &mut m.counts;
-    c.old_rows += d.counts.old_rows;
-    c.new_rows += d.counts.new_rows;
-    c.lost += d.counts.lost;
-    c.new += d.counts.new;
-    c.changed += d.counts.changed;
-    c.written_after += d.counts.written_after;
+    m.counts.absorb(&d.counts);
     m.truncated |= d.truncated;
+    if m.failover_point.is_none() {
+        m.failover_point = d.failover_point.clone();
+    }
     m.stats.levels = m.stats.levels.max(d.stats.levels);
     m.stats.buckets_compared += d.stats.buckets_compared;
     m.stats.rows_fetched += d.stats.rows_fetched;
@@ -784,20 +795,23 @@ fn absorb(m: &mut TableDiff, d: TableDiff, max: usize) {
         *truncated |= from.len() > room;
         into.extend(from.into_iter().take(room));
     }
-    keep(&mut m.lost, d.lost, max, &mut m.truncated);
-    keep(&mut m.new, d.new, max, &mut m.truncated);
-    keep(&mut m.changed, d.changed, max, &mut m.truncated);
-    keep(&mut m.new_after, d.new_after, max, &mut m.truncated);
-    keep(&mut m.changed_after, d.changed_after, max, &mut m.truncated);
+    keep(&mut m.rows, d.rows, max, &mut m.truncated);
 }
 
 fn counts(d: &TableDiff) -> TableCounts {
+    let c = &d.counts;
     TableCounts {
         table: d.table.clone(),
-        lost: d.counts.lost,
-        new: d.counts.new,
-        changed: d.counts.changed,
-        after_failover: d.counts.written_after,
+        lost: c.lost(),
+        after_failover: c.after(),
+        lost_insert: c.lost_insert,
+        lost_update: c.lost_update,
+        lost_delete: c.lost_delete,
+        conflict: c.conflict,
+        id_reused: c.id_reused,
+        inserted_after: c.inserted_after,
+        updated_after: c.updated_after,
+        deleted_after: c.deleted_after,
         old_rows: d.counts.old_rows,
         new_rows: d.counts.new_rows,
         truncated: d.truncated,

@@ -39,6 +39,9 @@ const NEW_SECRET: &str = "arn:aws:secretsmanager:us-west-2:111122223333:secret:r
 const FAILOVER_AT: &str = "2027-01-15T07:50:00Z";
 const BEFORE: &str = "2027-01-15 07:00:00";
 const AFTER: &str = "2027-01-15 08:10:00";
+/// When the old primary wrote what the new one never received: after the last replicated
+/// write (`BEFORE`), before the failover.
+const LOST_AT: &str = "2027-01-15 07:30:00";
 
 fn t0() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
@@ -98,7 +101,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, amount TEXT, status TEXT, \
      created_at TEXT NOT NULL, updated_at TEXT)",
     "CREATE TABLE order_items (order_id INTEGER NOT NULL, product_id INTEGER NOT NULL, qty INTEGER NOT NULL, \
-     created_at TEXT NOT NULL, PRIMARY KEY (order_id, product_id))",
+     created_at TEXT NOT NULL, updated_at TEXT, PRIMARY KEY (order_id, product_id))",
 ];
 
 fn exec(path: &Path, sql: &[String]) {
@@ -108,7 +111,8 @@ fn exec(path: &Path, sql: &[String]) {
     }
 }
 
-/// The lost orders (deleted on the new side) and the other edits the report must find.
+/// The lost orders (inserted on the old side after the last replicated write, so only there)
+/// and the other edits the report must find.
 const LOST_ORDERS: [i64; 5] = [3, 17, 42, 77, 99];
 const CHANGED_ORDERS: [i64; 4] = [5, 20, 60, 100];
 /// Only `updated_at` (an ignored column) differs.
@@ -130,11 +134,21 @@ fn dbs() -> Dbs {
     }
     for o in 1..=25i64 {
         for p in [1i64, 2] {
-            both.push(format!("INSERT INTO order_items VALUES ({o}, {p}, {}, '{BEFORE}')", o + p));
+            both.push(format!("INSERT INTO order_items VALUES ({o}, {p}, {}, '{BEFORE}', '{BEFORE}')", o + p));
         }
     }
     exec(&old, &both);
     exec(&new, &both);
+    // The lost rows carry the time they were written on the old side, after the failover point.
+    let mut lost: Vec<String> = LOST_ORDERS
+        .iter()
+        .map(|id| format!("UPDATE orders SET created_at = '{LOST_AT}', updated_at = '{LOST_AT}' WHERE id = {id}"))
+        .collect();
+    lost.push(format!(
+        "UPDATE order_items SET created_at = '{LOST_AT}', updated_at = '{LOST_AT}' \
+         WHERE (order_id = 4 AND product_id = 2) OR (order_id = 11 AND product_id = 1)"
+    ));
+    exec(&old, &lost);
     let mut edits = Vec::new();
     for id in LOST_ORDERS {
         edits.push(format!("DELETE FROM orders WHERE id = {id}"));
@@ -146,16 +160,16 @@ fn dbs() -> Dbs {
         edits.push(format!("UPDATE orders SET updated_at = '{AFTER}' WHERE id = {id}"));
     }
     for id in NEW_ORDERS {
-        edits.push(format!("INSERT INTO orders VALUES ({id}, 1, '9.99', 'placed', '{BEFORE}', NULL)"));
+        edits.push(format!("INSERT INTO orders VALUES ({id}, 1, '9.99', 'placed', '{BEFORE}', '{BEFORE}')"));
     }
     for id in AFTER_ORDERS {
-        edits.push(format!("INSERT INTO orders VALUES ({id}, 2, '1.00', 'placed', '{AFTER}', NULL)"));
+        edits.push(format!("INSERT INTO orders VALUES ({id}, 2, '1.00', 'placed', '{AFTER}', '{AFTER}')"));
     }
     // order_items: two lost, one changed, one written after the failover.
     edits.push("DELETE FROM order_items WHERE order_id = 4 AND product_id = 2".into());
     edits.push("DELETE FROM order_items WHERE order_id = 11 AND product_id = 1".into());
     edits.push("UPDATE order_items SET qty = 99 WHERE order_id = 7 AND product_id = 1".into());
-    edits.push(format!("INSERT INTO order_items VALUES (301, 1, 1, '{AFTER}')"));
+    edits.push(format!("INSERT INTO order_items VALUES (301, 1, 1, '{AFTER}', '{AFTER}')"));
     exec(&new, &edits);
     Dbs { _dir: dir, old, new }
 }
@@ -327,17 +341,19 @@ fn env() -> Env {
     env_with(FakeS3::default(), vec![])
 }
 
+/// Lost inserts, lost deletes, lost updates, and keys changed after the failover; nothing else.
 fn counts(out: &DiffReportOutput, table: &str) -> (u64, u64, u64, u64) {
     let c: &TableCounts =
         out.tables.iter().find(|c| c.table == table).unwrap_or_else(|| panic!("no {table}: {out:#?}"));
-    (c.lost, c.new, c.changed, c.after_failover)
+    assert_eq!(c.lost, c.lost_insert + c.lost_delete + c.lost_update, "no conflict or reused id here: {c:?}");
+    (c.lost_insert, c.lost_delete, c.lost_update, c.after_failover)
 }
 
 fn lost_ids(jsonl: &[u8], table: &str) -> Vec<i64> {
     let mut ids: Vec<i64> = String::from_utf8_lossy(jsonl)
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["table"] == table && v["kind"] == "lost")
+        .filter(|v| v["table"] == table && v["class"] == "lost-insert")
         // SQLite keeps the stored integer; PostgreSQL and MySQL give canonical text.
         .map(|v| v["key"]["id"].as_i64().or_else(|| v["key"]["id"].as_str()?.parse().ok()).unwrap())
         .collect();
@@ -356,7 +372,11 @@ async fn the_report_has_exact_counts_encrypted_files_and_is_not_recomputed() {
 
     assert_eq!(counts(&out, "orders"), (5, 3, 4, 6), "lost, new, changed, after: {out:#?}");
     assert_eq!(counts(&out, "order_items"), (2, 0, 1, 1));
-    assert_eq!((out.totals.lost, out.totals.new, out.totals.changed, out.totals.after_failover), (7, 3, 5, 7));
+    let t = out.totals;
+    assert_eq!((t.lost_insert, t.lost_delete, t.lost_update, t.after_failover), (7, 3, 5, 7));
+    assert_eq!((t.lost, t.inserted_after), (15, 7));
+    // Classified against the last write the new primary had from before the failover.
+    assert_eq!(out.compared.as_ref().and_then(|c| c.failover_point.as_deref()), Some("2027-01-15 07:00:00.000000"));
     assert!(!out.identical && !out.reused);
     let orders = out.tables.iter().find(|c| c.table == "orders").unwrap();
     assert_eq!((orders.old_rows, orders.new_rows), (100, 104));
@@ -490,7 +510,7 @@ async fn secrets_are_read_in_their_own_region_and_the_password_stays_out_of_logs
     let conn =
         AwsConnector::with_resolver(e.clients.clone(), sqlite_resolver(&d, seen.clone()), Duration::from_secs(5));
     let out = handle(input(plan()), &e.clients, &conn).await.unwrap();
-    assert_eq!(out.totals.lost, 7);
+    assert_eq!(out.totals.lost_insert, 7);
     let mut users = seen.lock().unwrap().clone();
     users.sort_by_key(|(s, _)| *s == Side::New);
     assert_eq!(users, vec![(Side::Old, "postgres".to_string()), (Side::New, "report".to_string())]);
@@ -650,7 +670,7 @@ async fn plan_ranges_fan_out_and_merge_add_up_to_the_whole() {
     let merged = handle(m.clone(), &e.clients, &conn).await.unwrap();
     assert_eq!(counts(&merged, "orders"), (5, 3, 4, 6));
     assert_eq!(counts(&merged, "order_items"), (2, 0, 1, 1));
-    assert_eq!((merged.totals.lost, merged.totals.after_failover), (7, 7));
+    assert_eq!((merged.totals.lost_insert, merged.totals.after_failover), (7, 7));
     assert_eq!(merged.tables.iter().map(|t| t.parts).collect::<Vec<_>>(), vec![4, 4]);
     let orders = merged.tables.iter().find(|c| c.table == "orders").unwrap();
     assert_eq!((orders.old_rows, orders.new_rows), (100, 104));
@@ -944,23 +964,33 @@ async fn postgresql_through_the_production_settings() {
     let schema = "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL, amount numeric(12,2), \
                   status text, created_at timestamptz NOT NULL, updated_at timestamptz); \
                   CREATE TABLE order_items (order_id bigint, product_id bigint, qty int NOT NULL, \
-                  created_at timestamptz NOT NULL, PRIMARY KEY (order_id, product_id)); \
+                  created_at timestamptz NOT NULL, updated_at timestamptz, PRIMARY KEY (order_id, product_id)); \
                   INSERT INTO orders SELECT g, g % 7, g * 3 + 0.5, 'placed', '2027-01-15 07:00:00+00', NULL \
                   FROM generate_series(1, 100) g; \
-                  INSERT INTO order_items SELECT o, p, o + p, '2027-01-15 07:00:00+00' \
+                  INSERT INTO order_items SELECT o, p, o + p, '2027-01-15 07:00:00+00', '2027-01-15 07:00:00+00' \
                   FROM generate_series(1, 25) o, generate_series(1, 2) p;";
     co.batch_execute(schema).await.unwrap();
     cn.batch_execute(schema).await.unwrap();
+    // The lost rows, as the old side wrote them after the last replicated write.
+    co.batch_execute(
+        "UPDATE orders SET created_at = '2027-01-15 07:30:00+00', updated_at = '2027-01-15 07:30:00+00' \
+         WHERE id IN (3, 17, 42, 77, 99); \
+         UPDATE order_items SET created_at = '2027-01-15 07:30:00+00', updated_at = '2027-01-15 07:30:00+00' \
+         WHERE (order_id, product_id) IN ((4, 2), (11, 1));",
+    )
+    .await
+    .unwrap();
     cn.batch_execute(
         "DELETE FROM orders WHERE id IN (3, 17, 42, 77, 99); \
          UPDATE orders SET amount = 0.01 WHERE id IN (5, 20, 60, 100); \
          UPDATE orders SET updated_at = now() WHERE id IN (8, 9); \
-         INSERT INTO orders VALUES (201, 1, 9.99, 'placed', '2027-01-15 07:00:00+00', NULL), \
-           (202, 1, 9.99, 'placed', '2027-01-15 07:00:00+00', NULL), (203, 1, 9.99, 'placed', '2027-01-15 07:00:00+00', NULL); \
-         INSERT INTO orders SELECT g, 2, 1.00, 'placed', '2027-01-15 08:10:00+00', NULL FROM generate_series(301, 306) g; \
+         INSERT INTO orders SELECT g, 1, 9.99, 'placed', '2027-01-15 07:00:00+00', '2027-01-15 07:00:00+00' \
+           FROM generate_series(201, 203) g; \
+         INSERT INTO orders SELECT g, 2, 1.00, 'placed', '2027-01-15 08:10:00+00', '2027-01-15 08:10:00+00' \
+           FROM generate_series(301, 306) g; \
          DELETE FROM order_items WHERE (order_id, product_id) IN ((4, 2), (11, 1)); \
          UPDATE order_items SET qty = 99 WHERE order_id = 7 AND product_id = 1; \
-         INSERT INTO order_items VALUES (301, 1, 1, '2027-01-15 08:10:00+00');",
+         INSERT INTO order_items VALUES (301, 1, 1, '2027-01-15 08:10:00+00', '2027-01-15 08:10:00+00');",
     )
     .await
     .unwrap();

@@ -405,7 +405,7 @@ pub struct DiffReportOutput {
     pub tables: Vec<TableCounts>,
     #[serde(default)]
     pub totals: Totals,
-    /// No lost, new or changed row in any table (rows written after the failover do not count).
+    /// No key with a lost write in any table (writes after the failover do not count).
     #[serde(default)]
     pub identical: bool,
     /// `diff` of one key range: which.
@@ -471,21 +471,39 @@ pub struct Compared {
     /// The new primary's reader endpoint.
     pub new_host: String,
     pub failover_started_at: String,
+    /// The failover point every table was classified against (UTC): the last instant whose
+    /// writes the new primary received, estimated from its data (ARCHITECTURE.md, "The
+    /// missing-transaction report"). `None` when no table has a time column.
+    #[serde(default)]
+    pub failover_point: Option<String>,
 }
 
-/// Exact counts of one table (or one part of it).
+/// Exact counts of one table (or one part of it), per class of key (ARCHITECTURE.md, "The
+/// missing-transaction report").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableCounts {
     pub table: String,
-    /// Rows only in the old primary: the lost transactions.
+    /// Keys holding a write of the old primary that the new one lacks: the five lost classes.
     pub lost: u64,
-    /// Rows only in the new primary, not written after the failover.
-    pub new: u64,
-    /// Rows in both whose values differ, not rewritten after the failover.
-    pub changed: u64,
-    /// Rows new or changed on the new primary whose time column is after the failover.
+    /// Keys changed on the new primary after the failover, nothing lost: the three others.
     pub after_failover: u64,
+    #[serde(default)]
+    pub lost_insert: u64,
+    #[serde(default)]
+    pub lost_update: u64,
+    #[serde(default)]
+    pub lost_delete: u64,
+    #[serde(default)]
+    pub conflict: u64,
+    #[serde(default)]
+    pub id_reused: u64,
+    #[serde(default)]
+    pub inserted_after: u64,
+    #[serde(default)]
+    pub updated_after: u64,
+    #[serde(default)]
+    pub deleted_after: u64,
     pub old_rows: u64,
     pub new_rows: u64,
     /// Some rows were counted but not listed in the files (too many to keep).
@@ -496,13 +514,28 @@ pub struct TableCounts {
     pub parts: u32,
 }
 
+/// The counts of every table added up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Totals {
     pub lost: u64,
-    pub new: u64,
-    pub changed: u64,
     pub after_failover: u64,
+    #[serde(default)]
+    pub lost_insert: u64,
+    #[serde(default)]
+    pub lost_update: u64,
+    #[serde(default)]
+    pub lost_delete: u64,
+    #[serde(default)]
+    pub conflict: u64,
+    #[serde(default)]
+    pub id_reused: u64,
+    #[serde(default)]
+    pub inserted_after: u64,
+    #[serde(default)]
+    pub updated_after: u64,
+    #[serde(default)]
+    pub deleted_after: u64,
 }
 
 impl Totals {
@@ -510,16 +543,22 @@ impl Totals {
         let mut t = Totals::default();
         for c in tables {
             t.lost += c.lost;
-            t.new += c.new;
-            t.changed += c.changed;
             t.after_failover += c.after_failover;
+            t.lost_insert += c.lost_insert;
+            t.lost_update += c.lost_update;
+            t.lost_delete += c.lost_delete;
+            t.conflict += c.conflict;
+            t.id_reused += c.id_reused;
+            t.inserted_after += c.inserted_after;
+            t.updated_after += c.updated_after;
+            t.deleted_after += c.deleted_after;
         }
         t
     }
 
-    /// Lost, new and changed rows: the differences not explained by writes after the failover.
+    /// Keys with a lost write: the differences not explained by writes after the failover.
     pub fn differences(&self) -> u64 {
-        self.lost + self.new + self.changed
+        self.lost
     }
 }
 

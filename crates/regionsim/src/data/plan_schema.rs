@@ -56,7 +56,7 @@ fn generated_table(t: &Table) -> TableDef {
     push(&mut columns, "qty", ColType::Int, false);
     push(&mut columns, "amount", ColType::Decimal, true);
     push(&mut columns, "label", ColType::Text, false);
-    for c in t.time_column.iter().chain(&t.ignore_columns) {
+    for c in t.time_column.iter().chain(&t.created_column).chain(&t.ignore_columns) {
         push(&mut columns, c, ColType::Timestamp, false);
     }
     let key = t.key.iter().map(|k| columns.iter().position(|c| &c.name == k).unwrap_or(0)).collect();
@@ -159,11 +159,12 @@ fn table_of(create: &CreateTable, t: &Table, path: &str, notes: &mut Vec<String>
     for &i in &key {
         columns[i].nullable = false;
     }
-    if let Some(tc) = &t.time_column {
+    for (field, col) in [("time_column", &t.time_column), ("created_column", &t.created_column)] {
+        let Some(tc) = col else { continue };
         let i = position(&columns, tc)
-            .ok_or_else(|| format!("{path}.time_column: column `{tc}` is not in CREATE TABLE {}", t.name))?;
+            .ok_or_else(|| format!("{path}.{field}: column `{tc}` is not in CREATE TABLE {}", t.name))?;
         if columns[i].ty != ColType::Timestamp {
-            return Err(format!("{path}.time_column: column `{tc}` is not a timestamp in CREATE TABLE {}", t.name));
+            return Err(format!("{path}.{field}: column `{tc}` is not a timestamp in CREATE TABLE {}", t.name));
         }
     }
     for (j, c) in t.ignore_columns.iter().enumerate() {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::db::{Database, Dialect, Server, owner_pid, quote_ident};
 use super::truth::{ClusterRef, GroundTruth, compare};
 use super::values::{Op, Row, Schema, TableDef, Tables, Txn, apply_to_mirror};
-use super::workload::{Generator, Rng, WorkloadConfig};
+use super::workload::{Generator, LagModel, Rng, WorkloadConfig};
 use super::{Backend, DataError};
 
 /// Where a simulated cluster's database can be opened.
@@ -53,29 +53,20 @@ struct GlobalData {
     cfg: WorkloadConfig,
     generator: Generator,
     start: SystemTime,
-    /// The index of the next workload transaction (its time is `start + k / rate`).
+    /// The sequence number of the next workload transaction, and its commit time (`None`
+    /// once the workload stopped).
     next_k: u64,
+    next_at: Option<SystemTime>,
     writer: ClusterRef,
     /// False while writes are fenced (a switchover or failover in progress).
     writable: bool,
     /// Replication queues of the attached secondaries.
     queues: BTreeMap<ClusterRef, VecDeque<Arc<Txn>>>,
-    lag: Duration,
+    /// The commit time of the last transaction each secondary applied.
+    applied_until: BTreeMap<ClusterRef, SystemTime>,
+    lag: LagModel,
     stats: WorkloadStats,
     truths: Vec<GroundTruth>,
-}
-
-impl GlobalData {
-    fn txn_time(&self, k: u64) -> Option<SystemTime> {
-        if self.cfg.txns_per_second <= 0.0 || !self.cfg.txns_per_second.is_finite() {
-            return None;
-        }
-        let offset = Duration::from_secs_f64(k as f64 / self.cfg.txns_per_second);
-        if self.cfg.stop_after.is_some_and(|stop| offset > stop) {
-            return None;
-        }
-        Some(self.start + offset)
-    }
 }
 
 /// The specification of one global cluster's data.
@@ -235,6 +226,13 @@ impl DataStore {
         }
         let seed = self.seed ^ failover_core::stable_hash(&spec.global_cluster);
         let generator = Generator::new(spec.schema.clone(), Rng(seed));
+        let lag = LagModel {
+            base: spec.replication_lag,
+            variation: spec.workload.lag_variation,
+            seed: seed ^ 0x6C61_6721,
+            start: spec.start,
+        };
+        let next_at = spec.workload.first(spec.start);
         let queues = spec.secondaries.iter().map(|s| (s.clone(), VecDeque::new())).collect();
         self.globals.insert(
             spec.global_cluster.clone(),
@@ -246,10 +244,12 @@ impl DataStore {
                 generator,
                 start: spec.start,
                 next_k: 0,
+                next_at,
                 writer: spec.writer,
                 writable: true,
                 queues,
-                lag: spec.replication_lag,
+                applied_until: BTreeMap::new(),
+                lag,
                 stats: WorkloadStats::default(),
                 truths: Vec::new(),
             },
@@ -282,8 +282,9 @@ impl DataStore {
         // Writes on the writer.
         let writer_up = self.is_up(&g.writer.region);
         let mut batch: Vec<Arc<Txn>> = Vec::new();
-        while let Some(t) = g.txn_time(g.next_k).filter(|t| *t <= now) {
+        while let Some(t) = g.next_at.filter(|t| *t <= now) {
             g.next_k += 1;
+            g.next_at = g.cfg.next_after(g.start, t);
             let Some(w) = self.clusters.get_mut(&g.writer).filter(|_| g.writable && writer_up) else {
                 g.stats.rejected += 1;
                 continue;
@@ -311,8 +312,9 @@ impl DataStore {
             if !writer_up || !self.is_up(&s.region) {
                 continue;
             }
-            let due_by = now.checked_sub(g.lag).unwrap_or(SystemTime::UNIX_EPOCH);
-            self.replicate(g, &s, |t| t.at <= due_by)?;
+            // In commit order: a transaction waits for those before it, whatever its own lag.
+            let lag = g.lag;
+            self.replicate(g, &s, |t| t.at + lag.at(t.at) <= now)?;
         }
         Ok(())
     }
@@ -328,6 +330,9 @@ impl DataStore {
             }
             g.stats.replicated += 1;
             batch.push(t);
+        }
+        if let Some(last) = batch.last() {
+            g.applied_until.insert(s.clone(), last.at);
         }
         run_batch(&c.db, &statements(&g.defs, c.db.dialect, batch.iter().flat_map(|t| t.ops.iter())))
     }
@@ -414,7 +419,13 @@ impl DataStore {
             failover_started_at: at,
             unreplicated_transactions: pending.len(),
             unreplicated_window: pending.first().zip(pending.last()).map(|(a, b)| (a.at, b.at)),
+            replicated_until: g.applied_until.get(target).copied(),
+            read_at: None,
             tables: compare(&g.defs, &old.mirror, &new.mirror),
+            // The old writer takes no write from here on: its snapshot will hold these rows.
+            old_rows: Arc::new(old.mirror.clone()),
+            replicated_rows: Arc::new(new.mirror.clone()),
+            earlier_reads: Vec::new(),
         };
         g.truths.push(truth.clone());
         Ok(truth)
@@ -424,13 +435,25 @@ impl DataStore {
     /// [`DataStore::rejoin`].
     pub fn complete_failover(&mut self, global: &str, target: &ClusterRef, at: SystemTime) -> Result<(), DataError> {
         self.catch_up(at)?;
-        let g = self.global_mut(global)?;
+        let g = self.globals.get_mut(global).ok_or_else(|| DataError::Unknown(format!("global cluster {global}")))?;
         g.writer = target.clone();
         g.queues.remove(target);
         g.writable = true;
-        // The design rule: from here on only rows created after the failover change.
-        g.generator.forget_mutable();
+        // The workload goes on with the new writer's rows and its id sequence.
+        g.generator.after_failover(self.clusters.get(target).map(|c| &c.mirror));
         Ok(())
+    }
+
+    /// A report reads `cluster` at `at` (call after [`DataStore::catch_up`] to `at`): when it
+    /// is the writer a failover with data loss moved to, the last ground truth of that global
+    /// cluster classifies every key against its data as of now (what the report sees).
+    pub fn note_read(&mut self, cluster: &ClusterRef, at: SystemTime) {
+        let Some(c) = self.clusters.get(cluster) else { return };
+        for g in self.globals.values_mut().filter(|g| &g.writer == cluster) {
+            if let Some(truth) = g.truths.last_mut().filter(|t| &t.new_primary == cluster) {
+                truth.classify(&g.defs, &c.mirror, at);
+            }
+        }
     }
 
     /// The old primary of a failover rejoins as a secondary. First, when `snapshot` names
@@ -522,14 +545,17 @@ impl DataStore {
     pub fn replication_lag(&self, cluster: &ClusterRef, now: SystemTime) -> Option<Duration> {
         let g = self.globals.values().find(|g| g.queues.contains_key(cluster))?;
         match self.down.get(&g.writer.region) {
-            Some(since) => Some(g.lag + now.duration_since(*since).unwrap_or_default()),
-            None => Some(g.lag),
+            Some(since) => Some(g.lag.at(*since) + now.duration_since(*since).unwrap_or_default()),
+            None => Some(g.lag.at(now)),
         }
     }
 
-    /// Changes a global cluster's replication lag (a fault: a lagging secondary).
+    /// Changes a global cluster's replication lag (a fault: a lagging secondary); it stays
+    /// at that from now on, without variation.
     pub fn set_replication_lag(&mut self, global: &str, lag: Duration) -> Result<(), DataError> {
-        self.global_mut(global)?.lag = lag;
+        let g = self.global_mut(global)?;
+        g.lag.base = lag;
+        g.lag.variation = None;
         Ok(())
     }
 

@@ -1,12 +1,103 @@
-//! Ground truth: exactly which rows a failover with data loss left only in the old primary.
+//! Ground truth: exactly which rows a failover with data loss left only in the old primary,
+//! and, once a report has read the new primary, what happened to every key since.
+//!
+//! Three states decide a key's class: `old` (the old primary as it failed: what its snapshot
+//! holds), `replicated` (the new primary when the failover began: everything it had received)
+//! and `new` (the new primary when the report read it). The old side lost a write when `old`
+//! differs from `replicated`; the new side changed the key after the failover when `new`
+//! differs from `replicated`. No time column is involved: this is what the report, which
+//! sees only `old` and `new` and their time columns, must find.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::values::{Key, Schema, TableDef, Tables};
+use super::values::{Key, Row, Schema, TableDef, Tables};
+
+/// What happened to a key, exactly (the names are the report's, `rowdiff::Class`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyClass {
+    /// Inserted on the old primary, never replicated, no row there on the new one.
+    LostInsert,
+    /// Updated on the old primary, never replicated; the new primary has not changed it.
+    LostUpdate,
+    /// Deleted on the old primary, never replicated; the new primary has not changed it.
+    LostDelete,
+    /// Changed on the old primary (lost) and changed on the new one after the failover.
+    Conflict,
+    /// Inserted on the old primary (lost); the new primary inserted another row under the key.
+    IdReused,
+    /// Inserted on the new primary after the failover.
+    InsertedAfter,
+    /// Updated on the new primary after the failover; the old primary had not changed it.
+    UpdatedAfter,
+    /// Deleted on the new primary after the failover; the old primary had not changed it.
+    DeletedAfter,
+}
+
+impl KeyClass {
+    pub const ALL: [KeyClass; 8] = [
+        KeyClass::LostInsert,
+        KeyClass::LostUpdate,
+        KeyClass::LostDelete,
+        KeyClass::Conflict,
+        KeyClass::IdReused,
+        KeyClass::InsertedAfter,
+        KeyClass::UpdatedAfter,
+        KeyClass::DeletedAfter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyClass::LostInsert => "lost-insert",
+            KeyClass::LostUpdate => "lost-update",
+            KeyClass::LostDelete => "lost-delete",
+            KeyClass::Conflict => "conflict",
+            KeyClass::IdReused => "id-reused",
+            KeyClass::InsertedAfter => "inserted-after",
+            KeyClass::UpdatedAfter => "updated-after",
+            KeyClass::DeletedAfter => "deleted-after",
+        }
+    }
+
+    /// A write of the old primary that the new one lacks.
+    pub fn is_lost(self) -> bool {
+        matches!(
+            self,
+            KeyClass::LostInsert
+                | KeyClass::LostUpdate
+                | KeyClass::LostDelete
+                | KeyClass::Conflict
+                | KeyClass::IdReused
+        )
+    }
+
+    /// The class of a key from its row in the three states; `None` when both sides agree
+    /// (nothing to report, even if both changed it alike).
+    pub fn of(old: Option<&Row>, replicated: Option<&Row>, new: Option<&Row>) -> Option<KeyClass> {
+        if old == new {
+            return None;
+        }
+        let lost = old != replicated;
+        let changed = new != replicated;
+        Some(match (lost, changed, replicated.is_some()) {
+            (true, false, false) => KeyClass::LostInsert,
+            (true, false, true) if old.is_none() => KeyClass::LostDelete,
+            (true, false, true) => KeyClass::LostUpdate,
+            (false, true, false) => KeyClass::InsertedAfter,
+            (false, true, true) if new.is_none() => KeyClass::DeletedAfter,
+            (false, true, true) => KeyClass::UpdatedAfter,
+            (true, true, false) => KeyClass::IdReused,
+            (true, true, true) => KeyClass::Conflict,
+            // old != new, so one of them differs from `replicated`.
+            (false, false, _) => return None,
+        })
+    }
+}
 
 /// A simulated cluster: its Region and identifier.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -27,6 +118,14 @@ impl fmt::Display for ClusterRef {
     }
 }
 
+/// A differing key's class, and which sides hold a row for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFate {
+    pub class: KeyClass,
+    pub on_old: bool,
+    pub on_new: bool,
+}
+
 /// What one table lost in a failover with data loss.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TableTruth {
@@ -38,6 +137,12 @@ pub struct TableTruth {
     pub changed: BTreeSet<Key>,
     /// Rows the old primary had deleted but the new primary still has.
     pub deleted: BTreeSet<Key>,
+    /// The table's columns, in row order.
+    pub columns: Vec<String>,
+    /// Every differing key's class as of the last report read ([`GroundTruth::read_at`]);
+    /// empty before it.
+    #[serde(skip)]
+    pub classes: BTreeMap<Key, KeyFate>,
 }
 
 impl TableTruth {
@@ -62,13 +167,81 @@ pub struct GroundTruth {
     /// The commit time of the oldest and newest unreplicated transaction.
     #[serde(serialize_with = "ser_opt_window")]
     pub unreplicated_window: Option<(SystemTime, SystemTime)>,
+    /// The commit time of the last transaction the new primary received: the exact failover
+    /// point the report estimates.
+    #[serde(serialize_with = "failover_core::time_fmt::serialize_opt")]
+    pub replicated_until: Option<SystemTime>,
+    /// When a report last read the new primary, and so the moment [`TableTruth::classes`]
+    /// describe.
+    #[serde(serialize_with = "failover_core::time_fmt::serialize_opt")]
+    pub read_at: Option<SystemTime>,
     pub tables: BTreeMap<String, TableTruth>,
+    /// The old primary's data as it failed, and the new one's when the failover began.
+    #[serde(skip)]
+    pub old_rows: Arc<Tables>,
+    #[serde(skip)]
+    pub replicated_rows: Arc<Tables>,
+    /// The classes of the reads before the last, oldest first (at most [`MAX_READS`]): a
+    /// report whose key ranges are compared one invocation after another reads the new
+    /// primary at several moments, and each range holds the classes of its own read.
+    #[serde(skip)]
+    pub earlier_reads: Vec<(SystemTime, BTreeMap<String, BTreeMap<Key, KeyFate>>)>,
 }
+
+/// The reads of the new primary a ground truth remembers the classes of.
+pub const MAX_READS: usize = 64;
 
 impl GroundTruth {
     /// Rows lost, changed or deleted, over all tables.
     pub fn total_rows(&self) -> usize {
         self.tables.values().map(|t| t.lost.len() + t.changed.len() + t.deleted.len()).sum()
+    }
+
+    /// Classifies every key against `new`, the new primary's data as a report reads it at `at`.
+    /// Linear in the rows: one pass over the keys of each side.
+    pub fn classify(&mut self, defs: &[TableDef], new: &Tables, at: SystemTime) {
+        if let Some(before) = self.read_at {
+            let classes = self.tables.iter_mut().map(|(n, t)| (n.clone(), std::mem::take(&mut t.classes))).collect();
+            self.earlier_reads.push((before, classes));
+            if self.earlier_reads.len() >= MAX_READS {
+                self.earlier_reads.remove(0);
+            }
+        }
+        let empty = BTreeMap::new();
+        for def in defs {
+            let o = self.old_rows.get(&def.name).unwrap_or(&empty);
+            let r = self.replicated_rows.get(&def.name).unwrap_or(&empty);
+            let n = new.get(&def.name).unwrap_or(&empty);
+            let mut classes = BTreeMap::new();
+            for (k, row) in o {
+                let on_new = n.get(k);
+                if let Some(class) = KeyClass::of(Some(row), r.get(k), on_new) {
+                    classes.insert(k.clone(), KeyFate { class, on_old: true, on_new: on_new.is_some() });
+                }
+            }
+            for (k, row) in n {
+                if !o.contains_key(k)
+                    && let Some(class) = KeyClass::of(None, r.get(k), Some(row))
+                {
+                    classes.insert(k.clone(), KeyFate { class, on_old: false, on_new: true });
+                }
+            }
+            if let Some(t) = self.tables.get_mut(&def.name) {
+                t.classes = classes;
+            }
+        }
+        self.read_at = Some(at);
+    }
+
+    /// The keys of every class, over all tables, as of the last read.
+    pub fn class_counts(&self) -> BTreeMap<KeyClass, usize> {
+        let mut out = BTreeMap::new();
+        for t in self.tables.values() {
+            for f in t.classes.values() {
+                *out.entry(f.class).or_default() += 1;
+            }
+        }
+        out
     }
 }
 
@@ -92,8 +265,11 @@ pub(super) fn compare(defs: &[TableDef], old: &Tables, new: &Tables) -> BTreeMap
     for def in defs {
         let o = old.get(&def.name).unwrap_or(&empty);
         let n = new.get(&def.name).unwrap_or(&empty);
-        let mut t =
-            TableTruth { key_columns: def.key_columns().iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        let mut t = TableTruth {
+            key_columns: def.key_columns().iter().map(|s| s.to_string()).collect(),
+            columns: def.columns.iter().map(|c| c.name.clone()).collect(),
+            ..Default::default()
+        };
         for (k, row) in o {
             match n.get(k) {
                 None => {

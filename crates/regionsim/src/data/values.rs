@@ -283,6 +283,9 @@ impl Schema {
                         c("qty", ColType::Int, false),
                         c("price", ColType::Decimal, false),
                         c("created_at", ColType::Timestamp, false),
+                        // Set by every write, as `orders.updated_at`: what tells a lost write
+                        // from one made after the failover.
+                        c("updated_at", ColType::Timestamp, false),
                     ],
                     key: vec![0, 1],
                 },

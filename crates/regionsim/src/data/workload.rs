@@ -1,4 +1,12 @@
-//! The seeded workload: what each transaction on a global cluster's writer writes.
+//! The seeded workload: what each transaction on a global cluster's writer writes, how many
+//! a second (a base rate and rush periods), and how the replication lag varies.
+//!
+//! The reference schemas' workload has what a real outage has: every transaction is an
+//! order with its items (or a product with its tags), an update, or a delete, applied and
+//! replicated whole; after a failover the workload goes on against the new primary's rows,
+//! updating and deleting rows from before the failover (some of them rows whose last write
+//! was lost: conflicts), and takes ids from the new primary's own sequence, so the ids of
+//! lost orders are handed out again.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -19,12 +27,133 @@ pub struct WorkloadConfig {
     /// The workload stops this long after it started (`None`: it never stops). A drill
     /// that waits days for a Region would otherwise replay days of writes.
     pub stop_after: Option<Duration>,
+    /// Periods at another rate than `txns_per_second` (a rush hour).
+    pub rushes: Vec<Rush>,
+    /// How the replication lag varies around the configured one (`None`: it stays as set).
+    pub lag_variation: Option<LagVariation>,
+}
+
+/// From `from` after the workload's start, for `length`, `txns_per_second` transactions a
+/// second (evenly spaced) instead of the base rate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rush {
+    pub from: Duration,
+    pub length: Duration,
+    pub txns_per_second: f64,
+}
+
+/// A replication lag that varies: the time is cut into `step`s; in each, a transaction
+/// committed then becomes visible on a secondary after the configured lag times a factor
+/// drawn (seeded) between `low` and `high`, or, one step in `burst_one_in`, after `burst`.
+/// Transactions are applied in commit order, so a burst holds back the ones after it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LagVariation {
+    pub step: Duration,
+    pub low: f64,
+    pub high: f64,
+    pub burst: Duration,
+    pub burst_one_in: u32,
 }
 
 impl Default for WorkloadConfig {
     fn default() -> Self {
-        Self { txns_per_second: 2.0, update_percent: 20, delete_percent: 5, stop_after: None }
+        Self {
+            txns_per_second: 2.0,
+            update_percent: 20,
+            delete_percent: 5,
+            stop_after: None,
+            rushes: Vec::new(),
+            lag_variation: None,
+        }
     }
+}
+
+impl WorkloadConfig {
+    /// The drills' workload: 2 transactions a second, and a rush of 250 a second for the two
+    /// minutes from the fourth (the drills' Region fails at the fifth, inside it); a lag
+    /// around the configured one (half to one and a half times it, in 5 s steps) that bursts
+    /// to 4 s one step in six, below the reference plan's RPO of 5 s. Two minutes of rush keep
+    /// a drill's writes in the tens of thousands (its wall time) while an outage in it loses
+    /// hundreds to thousands of rows.
+    pub fn realistic() -> WorkloadConfig {
+        WorkloadConfig {
+            rushes: vec![Rush {
+                from: Duration::from_secs(240),
+                length: Duration::from_secs(120),
+                txns_per_second: 250.0,
+            }],
+            lag_variation: Some(LagVariation {
+                step: Duration::from_secs(5),
+                low: 0.5,
+                high: 1.5,
+                burst: Duration::from_secs(4),
+                burst_one_in: 6,
+            }),
+            ..WorkloadConfig::default()
+        }
+    }
+
+    /// The rate at `offset` after the start.
+    pub(super) fn rate_at(&self, offset: Duration) -> f64 {
+        self.rushes
+            .iter()
+            .find(|r| offset >= r.from && offset < r.from + r.length)
+            .map_or(self.txns_per_second, |r| r.txns_per_second)
+    }
+
+    /// The commit time of the transaction after the one at `at` (`start` is the workload's
+    /// start), or `None` once the workload stops.
+    pub(super) fn next_after(&self, start: SystemTime, at: SystemTime) -> Option<SystemTime> {
+        let offset = at.duration_since(start).unwrap_or_default();
+        let rate = self.rate_at(offset);
+        if rate <= 0.0 || !rate.is_finite() {
+            return None;
+        }
+        let next = offset + Duration::from_secs_f64(1.0 / rate);
+        if self.stop_after.is_some_and(|stop| next > stop) {
+            return None;
+        }
+        Some(start + next)
+    }
+
+    /// The first transaction's time, if the workload runs at all.
+    pub(super) fn first(&self, start: SystemTime) -> Option<SystemTime> {
+        (self.txns_per_second > 0.0 && self.txns_per_second.is_finite()).then_some(start)
+    }
+}
+
+/// The replication lag of a global cluster, as a value the replicator can keep while it
+/// holds the cluster mutably.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct LagModel {
+    pub(super) base: Duration,
+    pub(super) variation: Option<LagVariation>,
+    pub(super) seed: u64,
+    pub(super) start: SystemTime,
+}
+
+impl LagModel {
+    /// How long after `t` a transaction committed at `t` becomes visible on a secondary.
+    pub(super) fn at(&self, t: SystemTime) -> Duration {
+        let Some(v) = self.variation else { return self.base };
+        let offset = t.duration_since(self.start).unwrap_or_default();
+        let step = v.step.as_nanos().max(1);
+        let index = (offset.as_nanos() / step) as u64;
+        let h = mix64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        if v.burst_one_in > 0 && h % u64::from(v.burst_one_in) == 0 {
+            return v.burst;
+        }
+        let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+        self.base.mul_f64(v.low + (v.high - v.low) * u)
+    }
+}
+
+/// SplitMix64's finaliser: a stable hash of one number.
+pub(super) fn mix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// SplitMix64: tiny, seedable, and stable across crate versions (the ground truth of a
@@ -54,7 +183,7 @@ pub(super) struct Generator {
     pub(super) schema: Schema,
     pub(super) rng: Rng,
     pub(super) next_id: i64,
-    /// Ids the workload may update or delete (see the module's design rule).
+    /// Ids the workload may update or delete, oldest first.
     pub(super) mutable: Vec<i64>,
     /// A plan schema's tables, and the rows (table index, key) the generic workload may
     /// update or delete.
@@ -83,10 +212,32 @@ impl Generator {
         Generator { schema, rng, next_id: 1, mutable: Vec::new(), defs, rows: Vec::new(), updatable, stamped }
     }
 
-    /// From now on only rows created later change (the module's design rule).
-    pub(super) fn forget_mutable(&mut self) {
-        self.mutable.clear();
+    /// A failover made `mirror` the writer's data. The reference workloads go on with its
+    /// rows, from before the failover too, and its id sequence (the next id after its
+    /// highest: the ids of lost rows are handed out again, as an auto-increment counter
+    /// does); the generic workload changes only rows created from now on (`data`'s design
+    /// rule for plan schemas).
+    pub(super) fn after_failover(&mut self, mirror: Option<&Tables>) {
         self.rows.clear();
+        if matches!(self.schema, Schema::Plan(_)) {
+            self.mutable.clear();
+            return;
+        }
+        let first = self.schema.tables().first().map(|d| d.name.clone()).unwrap_or_default();
+        self.mutable = mirror
+            .and_then(|m| m.get(&first))
+            .map(|t| {
+                t.keys().filter_map(|k| if let Some(Value::Int(id)) = k.first() { Some(*id) } else { None }).collect()
+            })
+            .unwrap_or_default();
+        self.next_id = self.mutable.last().map_or(1, |id| id + 1);
+    }
+
+    /// The index in `mutable` of the row an update or a delete touches, any of them alike
+    /// (an order changes over hours; the minutes around an outage are all recent).
+    fn pick(&mut self) -> Option<usize> {
+        let n = self.mutable.len() as u64;
+        if n == 0 { None } else { Some(self.rng.below(n) as usize) }
     }
 
     /// The writes of one transaction at `at`, given the writer's current `mirror`.
@@ -95,12 +246,12 @@ impl Generator {
             return self.generic_txn(cfg, at, mirror);
         }
         let roll = self.rng.below(100) as u32;
-        let pick =
-            if self.mutable.is_empty() { None } else { Some(self.rng.below(self.mutable.len() as u64) as usize) };
+        let pick = if roll < cfg.delete_percent + cfg.update_percent { self.pick() } else { None };
         let now = Value::ts(at);
         match (pick, roll) {
             (Some(i), r) if r < cfg.delete_percent => {
-                let id = self.mutable.swap_remove(i);
+                // `remove`, not `swap_remove`: the list stays oldest first.
+                let id = self.mutable.remove(i);
                 let mut ops: Vec<Op> = children_of(mirror, self.child_table(), id)
                     .into_iter()
                     .map(|key| Op::Delete { table: 1, key })
@@ -131,6 +282,7 @@ impl Generator {
                             if let Some(mut item) = mirror.get("order_items").and_then(|t| t.get(key)).cloned() {
                                 let old = if let Value::Int(q) = item[2] { q } else { 0 };
                                 item[2] = Value::Int(1 + (old + self.rng.below(8) as i64) % 9);
+                                item[5] = now.clone();
                                 ops.push(Op::Update { table: 1, row: item });
                             }
                         }
@@ -178,7 +330,7 @@ impl Generator {
                             let qty = Value::Int(1 + self.rng.below(5) as i64);
                             ops.push(Op::Insert {
                                 table: 1,
-                                row: vec![Value::Int(id), Value::Int(p), qty, price, now.clone()],
+                                row: vec![Value::Int(id), Value::Int(p), qty, price, now.clone(), now.clone()],
                             });
                         }
                         ops
@@ -357,7 +509,12 @@ mod tests {
                 key: vec![0, 1],
             },
         ];
-        let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10, stop_after: None };
+        let cfg = WorkloadConfig {
+            txns_per_second: 1.0,
+            update_percent: 30,
+            delete_percent: 10,
+            ..WorkloadConfig::default()
+        };
         let mut g = Generator::new(Schema::Plan(std::sync::Arc::new(defs.clone())), Rng(7));
         let mut mirror = Tables::new();
         let mut kinds = [[0; 3]; 2];
@@ -386,7 +543,12 @@ mod tests {
     }
 
     fn generator_mixes_writes(schema: Schema) {
-        let cfg = WorkloadConfig { txns_per_second: 1.0, update_percent: 30, delete_percent: 10, stop_after: None };
+        let cfg = WorkloadConfig {
+            txns_per_second: 1.0,
+            update_percent: 30,
+            delete_percent: 10,
+            ..WorkloadConfig::default()
+        };
         let run = || {
             let mut g = Generator::new(schema.clone(), Rng(42));
             let mut mirror = Tables::new();

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use mysql_async::prelude::*;
-use rowdiff::{DiffOptions, Engine, Source, SourceConfig, TableDiff, TableSpec};
+use rowdiff::{Class, DiffOptions, Engine, KeyDiff, Source, SourceConfig, TableDiff, TableSpec};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -187,25 +187,55 @@ impl Drop for Pair {
     }
 }
 
-/// The first key column of each row, as text.
-pub fn keys(rows: &[rowdiff::Row]) -> BTreeSet<String> {
-    rows.iter().map(|r| r.values[0].to_string()).collect()
+/// The first key column of a key's row, as text: the new side's when it has one (a key
+/// whose text changed under a case-insensitive collation shows its new spelling).
+pub fn key_text(k: &KeyDiff) -> String {
+    k.new.as_ref().or(k.old.as_ref()).and_then(|v| v.first()).map(|v| v.to_string()).unwrap_or_default()
 }
 
-pub fn changed_keys(rows: &[rowdiff::ChangedRow]) -> BTreeSet<String> {
-    rows.iter().map(|r| r.new[0].to_string()).collect()
+/// The first key column of every kept key of `class`.
+pub fn class_keys(d: &TableDiff, class: Class) -> BTreeSet<String> {
+    d.of_class(class).map(key_text).collect()
+}
+
+/// Without a time column: the keys only in the old side (lost inserts).
+pub fn lost(d: &TableDiff) -> BTreeSet<String> {
+    class_keys(d, Class::LostInsert)
+}
+
+/// Without a time column: the keys only in the new side (lost deletes).
+pub fn added(d: &TableDiff) -> BTreeSet<String> {
+    class_keys(d, Class::LostDelete)
+}
+
+/// Without a time column: the keys on both sides with other values (lost updates).
+pub fn changed(d: &TableDiff) -> BTreeSet<String> {
+    class_keys(d, Class::LostUpdate)
+}
+
+/// The kept keys on both sides (lost updates without a time column).
+pub fn changed_rows(d: &TableDiff) -> Vec<&KeyDiff> {
+    d.of_class(Class::LostUpdate).collect()
+}
+
+/// The changed key of `changed_rows` whose first key column reads `key`.
+pub fn changed_row<'a>(d: &'a TableDiff, key: &str) -> &'a KeyDiff {
+    changed_rows(d).into_iter().find(|k| key_text(k) == key).unwrap_or_else(|| panic!("no changed key {key}"))
 }
 
 pub fn set(xs: &[&str]) -> BTreeSet<String> {
     xs.iter().map(|s| s.to_string()).collect()
 }
 
-/// Asserts the exact sets of lost, new and changed keys.
-pub fn assert_sets(d: &TableDiff, lost: &[&str], new: &[&str], changed: &[&str]) {
-    assert_eq!(keys(&d.lost), set(lost), "lost rows of {}", d.table);
-    assert_eq!(keys(&d.new), set(new), "new rows of {}", d.table);
-    assert_eq!(changed_keys(&d.changed), set(changed), "changed rows of {}", d.table);
-    assert_eq!(d.counts.lost, lost.len() as u64);
-    assert_eq!(d.counts.new, new.len() as u64);
-    assert_eq!(d.counts.changed, changed.len() as u64);
+/// Asserts the exact sets of keys only in the old side, only in the new side, and on both
+/// with other values, of a table without a time column (every difference lost), and that
+/// nothing else was reported.
+pub fn assert_sets(d: &TableDiff, old_only: &[&str], new_only: &[&str], both: &[&str]) {
+    assert_eq!(lost(d), set(old_only), "old-only keys of {}", d.table);
+    assert_eq!(added(d), set(new_only), "new-only keys of {}", d.table);
+    assert_eq!(changed(d), set(both), "changed keys of {}", d.table);
+    assert_eq!(d.counts.lost_insert, old_only.len() as u64);
+    assert_eq!(d.counts.lost_delete, new_only.len() as u64);
+    assert_eq!(d.counts.lost_update, both.len() as u64);
+    assert_eq!(d.counts.lost(), (old_only.len() + new_only.len() + both.len()) as u64, "{:?}", d.counts);
 }
