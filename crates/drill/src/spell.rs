@@ -83,6 +83,7 @@ impl Fault {
             Fault::RefuseMove { .. } => "refuse-move",
             Fault::StallMove { .. } => "stall-move",
             Fault::LostAnswers => "lost-answers",
+            Fault::MisreportOneKey => "misreport-one-key",
         }
     }
 
@@ -95,9 +96,12 @@ impl Fault {
             Fault::Lag { seconds } => format!("lag={seconds}"),
             Fault::ClusterQuota { clusters } => format!("cluster-quota={clusters}"),
             Fault::RefuseMove { database } | Fault::StallMove { database } => format!("{}={database}", self.kind()),
-            Fault::LambdaOnce | Fault::NeverReturns | Fault::NoSnapshot | Fault::NoLagMetric | Fault::LostAnswers => {
-                self.kind().to_string()
-            }
+            Fault::LambdaOnce
+            | Fault::NeverReturns
+            | Fault::NoSnapshot
+            | Fault::NoLagMetric
+            | Fault::LostAnswers
+            | Fault::MisreportOneKey => self.kind().to_string(),
         }
     }
 }

@@ -337,12 +337,17 @@ fn lost_section(out: &mut String, r: &DrillReport) {
     out.push_str("</svg>\n");
     out.push_str(
         "<table id=\"lost-rows\"><thead><tr><th>database</th><th>table</th><th>lost (reported)</th>\
-         <th>changed (reported)</th><th>only in the new primary (reported)</th><th>lost (ground truth)</th>\
-         <th>changed (ground truth)</th><th>only in new (ground truth)</th></tr></thead><tbody>\n",
+         <th>written after the failover (reported)</th><th>classes (reported)</th><th>lost (ground truth)</th>\
+         <th>written after the failover (ground truth)</th><th>classes (ground truth)</th></tr></thead><tbody>\n",
     );
     for (db, t, rep, truth) in &rows {
         let n = |l: &Option<TableLoss>, f: fn(&TableLoss) -> usize| {
             l.as_ref().map_or("–".to_string(), |l| f(l).to_string())
+        };
+        let classes = |l: &Option<TableLoss>| {
+            l.as_ref().map_or("–".to_string(), |l| {
+                l.classes.iter().map(|(c, k)| format!("{c} {k}")).collect::<Vec<_>>().join(", ")
+            })
         };
         let _ = writeln!(
             out,
@@ -352,11 +357,11 @@ fn lost_section(out: &mut String, r: &DrillReport) {
             esc(db),
             esc(t),
             n(rep, |l| l.lost),
-            n(rep, |l| l.changed),
-            n(rep, |l| l.new),
+            n(rep, |l| l.after),
+            esc(&classes(rep)),
             n(truth, |l| l.lost),
-            n(truth, |l| l.changed),
-            n(truth, |l| l.new),
+            n(truth, |l| l.after),
+            esc(&classes(truth)),
         );
     }
     out.push_str("</tbody></table>\n");

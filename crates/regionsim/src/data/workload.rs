@@ -274,7 +274,7 @@ impl Generator {
                         let others: Vec<&str> =
                             STATUSES.iter().copied().filter(|s| row[3] != Value::Text(s.to_string())).collect();
                         row[3] = Value::Text(others[self.rng.below(others.len() as u64) as usize].into());
-                        row[5] = now;
+                        row[5] = now.clone();
                         ops.push(Op::Update { table: 0, row });
                         let items = children_of(mirror, "order_items", id);
                         if !items.is_empty() && self.rng.below(2) == 0 {
