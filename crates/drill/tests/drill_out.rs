@@ -105,7 +105,7 @@ fn the_out_directory_holds_the_report_the_emails_the_histories_and_the_timeline(
         let jsonl = read(&here.join("differences.jsonl"));
         let lost_lines = jsonl
             .lines()
-            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["kind"] == "lost"))
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["lost"] == true))
             .count();
         let lost: usize = tables.values().map(|t| t.lost).sum();
         assert_eq!(lost_lines, lost, "{db}: the JSON Lines file lists every lost row");
@@ -242,7 +242,8 @@ fn chromium_shows_the_phases_in_order_the_rto_line_and_the_lost_rows_the_drill_r
             .skip(1)
             .filter_map(|row| {
                 let (_, rest) = row.split_once("\">")?;
-                let (table, rest) = rest.split_once("</a></td><td>")?;
+                let (table, rest) = rest.split_once("</a></td><td")?;
+                let (_, rest) = rest.split_once('>')?;
                 let (lost, _) = rest.split_once("</td>")?;
                 Some((table.to_string(), lost.trim().to_string()))
             })

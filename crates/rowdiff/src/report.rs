@@ -195,14 +195,20 @@ pub fn html(diffs: &[TableDiff], title: &str, out: &mut impl Write) -> std::io::
         format!("<p class=\"lost\"><strong>{lost}</strong> key(s) with a lost write in total.</p>")
     };
     s.push_str(&verdict);
-    s.push_str("<table><tr><th>table</th>");
+    s.push_str("<table><tr><th>table</th><th>lost (keys)</th>");
     for c in Class::ALL {
         s.push_str(&format!("<th>{}</th>", c.as_str()));
     }
     s.push_str("<th>old rows</th><th>new rows</th><th>failover point (UTC)</th></tr>");
     for d in diffs {
         let c = &d.counts;
-        s.push_str(&format!("<tr><td><a href=\"#t-{}\">{}</a></td>", esc(&d.table), esc(&d.table)));
+        s.push_str(&format!(
+            "<tr><td><a href=\"#t-{}\">{}</a></td><td class=\"{}\">{}</td>",
+            esc(&d.table),
+            esc(&d.table),
+            if c.lost() == 0 { "ok" } else { "lost" },
+            c.lost()
+        ));
         for class in Class::ALL {
             s.push_str(&format!("<td>{}</td>", c.get(class)));
         }

@@ -109,6 +109,14 @@ pub struct DbTarget {
 /// Opens a read-only [`rowdiff::Source`] for a target.
 pub trait Connector: Send + Sync {
     fn source(&self, target: DbTarget) -> BoxFuture<'_, Result<Source, StepError>>;
+
+    /// Both sides. The default connects them concurrently.
+    fn sources(&self, old: DbTarget, new: DbTarget) -> BoxFuture<'_, Result<(Source, Source), StepError>> {
+        Box::pin(async move {
+            let (old, new) = tokio::join!(self.source(old), self.source(new));
+            Ok((old?, new?))
+        })
+    }
 }
 
 /// A database user and password read from a secret.
@@ -250,23 +258,46 @@ pub fn aurora_source(t: &DbTarget, creds: DbCredentials, tls: TlsConfig) -> Sour
     cfg
 }
 
+impl AwsConnector {
+    /// Connects where `resolve` says, the credentials in hand: no AWS call from here on, so
+    /// both sides are reached at one instant of the clock (a drill's ground truth is taken
+    /// when the new primary is resolved).
+    async fn connect_resolved(&self, target: &DbTarget, creds: DbCredentials) -> Result<Source, StepError> {
+        let cfg = (self.resolve)(target, creds)?;
+        let what = format!("{} side ({} in {})", side_name(target.side), target.host, target.region);
+        match self.clients.clock.outside_timeout(self.connect_timeout, cfg.connect()).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => {
+                let e = diff_error(e);
+                Err(StepError::new(e.kind, format!("{what}: {}", e.message)))
+            }
+            Err(_) => Err(StepError::transient(format!(
+                "{what}: no connection within {} s",
+                self.connect_timeout.as_secs()
+            ))),
+        }
+    }
+}
+
 impl Connector for AwsConnector {
+    /// Both secrets first, then both connections.
+    fn sources(&self, old: DbTarget, new: DbTarget) -> BoxFuture<'_, Result<(Source, Source), StepError>> {
+        Box::pin(async move {
+            let (old_creds, new_creds) = tokio::join!(
+                fetch_credentials(&self.clients, &old.secret_arn),
+                fetch_credentials(&self.clients, &new.secret_arn)
+            );
+            let (old_creds, new_creds) = (old_creds?, new_creds?);
+            let (o, n) =
+                tokio::join!(self.connect_resolved(&old, old_creds), self.connect_resolved(&new, new_creds));
+            Ok((o?, n?))
+        })
+    }
+
     fn source(&self, target: DbTarget) -> BoxFuture<'_, Result<Source, StepError>> {
         Box::pin(async move {
             let creds = fetch_credentials(&self.clients, &target.secret_arn).await?;
-            let cfg = (self.resolve)(&target, creds)?;
-            let what = format!("{} side ({} in {})", side_name(target.side), target.host, target.region);
-            match self.clients.clock.outside_timeout(self.connect_timeout, cfg.connect()).await {
-                Ok(Ok(s)) => Ok(s),
-                Ok(Err(e)) => {
-                    let e = diff_error(e);
-                    Err(StepError::new(e.kind, format!("{what}: {}", e.message)))
-                }
-                Err(_) => Err(StepError::transient(format!(
-                    "{what}: no connection within {} s",
-                    self.connect_timeout.as_secs()
-                ))),
-            }
+            self.connect_resolved(&target, creds).await
         })
     }
 }
@@ -469,8 +500,7 @@ impl<'a> Ctx<'a> {
     }
 
     async fn connect_both(&self) -> Result<(Source, Source), StepError> {
-        let (old, new) = tokio::join!(self.connector.source(self.old.clone()), self.connector.source(self.new.clone()));
-        Ok((old?, new?))
+        self.connector.sources(self.old.clone(), self.new.clone()).await
     }
 
     async fn diff(&self) -> Result<DiffReportOutput, StepError> {

@@ -424,11 +424,11 @@ async fn the_report_has_exact_counts_encrypted_files_and_is_not_recomputed() {
     let jsonl = e.s3.object(&expected[0]).unwrap().body;
     assert_eq!(lost_ids(&jsonl, "orders"), LOST_ORDERS.to_vec());
     let csv = String::from_utf8(e.s3.object(&expected[1]).unwrap().body).unwrap();
-    assert_eq!(csv.lines().filter(|l| l.starts_with("\"lost\"")).count(), 5);
+    assert_eq!(csv.lines().filter(|l| l.starts_with("\"lost-insert\",\"old\"")).count(), 5);
     assert!(!csv.contains("updated_at"), "the ignored column is left out: {}", csv.lines().next().unwrap());
     let html = String::from_utf8(e.s3.object(&expected[3]).unwrap().body).unwrap();
     assert!(html.contains("Missing-transaction report: orders (recovery-2027-01-15-0800)"));
-    assert!(html.contains("<strong>7</strong> lost row(s)"));
+    assert!(html.contains("<strong>15</strong> key(s) with a lost write"), "{html}");
     let mut stored = e.s3.summary(PREFIX);
     assert_eq!(stored, out, "summary.json is the output");
     assert!(!String::from_utf8_lossy(&serde_json::to_vec(&stored).unwrap()).contains("password"));
