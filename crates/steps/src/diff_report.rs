@@ -271,10 +271,9 @@ impl AwsConnector {
                 let e = diff_error(e);
                 Err(StepError::new(e.kind, format!("{what}: {}", e.message)))
             }
-            Err(_) => Err(StepError::transient(format!(
-                "{what}: no connection within {} s",
-                self.connect_timeout.as_secs()
-            ))),
+            Err(_) => {
+                Err(StepError::transient(format!("{what}: no connection within {} s", self.connect_timeout.as_secs())))
+            }
         }
     }
 }
@@ -288,8 +287,7 @@ impl Connector for AwsConnector {
                 fetch_credentials(&self.clients, &new.secret_arn)
             );
             let (old_creds, new_creds) = (old_creds?, new_creds?);
-            let (o, n) =
-                tokio::join!(self.connect_resolved(&old, old_creds), self.connect_resolved(&new, new_creds));
+            let (o, n) = tokio::join!(self.connect_resolved(&old, old_creds), self.connect_resolved(&new, new_creds));
             Ok((o?, n?))
         })
     }
