@@ -209,6 +209,8 @@ pub enum Ignored {
 /// The outcome of one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "kebab-case")]
+// One per alarm event, moved once: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     Start(Proposal),
     /// Nothing starts; the proposer publishes why.
@@ -318,17 +320,17 @@ pub fn decide(plan: &Plan, event: &AlarmEvent, obs: &Observation) -> Decision {
 
     let watchers: Vec<&str> =
         plan.watchers_of(&watched).into_iter().filter(|(_, home)| *home == here).map(|(n, _)| n).collect();
-    if watchers.iter().any(|n| state_of(*n) != Some(AlarmState::Alarm)) {
-        let states = watchers.iter().map(|n| (n.to_string(), shown(state_of(*n)))).collect();
+    if watchers.iter().any(|n| state_of(n) != Some(AlarmState::Alarm)) {
+        let states = watchers.iter().map(|n| (n.to_string(), shown(state_of(n)))).collect();
         return Decision::Ignore(Ignored::WatchersNotAllInAlarm { states });
     }
 
     let own = plan.own_alarms_of(here);
-    let own_shown: BTreeMap<String, String> = own.iter().map(|n| (n.to_string(), shown(state_of(*n)))).collect();
-    if own.iter().any(|n| state_of(*n) == Some(AlarmState::Alarm)) {
+    let own_shown: BTreeMap<String, String> = own.iter().map(|n| (n.to_string(), shown(state_of(n)))).collect();
+    if own.iter().any(|n| state_of(n) == Some(AlarmState::Alarm)) {
         return Decision::Notify(Refusal::BothImpaired { watched_region: watched, own_alarms: own_shown });
     }
-    if own.is_empty() || own.iter().any(|n| state_of(*n) != Some(AlarmState::Ok)) {
+    if own.is_empty() || own.iter().any(|n| state_of(n) != Some(AlarmState::Ok)) {
         return Decision::Notify(Refusal::HereNotKnownHealthy { watched_region: watched, own_alarms: own_shown });
     }
 

@@ -167,7 +167,7 @@ async fn every_key_is_classified_against_the_failover_point_on_both_sides() {
         every_class_table(&mut p, e).await;
         let opts = DiffOptions { after: Some(F.into()), ..Default::default() };
         let spec = TableSpec::new("o").ignore(["touched"]).time_column("updated_at").created_column("created_at");
-        let d = p.diff(&[spec.clone()], &opts).await.unwrap().remove(0);
+        let d = p.diff(std::slice::from_ref(&spec), &opts).await.unwrap().remove(0);
         assert_eq!(d.failover_point.as_deref(), Some("2024-05-01 09:50:00.000000"), "{e:?}: estimated");
         // Key order; 1 and 12 are the same on both sides; the ignored column counts for nothing.
         let want = ids(&[
@@ -214,12 +214,12 @@ async fn every_key_is_classified_against_the_failover_point_on_both_sides() {
 
         // The point given, not estimated: the same classes.
         let given = DiffOptions { failover_point: Some("2024-05-01T09:50:00Z".into()), ..opts.clone() };
-        let d = p.diff(&[spec.clone()], &given).await.unwrap().remove(0);
+        let d = p.diff(std::slice::from_ref(&spec), &given).await.unwrap().remove(0);
         assert_eq!(by_class(&d).len(), 10, "{e:?}");
         assert_eq!(d.counts.lost(), 7, "{e:?}");
         // The one function a fan-out uses to share the estimate.
         let (o, n) = (Source::connect(&p.old).await.unwrap(), Source::connect(&p.new).await.unwrap());
-        let point = rowdiff::estimate_failover_point(&o, &n, &[spec.clone()], F).await.unwrap();
+        let point = rowdiff::estimate_failover_point(&o, &n, std::slice::from_ref(&spec), F).await.unwrap();
         assert_eq!(point.as_deref(), Some("2024-05-01 09:50:00.000000"), "{e:?}");
 
         // The reference plan's old mistake: a creation time as the time column. A status

@@ -185,8 +185,11 @@ pub struct GroundTruth {
     /// report whose key ranges are compared one invocation after another reads the new
     /// primary at several moments, and each range holds the classes of its own read.
     #[serde(skip)]
-    pub earlier_reads: Vec<(SystemTime, BTreeMap<String, BTreeMap<Key, KeyFate>>)>,
+    pub earlier_reads: Vec<(SystemTime, ClassesByTable)>,
 }
+
+/// Every differing key's fate, table by table.
+pub type ClassesByTable = BTreeMap<String, BTreeMap<Key, KeyFate>>;
 
 /// The reads of the new primary a ground truth remembers the classes of.
 pub const MAX_READS: usize = 64;

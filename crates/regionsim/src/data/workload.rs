@@ -140,7 +140,7 @@ impl LagModel {
         let step = v.step.as_nanos().max(1);
         let index = (offset.as_nanos() / step) as u64;
         let h = mix64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        if v.burst_one_in > 0 && h % u64::from(v.burst_one_in) == 0 {
+        if v.burst_one_in > 0 && h.is_multiple_of(u64::from(v.burst_one_in)) {
             return v.burst;
         }
         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
