@@ -15,6 +15,16 @@ async fn drill(scenario: Scenario, approve: Approve, faults: Vec<Fault>) -> Dril
     failover_drill::run(&opts, progress).await.expect("the drill runs")
 }
 
+/// The recovery execution of a region-outage drill (the failover is named by the proposer's
+/// lock: `alarm-<source>-to-<target>-<time>`).
+fn recovery_of_outage(r: &DrillReport) -> String {
+    r.executions
+        .iter()
+        .map(|e| e.name.clone())
+        .find(|n| n.starts_with("alarm-") && n.ends_with("-recovery"))
+        .unwrap_or_default()
+}
+
 fn assert_expected(r: &DrillReport) {
     assert!(r.as_expected, "{:?} / {:?}: {:#?}", r.scenario, r.approve, r.problems);
 }
@@ -121,7 +131,7 @@ async fn a_table_too_large_for_one_invocation_is_compared_in_key_ranges_and_merg
     let r = failover_drill::run(&opts, progress).await.expect("the drill runs");
     assert_expected(&r);
     assert!(r.lost.exact, "the merged report equals the ground truth key by key: {:#?}", r.lost);
-    let visited = states(&r, "drill-outage-recovery");
+    let visited = states(&r, &recovery_of_outage(&r));
     let parts = visited.iter().filter(|s| *s == "DiffPart").count();
     assert!(parts >= 3, "orders is cut into key ranges: {parts} parts in {visited:?}");
     assert_eq!(visited.iter().filter(|s| *s == "MergeReport").count(), 1, "{visited:?}");
@@ -225,7 +235,7 @@ async fn planned_with_lag_over_the_rpo_rejected_or_timed_out_moves_nothing() {
 async fn a_database_past_the_cluster_quota_fails_its_recovery_while_the_other_reports() {
     let r = drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::ClusterQuota { clusters: 1 }]).await;
     assert_expected(&r);
-    let visited = states(&r, "drill-outage-recovery");
+    let visited = states(&r, &recovery_of_outage(&r));
     assert_eq!(visited.iter().filter(|s| *s == "DatabaseFailed").count(), 1, "{visited:?}");
     assert_eq!(visited.iter().filter(|s| *s == "DatabaseReported").count(), 1, "{visited:?}");
     assert!(r.lost.exact, "{:#?}", r.lost.key_mismatches);
@@ -238,7 +248,7 @@ async fn a_database_past_the_cluster_quota_fails_its_recovery_while_the_other_re
 async fn an_outage_without_a_lag_metric_still_fails_over_and_reports() {
     let r = drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::NoLagMetric]).await;
     assert_expected(&r);
-    assert!(states(&r, "drill-outage-recovery").iter().any(|s| s == "NoLag"));
+    assert!(states(&r, &recovery_of_outage(&r)).iter().any(|s| s == "NoLag"));
 }
 
 /// Every ARC endpoint dead: nothing can read or move the routing controls; the execution
@@ -495,7 +505,10 @@ async fn a_slow_notification_does_not_hold_back_the_move() {
     // Every SNS call takes 500 s: the "started" notification on the way to MoveTraffic is
     // bounded (10 s), so traffic and writers still move within the objective. (The plan
     // needs no approval: an approval request that cannot be e-mailed stops the failover.)
-    let plan = failover_drill::run::DEFAULT_PLAN.replace("  required: true", "  required: false");
+    // (An alarm-started execution asks unless the plan lets alarms fail over alone.)
+    let plan = failover_drill::run::DEFAULT_PLAN
+        .replace("  required: true", "  required: false")
+        .replace("alarm_may_fail_over_without_approval: false", "alarm_may_fail_over_without_approval: true");
     assert_ne!(plan, failover_drill::run::DEFAULT_PLAN);
     let opts = DrillOptions {
         faults: vec![Fault::Latency { service: "sns".into(), millis: 500_000 }],
@@ -518,13 +531,14 @@ async fn a_database_whose_move_is_refused_does_not_abandon_the_others() {
     assert_eq!(r.serving_regions, vec!["us-west-2"]);
     assert_eq!(r.writers["orders"], "us-west-2");
     assert_eq!(r.writers["catalog"], "us-east-1", "the refused writer stays");
-    let failover = r.executions.iter().find(|e| e.name == "drill-outage").unwrap();
+    let failover =
+        r.executions.iter().find(|e| e.name.starts_with("alarm-") && !e.name.ends_with("-recovery")).unwrap();
     assert_eq!(failover.error.as_deref(), Some("Failover.DatabasesNotMoved"));
     assert!(failover.cause.as_deref().unwrap_or("").contains("\"catalog\""), "{:?}", failover.cause);
     // The recovery still ran for the database that moved, and its report is exact.
     assert!(r.lost.exact, "{:#?}", r.lost.key_mismatches);
     assert_eq!(r.lost.ground_truth.keys().collect::<Vec<_>>(), ["orders"]);
-    let recovery = states(&r, "drill-outage-recovery");
+    let recovery = states(&r, &recovery_of_outage(&r));
     for s in ["WriterMoved", "NotMoved", "DiffReport"] {
         assert!(recovery.iter().any(|v| v == s), "{s} not visited: {recovery:?}");
     }
@@ -636,4 +650,29 @@ async fn the_drill_draws_its_world_from_the_seed_and_charges_its_costs() {
         "{:#?}",
         r.phases
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_alarm_starts_the_failover_and_a_storm_of_them_starts_exactly_one() {
+    // Nobody starts the outage's failover: the canaries in us-west-2 watching us-east-1
+    // alarm after their evaluation periods and the proposer there starts it.
+    let r = drill(Scenario::RegionOutage, Approve::Auto, vec![]).await;
+    assert_expected(&r);
+    let detected = r.detected_s.expect("an alarm reached the proposer");
+    let proposed = r.proposed_s.expect("the proposer started the execution");
+    assert!(detected > 0.0 && detected <= 600.0, "detected after {detected} s");
+    assert!(proposed >= detected, "proposed {proposed} s, detected {detected} s");
+    assert!(
+        r.proposals.iter().all(|l| l.starts_with("us-west-2: ")),
+        "a dead Region sends nothing: {:#?}",
+        r.proposals
+    );
+    assert!(!recovery_of_outage(&r).is_empty(), "{:?}", r.executions);
+
+    // Fifty deliveries within a minute, some at the same instant: still one execution.
+    let storm = drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::AlarmStorm]).await;
+    assert_expected(&storm);
+    assert!(storm.proposals.len() >= 50, "{} invocations", storm.proposals.len());
+    let failovers = storm.executions.iter().filter(|e| e.name.starts_with("alarm-") && !e.name.ends_with("-recovery"));
+    assert_eq!(failovers.count(), 1, "{:?}", storm.executions);
 }

@@ -292,6 +292,15 @@ fn print_summary(r: &DrillReport, wall: std::time::Duration) {
             println!("  from the outage to clients served: {o:.1} s");
         }
     }
+    if let Some(p) = r.proposed_s {
+        let detected = r.detected_s.map_or("never".to_string(), |d| format!("{d:.1} s"));
+        println!(
+            "detected (outage to the first canary alarm): {detected}; proposed (outage to the execution's start): {p:.1} s"
+        );
+        for line in &r.proposals {
+            println!("  propose-failover {line}");
+        }
+    }
     if r.approval_wait_s > 0.0 || !r.decided_s.is_empty() {
         let decided: Vec<String> = r.decided_s.iter().map(|d| format!("{d:.0} s")).collect();
         println!(

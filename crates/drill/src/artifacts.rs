@@ -74,6 +74,13 @@ pub(crate) fn collect(
         };
         marks.push(Mark { id: id.to_string(), label, at_s: secs_between(start, t.at) });
     }
+    // The detection: the first canary alarm a proposer received.
+    if let Some(first) = sim
+        .try_service::<regionsim::eventbridge::EventBridge>()
+        .and_then(|b| b.events().into_iter().filter(|e| e.delivered).map(|e| e.at).min())
+    {
+        marks.push(Mark { id: "detection".into(), label: "canary alarm".into(), at_s: secs_between(start, first) });
+    }
     // The decision: the end of the approval the decision execution waited for.
     let history = decision.history();
     let decided = history.iter().rev().find(|ev| {

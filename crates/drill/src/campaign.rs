@@ -85,6 +85,7 @@ pub fn fault_samples(plan: &Plan) -> Vec<Fault> {
         Fault::Lag { seconds: 30 },
         Fault::ClusterQuota { clusters: 1 },
         Fault::NoLagMetric,
+        Fault::AlarmStorm,
     ];
     if let Some(database) = first {
         out.push(Fault::RefuseMove { database });
@@ -105,7 +106,9 @@ pub fn applies(fault: &Fault, scenario: Scenario) -> bool {
     match fault {
         Fault::ArcDead { k, .. } => *k < 5 || scenario != Failback,
         Fault::Throttle { .. } | Fault::Latency { .. } | Fault::LambdaOnce | Fault::LostAnswers => true,
-        Fault::NeverReturns | Fault::NoSnapshot | Fault::ClusterQuota { .. } => scenario == RegionOutage,
+        Fault::NeverReturns | Fault::NoSnapshot | Fault::ClusterQuota { .. } | Fault::AlarmStorm => {
+            scenario == RegionOutage
+        }
         Fault::Lag { .. } | Fault::NoLagMetric | Fault::RefuseMove { .. } => scenario != Failback,
         Fault::StallMove { .. } => scenario == Planned,
         Fault::MisreportOneKey => false,

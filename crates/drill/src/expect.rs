@@ -252,9 +252,15 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let decided = waits.iter().map(|w| w.to).max().unwrap_or(start).max(start);
     let begin = decided + w.state_transition() + w.lambda_invoke();
     let changed = begin + w.call_latency(regionsim::service::ARC, target, target) + w.health_check_propagation;
-    let dns_end = match i.sim.try_service::<regionsim::resolvers::Resolvers>() {
-        Some(r) => r.all_fetched_after(changed),
-        None => changed + w.longest_cache(),
+    // The resolvers' tail is taken after the authoritative change as it happened: given the
+    // instant the answer changed, when each resolver next fetches is nobody's doing, and a
+    // delay of the change is judged by its own length (from the modeled `changed` on), not
+    // by the cache periods it happens to straddle.
+    let actual_change = i.clients_at.and_then(|until| first_answer_of(i.sim, i.decision_target, decided, until));
+    let dns_end = match (i.sim.try_service::<regionsim::resolvers::Resolvers>(), actual_change) {
+        (Some(r), Some(actual)) => changed + r.all_fetched_after(actual).duration_since(actual).unwrap_or_default(),
+        (Some(r), None) => r.all_fetched_after(changed),
+        (None, _) => changed + w.longest_cache(),
     };
     let db_end = (!moving.is_empty()).then(|| {
         begin + w.call_latency(regionsim::service::RDS, target, target) + slowest_global_operation(i.aurora, start)
@@ -524,6 +530,9 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         rto_lower_bound_s,
         approval_wait_s: waited.as_secs_f64(),
         decided_s: i.decided_s.to_vec(),
+        detected_s: None,
+        proposed_s: None,
+        proposals: Vec::new(),
         clients_switched_s: i.clients_at.map(|c| secs_between(start, c)),
         writers_moved_s: writer_times
             .iter()
@@ -577,6 +586,25 @@ fn serving_regions(sim: &Sim, plan: &Plan) -> Vec<String> {
         .filter(|(_, controls)| controls.iter().all(|c| sim.routing_control_on(c) == Some(true)))
         .map(|(r, _)| r.clone())
         .collect()
+}
+
+/// The first instant in `[from, until]` at which the authoritative answer is `target` alone
+/// (it is at `until`, where every resolver answered it), to the millisecond.
+fn first_answer_of(sim: &Sim, target: &str, from: SystemTime, until: SystemTime) -> Option<SystemTime> {
+    let dns = sim.try_service::<regionsim::dns::Dns>()?;
+    let serves = |t: SystemTime| dns.answer_at(t).regions == [target.to_string()];
+    if !serves(until) || until < from {
+        return None;
+    }
+    if serves(from) {
+        return Some(from);
+    }
+    let (mut lo, mut hi) = (from, until);
+    while hi.duration_since(lo).unwrap_or_default() > Duration::from_millis(1) {
+        let mid = lo + hi.duration_since(lo).unwrap_or_default() / 2;
+        if serves(mid) { hi = mid } else { lo = mid }
+    }
+    Some(hi)
 }
 
 /// The report of every database against the simulator's ground truth.

@@ -96,6 +96,10 @@ pub enum Fault {
     /// The verdict's own test: the first key of each database's report is read back with
     /// another class than the report gave it. The verdict must fail, naming that key.
     MisreportOneKey,
+    /// Region-outage: once the first canary alarm reaches the proposer, 49 more deliveries
+    /// within the minute (retries, flapping, several canaries; some concurrent). Exactly one
+    /// execution must start.
+    AlarmStorm,
 }
 
 impl Fault {
@@ -150,10 +154,11 @@ impl Fault {
             "lambda-once" => Ok(Fault::LambdaOnce),
             "lost-answers" => Ok(Fault::LostAnswers),
             "misreport-one-key" => Ok(Fault::MisreportOneKey),
+            "alarm-storm" => Ok(Fault::AlarmStorm),
             "never-returns" => Ok(Fault::NeverReturns),
             "no-snapshot" => Ok(Fault::NoSnapshot),
             other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lost-answers, misreport-one-key, lambda-once, never-returns, no-snapshot)"
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lost-answers, misreport-one-key, alarm-storm, lambda-once, never-returns, no-snapshot)"
             )),
         }
     }
@@ -346,6 +351,12 @@ pub struct DrillReport {
     pub approval_wait_s: f64,
     /// How long the approver took over each request (the modeled delay), seconds.
     pub decided_s: Vec<f64>,
+    /// Region-outage: the outage to the first canary alarm a proposer received, seconds.
+    pub detected_s: Option<f64>,
+    /// Region-outage: the outage to the start of the execution a proposer started, seconds.
+    pub proposed_s: Option<f64>,
+    /// What each propose-failover invocation decided, one line each (`Region: message`).
+    pub proposals: Vec<String>,
     /// When every sampled resolver answered the target, seconds from the execution's start.
     pub clients_switched_s: Option<f64>,
     /// When the last writer was in the target, seconds from the execution's start.

@@ -259,7 +259,11 @@ async fn run_inner(
                         .map_err(|e| DrillError::Sim(e.to_string()))?;
                 }
             }
-            Fault::LambdaOnce | Fault::NeverReturns | Fault::LostAnswers | Fault::MisreportOneKey => {}
+            Fault::LambdaOnce
+            | Fault::NeverReturns
+            | Fault::LostAnswers
+            | Fault::AlarmStorm
+            | Fault::MisreportOneKey => {}
         }
     }
 
@@ -329,7 +333,7 @@ async fn run_inner(
     }
     let lambda_costs = LambdaCosts::of(world.clone());
     let dispatcher = StepsDispatcher::new(
-        clients,
+        clients.clone(),
         runner_cell.clone(),
         recovery_def,
         approvals_tx,
@@ -369,6 +373,40 @@ async fn run_inner(
     let _ = runner_cell.set(runner.downgrade());
     // The approver and anyone else answer callbacks through the Step Functions API.
     Sfn::new(runner.clone(), machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, &name), def))).install(&sim);
+
+    // Each stack's copy of the plan (what scripts/publish-plan writes), and in a region
+    // outage each Region's propose-failover behind its canary rule, signed as its own role.
+    let proposals: Arc<Mutex<Vec<String>>> = Arc::default();
+    if opts.scenario == Scenario::RegionOutage {
+        let text = serde_json::to_string(&plan).map_err(|e| DrillError::Plan(e.to_string()))?;
+        let parameter = format!("/failover/{}/plan", plan.name);
+        for region in [&primary, &secondary] {
+            sim.service::<regionsim::ssm::Ssm>().put(region, &parameter, &text);
+            let config = failover_steps::propose_failover::Config::from_values(
+                Some(region.clone()),
+                Some(approvals_table.clone()),
+                Some(definitions::state_machine_arn(region, &plan.name, "failover")),
+                Some(parameter.clone()),
+                plan.stacks.get(region.as_str()).map(|s| s.topic_arn.clone()),
+            )
+            .map_err(DrillError::Plan)?;
+            let proposer = Arc::new(failover_steps::propose_failover::Proposer::new(
+                clients(&Principal::new(Role::ProposeFailover, region)),
+                config,
+            ));
+            let (log, region_name) = (proposals.clone(), region.clone());
+            sim.service::<regionsim::eventbridge::EventBridge>().set_handler(region, move |event| {
+                let (proposer, log, region) = (proposer.clone(), log.clone(), region_name.clone());
+                async move {
+                    let line = match failover_steps::propose_failover::handle(event, &proposer).await {
+                        Ok(out) => format!("{region}: {}", out.message),
+                        Err(e) => format!("{region}: {}: {}", e.kind.as_str(), e.message),
+                    };
+                    log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            });
+        }
+    }
 
     // A line per state entered (naming a Map iteration's database), per state ended with
     // its duration, and per polling round of a long wait.
@@ -443,6 +481,7 @@ async fn run_inner(
 
     clock.sleep(WARM_UP).await;
     let mut executions: Vec<ExecutionHandle> = Vec::new();
+    let mut detection: Option<Detection> = None;
     let decision_exec: ExecutionHandle = match opts.scenario {
         Scenario::Planned => {
             let h = start_failover(&runner, &failover_def, &plan, "planned", &first_target, "drill-planned")?;
@@ -482,7 +521,29 @@ async fn run_inner(
                     sim2.set_region_up(&primary2);
                 });
             }
-            let h = start_failover(&runner, &failover_def, &plan, "unplanned", &first_target, "drill-outage")?;
+            // Nobody starts the failover by hand: the canaries in the secondary that watch the
+            // primary go to ALARM after their evaluation periods, EventBridge delivers the
+            // change to the secondary's propose-failover, which starts the execution.
+            let outage_at = clock.now();
+            if opts.faults.contains(&Fault::AlarmStorm) {
+                storm_after_the_first_alarm(&sim, &clock, &first_target);
+            }
+            let h = wait_for_proposal(&runner, &clock, &failover_machine, Duration::from_secs(1800)).await.ok_or_else(
+                || DrillError::Sim(format!("no proposer started a failover within 30 min of {primary}'s outage")),
+            )?;
+            let bus = sim.service::<regionsim::eventbridge::EventBridge>();
+            let first_alarm = bus.events().iter().filter(|e| e.delivered).map(|e| e.at).min();
+            detection = Some(Detection {
+                detected_s: first_alarm.map(|t| secs_since(outage_at, t)),
+                proposed_s: secs_since(outage_at, h.start_date()),
+                alarm_events: bus.events().iter().filter(|e| e.delivered).count(),
+            });
+            progress(&format!(
+                "{:>9}  propose-failover in {first_target} started {} ({} alarm event(s) delivered)",
+                time_fmt::elapsed(Duration::from_secs_f64(secs(&clock, epoch))),
+                h.name(),
+                detection.as_ref().map_or(0, |d| d.alarm_events)
+            ));
             h.wait().await;
             executions.push(h.clone());
             h
@@ -531,6 +592,31 @@ async fn run_inner(
         schema_notes: &schema_notes,
     })
     .await;
+    let mut report = report;
+    // The proposers: when they saw the outage, what each invocation decided, and that one
+    // incident started exactly one execution however many alarms arrived.
+    report.proposals = proposals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(d) = &detection {
+        report.detected_s = d.detected_s;
+        report.proposed_s = Some(d.proposed_s);
+        let started = runner
+            .executions()
+            .into_iter()
+            .filter(|e| e.name().starts_with("alarm-") && !e.name().ends_with("-recovery"))
+            .count();
+        let delivered =
+            sim.service::<regionsim::eventbridge::EventBridge>().events().iter().filter(|e| e.delivered).count();
+        if started != 1 {
+            report.as_expected = false;
+            report.problems.push(format!(
+                "{delivered} alarm event(s) started {started} failover execution(s): one incident must start exactly one"
+            ));
+        }
+        if opts.faults.contains(&Fault::AlarmStorm) && delivered < 50 {
+            report.as_expected = false;
+            report.problems.push(format!("the alarm storm delivered {delivered} event(s), not 50"));
+        }
+    }
     let log = CallLog {
         calls: sim.calls(),
         integrations: integrations.lock().unwrap_or_else(|p| p.into_inner()).clone(),
@@ -557,6 +643,71 @@ fn world_of(opts: &DrillOptions) -> regionsim::world::World {
         world.dns_ttl = ttl;
     }
     world
+}
+
+/// When the outage was seen and acted on, from the outage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// The outage to the first canary alarm delivered to a proposer.
+    pub detected_s: Option<f64>,
+    /// The outage to the start of the execution the proposer started.
+    pub proposed_s: f64,
+    /// The alarm events the proposers received.
+    pub alarm_events: usize,
+}
+
+fn secs_since(from: SystemTime, to: SystemTime) -> f64 {
+    to.duration_since(from).unwrap_or_default().as_secs_f64()
+}
+
+/// The first execution of `machine` that a proposer started (named `alarm-...`), waiting on
+/// the clock up to `limit`.
+async fn wait_for_proposal(
+    runner: &Runner,
+    clock: &SharedClock,
+    machine: &str,
+    limit: Duration,
+) -> Option<ExecutionHandle> {
+    let deadline = clock.now() + limit;
+    loop {
+        let found = runner
+            .executions()
+            .into_iter()
+            .filter(|e| e.name().starts_with("alarm-") && e.state_machine_arn().ends_with(&format!(":{machine}")))
+            .min_by_key(|e| e.start_date());
+        if found.is_some() || clock.now() >= deadline {
+            return found;
+        }
+        clock.sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `alarm-storm`: once the first ALARM reaches `region`'s proposer, 49 more deliveries of
+/// that alarm's change within the minute (EventBridge retries, flapping canaries, several
+/// canaries), some at the same instant.
+fn storm_after_the_first_alarm(sim: &Sim, clock: &SharedClock, region: &str) {
+    let (weak, clock, region) = (sim.downgrade(), clock.clone(), region.to_string());
+    tokio::spawn(async move {
+        let first = loop {
+            let Some(sim) = weak.upgrade() else { return };
+            let bus = sim.service::<regionsim::eventbridge::EventBridge>();
+            if let Some(e) = bus.events().into_iter().find(|e| e.delivered && e.region == region) {
+                break e;
+            }
+            drop(sim);
+            clock.sleep(Duration::from_millis(500)).await;
+        };
+        for i in 1..50u64 {
+            if i % 5 != 0 {
+                clock.sleep(Duration::from_millis(1200)).await;
+            }
+            let Some(sim) = weak.upgrade() else { return };
+            let mut event = first.event.clone();
+            // Each delivery its own event id, as distinct state changes would have.
+            event["id"] = Value::String(format!("storm-{i:02}-{}", event["id"].as_str().unwrap_or("")));
+            sim.service::<regionsim::eventbridge::EventBridge>().put_event(&region, event);
+        }
+    });
 }
 
 fn start_failover(

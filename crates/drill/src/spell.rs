@@ -84,6 +84,7 @@ impl Fault {
             Fault::StallMove { .. } => "stall-move",
             Fault::LostAnswers => "lost-answers",
             Fault::MisreportOneKey => "misreport-one-key",
+            Fault::AlarmStorm => "alarm-storm",
         }
     }
 
@@ -101,7 +102,8 @@ impl Fault {
             | Fault::NoSnapshot
             | Fault::NoLagMetric
             | Fault::LostAnswers
-            | Fault::MisreportOneKey => self.kind().to_string(),
+            | Fault::MisreportOneKey
+            | Fault::AlarmStorm => self.kind().to_string(),
         }
     }
 }

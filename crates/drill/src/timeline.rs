@@ -136,7 +136,8 @@ fn panel(
     let mut t0 = phases.iter().map(|p| p.start_s).fold(f64::INFINITY, f64::min);
     let mut t1 = phases.iter().map(|p| p.start_s + p.duration_s).fold(f64::NEG_INFINITY, f64::max);
     if decision {
-        t0 = t0.min(0.0);
+        // The outage and the alarm come before the execution the proposer started.
+        t0 = t0.min(0.0).min(marks.iter().map(|m| m.at_s).fold(0.0, f64::min));
         t1 = t1.max(r.plan_rto_s as f64).max(r.rto_s.unwrap_or(0.0)).max(r.rto_lower_bound_s.unwrap_or(0.0));
     }
     if !t0.is_finite() || !t1.is_finite() {

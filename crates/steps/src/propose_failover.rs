@@ -12,7 +12,7 @@
 //!    another -> `already-proposed`;
 //! 5. the alarm states (DescribeAlarms in this Region), the failover machine's executions
 //!    (ListExecutions: one running? when did the last end?) and the routing controls (ARC's
-//!    data plane, two endpoints that agree) -> [`propose::decide`];
+//!    data plane: two endpoints that agree, or the only one answering) -> [`propose::decide`];
 //! 6. a start takes the lock (a conditional write: of concurrent invocations exactly one
 //!    wins), starts the execution named after the lock, and publishes; a refusal a person
 //!    must know is published; the rest is logged and returned.
@@ -471,8 +471,8 @@ async fn executions(deps: &Proposer) -> Result<(Option<String>, Option<SystemTim
     Ok((running, last_ended))
 }
 
-/// The routing controls of both Regions from two endpoints that agree (the watched
-/// Region's endpoints last: the likeliest to hang).
+/// The routing controls of both Regions: from two endpoints, which must agree, or from the
+/// only one that answers (the watched Region's endpoints last: the likeliest to hang).
 async fn routing(deps: &Proposer, plan: &Plan, watched: &str) -> Result<ArcView, StepError> {
     let order = verify_health::endpoint_order(plan, Some(watched), deps.clients.seed);
     let controls: Vec<(&str, &str)> = plan
@@ -482,17 +482,6 @@ async fn routing(deps: &Proposer, plan: &Plan, watched: &str) -> Result<ArcView,
         .flat_map(|(region, arns)| arns.iter().map(move |a| (region.as_str(), a.as_str())))
         .collect();
     let arns: Vec<&str> = controls.iter().map(|(_, a)| *a).collect();
-    let read = verify_health::read_controls(plan, order, &arns, 2, &deps.clients).await?;
-    if read.readings.len() < 2 {
-        return Ok(ArcView::Unreadable {
-            detail: format!(
-                "{} of {} endpoints answered, 2 needed; failures: {}",
-                read.readings.len(),
-                plan.arc.cluster_endpoints.len(),
-                read.failures.join(", ")
-            ),
-        });
-    }
     let view = |states: &[RoutingControlState]| -> Result<BTreeMap<String, Vec<RoutingState>>, String> {
         let mut out: BTreeMap<String, Vec<RoutingState>> = BTreeMap::new();
         for ((region, arn), s) in controls.iter().zip(states) {
@@ -505,6 +494,25 @@ async fn routing(deps: &Proposer, plan: &Plan, watched: &str) -> Result<ArcView,
         }
         Ok(out)
     };
+    let read = verify_health::read_controls(plan, order, &arns, 2, &deps.clients).await?;
+    if read.readings.is_empty() {
+        return Ok(ArcView::Unreadable {
+            detail: format!(
+                "none of the {} endpoints answered; failures: {}",
+                plan.arc.cluster_endpoints.len(),
+                read.failures.join(", ")
+            ),
+        });
+    }
+    if read.readings.len() == 1 {
+        // One endpoint is the cluster's answer (every endpoint serves the same replicated
+        // state; ARC's own guidance is to try them in turn until one answers): an outage
+        // that leaves one endpoint reachable must not also silence the proposer.
+        return Ok(match view(&read.readings[0].states) {
+            Ok(states) => ArcView::Read { states },
+            Err(detail) => ArcView::Disagree { detail },
+        });
+    }
     let first = view(&read.readings[0].states);
     let second = view(&read.readings[1].states);
     Ok(match (first, second) {

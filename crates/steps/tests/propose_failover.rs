@@ -374,7 +374,7 @@ async fn malformed_events_are_clear_errors_and_start_nothing() {
 async fn unreadable_routing_starts_nothing_and_is_tried_again() {
     let w = world().await;
     w.force(USW2, WATCHER, "ALARM");
-    w.sim.kill_endpoints(service::ARC, 4, EndpointFault::Refuse);
+    w.sim.kill_endpoints(service::ARC, 5, EndpointFault::Refuse);
     let err = propose_failover::handle(w.alarm(), &w.usw2).await.expect_err("ARC unreadable");
     assert_eq!(err.kind, ErrorKind::EndpointsUnavailable, "{err}");
     assert!(err.message.contains("could not be read"), "{}", err.message);
