@@ -110,22 +110,6 @@ const NEVER_CALLED: &[(&str, &str, &str)] = &[
     ("functions/approval", "dynamodb:Query", "the drill's approver does not use the approval page yet"),
     ("functions/approval", "kms:Decrypt", "the drill's approver does not use the approval page yet"),
     ("functions/approval", "kms:GenerateDataKey", "the drill's approver does not use the approval page yet"),
-    // The proposer's package exists; the drill does not run it yet (issue 11, the drill
-    // part): its region-outage is still started by the drill itself.
-    ("functions/propose-failover", "cloudwatch:DescribeAlarms", "the drill does not run the proposer yet"),
-    ("functions/propose-failover", "dynamodb:GetItem", "the drill does not run the proposer yet"),
-    ("functions/propose-failover", "dynamodb:PutItem", "the drill does not run the proposer yet"),
-    ("functions/propose-failover", "kms:Decrypt", "the drill does not run the proposer yet"),
-    ("functions/propose-failover", "kms:GenerateDataKey", "the drill does not run the proposer yet"),
-    (
-        "functions/propose-failover",
-        "route53-recovery-cluster:GetRoutingControlState",
-        "the drill does not run the proposer yet",
-    ),
-    ("functions/propose-failover", "ssm:GetParameter", "the drill does not run the proposer yet"),
-    ("functions/propose-failover", "states:StartExecution", "the drill does not run the proposer yet"),
-    ("functions/propose-failover", "states:ListExecutions", "the drill does not run the proposer yet"),
-    ("functions/propose-failover", "sns:Publish", "the drill does not run the proposer yet"),
 ];
 
 /// The account of the reference plan's ARNs.
@@ -286,11 +270,13 @@ fn stacks(regions: &[String]) -> Option<BTreeMap<String, Stack>> {
         if ci {
             panic!("CI=true and the template cannot be resolved: {why}");
         }
-        let _ = writeln!(
-            std::io::stderr(),
+        let line = format!(
             "!!!!! SKIPPING the least-privilege test: {why}; run `bash .ci/static-checks` once (it creates the venv), \
              or set CI=true to make this a failure !!!!!"
         );
+        // Both streams: a skip must show in the test output, not only in captured stderr.
+        println!("{line}");
+        let _ = writeln!(std::io::stderr(), "{line}");
         None
     };
     let output = match run {
