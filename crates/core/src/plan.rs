@@ -562,6 +562,15 @@ impl Plan {
         }
     }
 
+    /// Every routing control as (Region, ARN), Region by Region in the plan's order.
+    pub fn routing_controls(&self) -> Vec<(&str, &str)> {
+        self.arc
+            .routing_controls
+            .iter()
+            .flat_map(|(region, arns)| arns.iter().map(move |a| (region.as_str(), a.as_str())))
+            .collect()
+    }
+
     pub fn has_region(&self, region: &str) -> bool {
         region == self.regions.primary || region == self.regions.secondary
     }

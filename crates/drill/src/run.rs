@@ -20,7 +20,7 @@ use crate::artifacts::Artifacts;
 use crate::dispatch::{
     ApprovalRequest, ClientsOf, DiffReportFn, IntegrationLog, Invocation, LambdaCosts, StepsDispatcher,
 };
-use crate::principals::{self, DRILL_ACCESS_KEY, Principal, Role};
+use crate::principals::{DRILL_ACCESS_KEY, Principal, Role};
 use crate::report::{Approve, DrillError, DrillOptions, DrillReport, Fault, Scenario};
 use crate::{clients, definitions, expect};
 
@@ -212,13 +212,7 @@ async fn run_inner(
         .map(|p| (p.access_key_id(), p.stack))
         .collect();
     sim.set_caller_regions(Arc::new(move |akid: &str| stacks.get(akid).cloned()));
-    // Each stack's topic and report bucket under the stack's keys, as the template has them
-    // (TopicKey, DataKey): the KMS use SNS and S3 make for their callers.
-    for (region, stack) in &plan.stacks {
-        let (topic_key, data_key) = (principals::topic_key_arn(region), principals::data_key_arn(region));
-        sim.service::<regionsim::sns::Sns>().set_topic_key(&stack.topic_arn, Some(topic_key.as_str()));
-        sim.service::<regionsim::s3::S3>().set_default_encryption(&stack.report_bucket, Some(data_key.as_str()));
-    }
+    crate::stage::encrypt_stack_resources(&sim, &plan);
 
     for f in &opts.faults {
         match f {
@@ -290,47 +284,7 @@ async fn run_inner(
     let diff_report = Some(diff_report_in(aurora.clone()));
     // The approval path of each stack: notify stores the request and e-mails signed links
     // to that stack's approval page, which the simulator serves as its Function URL.
-    let mut notify_configs = BTreeMap::new();
-    for region in [&primary, &secondary] {
-        let secret = plan.stacks.get(region.as_str()).and_then(|s| s.approval_secret.clone());
-        let machine = definitions::state_machine_arn(region, &plan.name, "failover");
-        let url = sim.service::<regionsim::function_urls::FunctionUrls>().url(region);
-        notify_configs.insert(
-            region.clone(),
-            Arc::new(failover_steps::notify::Config::from_values(
-                Some(approvals_table.clone()),
-                secret.clone(),
-                url,
-                Some(machine.clone()),
-            )),
-        );
-        let config = failover_steps::approval::Config::from_values(
-            Some(region.clone()),
-            Some(approvals_table.clone()),
-            secret,
-            Some(machine),
-        )
-        .map_err(DrillError::Plan)?;
-        let deps = Arc::new(failover_steps::approval::Approvals::new(
-            clients(&Principal::new(Role::Approval, region)),
-            config,
-        ));
-        sim.service::<regionsim::function_urls::FunctionUrls>().set_handler(region, move |event| {
-            let deps = deps.clone();
-            async move {
-                match failover_steps::approval::handle(event, &deps).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let mut r =
-                            aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlResponse::default();
-                        r.status_code = 502;
-                        r.body = Some(format!("{}: {}", e.kind.as_str(), e.message));
-                        r
-                    }
-                }
-            }
-        });
-    }
+    let notify_configs = crate::stage::install_approval_pages(&sim, &plan, &clients)?;
     let lambda_costs = LambdaCosts::of(world.clone());
     let dispatcher = StepsDispatcher::new(
         clients.clone(),

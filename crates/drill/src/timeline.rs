@@ -23,20 +23,10 @@ const LANE: f64 = 20.0;
 const TOP: f64 = 52.0;
 const AXIS: f64 = 40.0;
 
-/// Text or a double-quoted attribute value, escaped (`/` stays: ids and links keep it).
+/// Text or a double-quoted attribute value, escaped (`&`, `<`, `>`, `"`; `/` stays: ids
+/// and links keep it).
 pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_double_quoted_attribute(s).into_owned()
 }
 
 /// The `<head>` and opening `<body>` every page of the drill uses.

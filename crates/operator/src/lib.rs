@@ -355,16 +355,18 @@ impl Operator {
         }
     }
 
+    /// DescribeExecution.
+    async fn describe(
+        &self,
+        arn: &str,
+    ) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput, OpError> {
+        self.sfn.describe_execution().execution_arn(arn).send().await.map_err(|e| aws_error("DescribeExecution", &e))
+    }
+
     /// The execution's timeline, from its history.
     pub async fn status(&self, execution: Option<&str>, now: SystemTime) -> Result<Timeline, OpError> {
         let arn = self.execution_arn(execution).await?;
-        let d = self
-            .sfn
-            .describe_execution()
-            .execution_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeExecution", &e))?;
+        let d = self.describe(&arn).await?;
         let mut events = Vec::new();
         let mut token = None;
         loop {
@@ -428,13 +430,7 @@ impl Operator {
     /// Stops the execution and reports where each routing control and writer was left.
     pub async fn abort(&self, execution: &str, reason: Option<&str>) -> Result<Aborted, OpError> {
         let arn = self.execution_arn(Some(execution)).await?;
-        let d = self
-            .sfn
-            .describe_execution()
-            .execution_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeExecution", &e))?;
+        let d = self.describe(&arn).await?;
         let mut stopped = false;
         if *d.status() == ExecutionStatus::Running {
             let caller = self.caller().await?;
@@ -452,13 +448,7 @@ impl Operator {
         let mut after;
         let mut waited = Duration::ZERO;
         loop {
-            after = self
-                .sfn
-                .describe_execution()
-                .execution_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("DescribeExecution", &e))?;
+            after = self.describe(&arn).await?;
             if *after.status() != ExecutionStatus::Running || waited >= Duration::from_secs(10) {
                 break;
             }
@@ -558,13 +548,7 @@ impl Operator {
 
     /// The readiness check's verdict; `None` while it runs.
     pub async fn readiness_result(&self, arn: &str) -> Result<Option<Readiness>, OpError> {
-        let d = self
-            .sfn
-            .describe_execution()
-            .execution_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeExecution", &e))?;
+        let d = self.describe(arn).await?;
         if *d.status() == ExecutionStatus::Running {
             return Ok(None);
         }

@@ -279,12 +279,7 @@ async fn check_routing(
     if input.mode == Mode::Unplanned {
         order.retain(|e| e.region != source);
     }
-    let controls: Vec<(&str, &str)> = plan
-        .arc
-        .routing_controls
-        .iter()
-        .flat_map(|(region, arns)| arns.iter().map(move |a| (region.as_str(), a.as_str())))
-        .collect();
+    let controls = plan.routing_controls();
     let arns: Vec<&str> = controls.iter().map(|(_, a)| *a).collect();
     let read = match verify_health::read_controls(plan, order, &arns, 1, clients).await {
         Ok(r) => r,

@@ -475,12 +475,7 @@ async fn executions(deps: &Proposer) -> Result<(Option<String>, Option<SystemTim
 /// only one that answers (the watched Region's endpoints last: the likeliest to hang).
 async fn routing(deps: &Proposer, plan: &Plan, watched: &str) -> Result<ArcView, StepError> {
     let order = verify_health::endpoint_order(plan, Some(watched), deps.clients.seed);
-    let controls: Vec<(&str, &str)> = plan
-        .arc
-        .routing_controls
-        .iter()
-        .flat_map(|(region, arns)| arns.iter().map(move |a| (region.as_str(), a.as_str())))
-        .collect();
+    let controls = plan.routing_controls();
     let arns: Vec<&str> = controls.iter().map(|(_, a)| *a).collect();
     let view = |states: &[RoutingControlState]| -> Result<BTreeMap<String, Vec<RoutingState>>, String> {
         let mut out: BTreeMap<String, Vec<RoutingState>> = BTreeMap::new();
