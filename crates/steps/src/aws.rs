@@ -220,6 +220,12 @@ pub struct Classified {
 }
 
 impl Classified {
+    /// No answer came from the service: a timeout, a connection that failed, or a server
+    /// error. A throttled or refused request was answered (the Region's API is there).
+    pub fn unanswered(&self) -> bool {
+        self.status.is_none_or(|s| s >= 500)
+    }
+
     /// A [`StepError`] saying what failed: `"{what}: {code}: {message}"`.
     pub fn into_step_error(self, what: &str) -> StepError {
         StepError::new(self.kind, format!("{what}: {}: {}", self.code, self.message))

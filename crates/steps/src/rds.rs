@@ -221,11 +221,27 @@ impl Observer<'_> {
             let source_id = failover_core::contract::aurora::cluster_id_of_arn(source_arn);
             let rds = self.clients.rds.get(self.source_region);
             // An unanswered source Region refuses the switchover (a finding), it does not
-            // fail the check: the readiness check and a planned start must say why.
-            o.source = match find_cluster(&rds, source_id, self.source_region).await {
-                Ok(source) => source.as_ref().map_or(Observed::Missing, |c| Observed::Found(cluster_view(c))),
-                Err(e) if e.kind == failover_core::ErrorKind::Transient => Observed::Unreachable(e.message),
-                Err(e) => return Err(e),
+            // fail the check: the readiness check and a planned start must say why. A
+            // throttled read was answered: the Region's API is there, the step fails
+            // Transient and is retried, never offered as a reason to lose data.
+            let res = rds.describe_db_clusters().db_cluster_identifier(source_id).send().await;
+            o.source = match res {
+                Ok(out) => out
+                    .db_clusters()
+                    .iter()
+                    .find(|c| c.db_cluster_identifier() == Some(source_id))
+                    .map_or(Observed::Missing, |c| Observed::Found(cluster_view(c))),
+                Err(e) => {
+                    let c = classify(&e);
+                    let what = format!("DescribeDBClusters in {}", self.source_region);
+                    match c.kind {
+                        ErrorKind::NotFound => Observed::Missing,
+                        ErrorKind::Transient if c.unanswered() => {
+                            Observed::Unreachable(c.into_step_error(&what).message)
+                        }
+                        _ => return Err(c.into_step_error(&what)),
+                    }
+                }
             };
         }
         Ok(target)

@@ -47,6 +47,8 @@ struct World {
     headless: Vec<&'static str>,
     /// A member the global cluster has beyond the plan's.
     extra_member: Option<&'static str>,
+    /// The source Region's RDS answers every cluster read with `Throttling`.
+    source_throttled: bool,
     /// Counters of calls to the mocks.
     metric_reads: Arc<Mutex<Vec<String>>>,
 }
@@ -70,6 +72,7 @@ fn world() -> World {
         probe_status: 200,
         headless: vec![],
         extra_member: None,
+        source_throttled: false,
         metric_reads: Arc::default(),
     }
 }
@@ -139,6 +142,15 @@ impl World {
                 &instances,
             )));
             target.push(instance_rule(&t_inst, "available"));
+            if self.source_throttled {
+                source.push(mock!(aws_sdk_rds::Client::describe_db_clusters).then_error(|| {
+                    aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError::generic(meta(
+                        "Throttling",
+                        "Rate exceeded",
+                    ))
+                }));
+                continue;
+            }
             source.push(cluster_rule(cluster(
                 &s_id,
                 &member_arn(p, db, PRIMARY),
@@ -444,6 +456,19 @@ async fn bad_input_names_the_field_and_calls_nothing() {
     let err = preflight::handle(input, &mocks.clients()).await.unwrap_err();
     assert!(err.message.starts_with("execution.started_at:"), "{}", err.message);
     assert!(mocks.nothing_asked());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_source_region_is_transient_not_a_refused_switchover() {
+    // Throttled is an answer: the source Region's API is there, so the switchover is not
+    // refused (which would offer the approver an unplanned failover that loses data); the
+    // step fails Transient and the state machine retries it.
+    let mut w = world();
+    w.source_throttled = true;
+    let run = w.run().await;
+    let err = run.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert!(err.message.contains("DescribeDBClusters in us-east-1: Throttling"), "{}", err.message);
 }
 
 #[tokio::test(start_paused = true)]
