@@ -676,3 +676,22 @@ async fn a_canary_alarm_starts_the_failover_and_a_storm_of_them_starts_exactly_o
     let failovers = storm.executions.iter().filter(|e| e.name.starts_with("alarm-") && !e.name.ends_with("-recovery"));
     assert_eq!(failovers.count(), 1, "{:?}", storm.executions);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_fires_both_proposers_and_only_the_one_away_from_the_serving_region_starts() {
+    let r = drill(Scenario::RegionOutage, Approve::Auto, vec![Fault::Partition]).await;
+    assert_expected(&r);
+    // us-east-1's stack is alive and its canaries see us-west-2 gone: its proposer fired and
+    // refused with the reason, because us-east-1 is the Region that serves.
+    let east: Vec<&String> = r.proposals.iter().filter(|l| l.starts_with("us-east-1: ")).collect();
+    assert!(!east.is_empty(), "us-east-1's proposer must fire in a partition: {:#?}", r.proposals);
+    assert!(east.iter().all(|l| l.contains("us-west-2 looks down from us-east-1, but it does not serve")), "{east:#?}");
+    // us-west-2's proposal is the one execution, and it moved traffic and writers.
+    let failovers: Vec<_> =
+        r.executions.iter().filter(|e| e.name.starts_with("alarm-") && !e.name.ends_with("-recovery")).collect();
+    assert_eq!(failovers.len(), 1, "{:?}", r.executions);
+    assert!(failovers[0].name.starts_with("alarm-us-east-1-to-us-west-2-"), "{}", failovers[0].name);
+    assert_eq!(r.serving_regions, vec!["us-west-2"]);
+    assert!(r.writers.values().all(|w| w == "us-west-2"), "{:?}", r.writers);
+    assert_mutations(&r, "arc:UpdateRoutingControlStates", 1);
+}

@@ -86,6 +86,7 @@ pub fn fault_samples(plan: &Plan) -> Vec<Fault> {
         Fault::ClusterQuota { clusters: 1 },
         Fault::NoLagMetric,
         Fault::AlarmStorm,
+        Fault::Partition,
     ];
     if let Some(database) = first {
         out.push(Fault::RefuseMove { database });
@@ -106,7 +107,7 @@ pub fn applies(fault: &Fault, scenario: Scenario) -> bool {
     match fault {
         Fault::ArcDead { k, .. } => *k < 5 || scenario != Failback,
         Fault::Throttle { .. } | Fault::Latency { .. } | Fault::LambdaOnce | Fault::LostAnswers => true,
-        Fault::NeverReturns | Fault::NoSnapshot | Fault::ClusterQuota { .. } | Fault::AlarmStorm => {
+        Fault::NeverReturns | Fault::NoSnapshot | Fault::ClusterQuota { .. } | Fault::AlarmStorm | Fault::Partition => {
             scenario == RegionOutage
         }
         Fault::Lag { .. } | Fault::NoLagMetric | Fault::RefuseMove { .. } => scenario != Failback,

@@ -335,8 +335,9 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
     }
 
-    // Lost transactions.
-    let lost = if unplanned && i.opts.approve.approves() {
+    // Lost transactions (none where nothing could move: every ARC endpoint dead).
+    let recovers = unplanned && i.opts.approve.approves() && !all_arc_dead;
+    let lost = if recovers {
         let mut failed_dbs: std::collections::BTreeSet<String> = if quota_failures > 0 {
             recovery_results(recovery)
                 .iter()
@@ -367,7 +368,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
         l
     };
-    if unplanned && i.opts.approve.approves() {
+    if recovers {
         match recovery {
             None => problems.push("the failover did not start the recovery machine".into()),
             Some(r) => {
@@ -778,10 +779,18 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
         let mut key_columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(t) = truth {
             let mut cols_of: BTreeMap<String, TimeColumns> = BTreeMap::new();
+            // The columns the plan tells the report to ignore, per table (as a bit mask).
+            let mut ignored: BTreeMap<String, u64> = BTreeMap::new();
             for (name, tt) in &t.tables {
                 key_columns.insert(name.clone(), tt.key_columns.clone());
                 let cfg = plan_tables.iter().find(|p| &p.name == name);
                 let index = |col: Option<&String>| col.and_then(|c| tt.columns.iter().position(|x| x == c));
+                let mask = cfg
+                    .map(|c| {
+                        c.ignore_columns.iter().filter_map(|col| index(Some(col))).fold(0u64, |m, i| m | 1 << i.min(63))
+                    })
+                    .unwrap_or(0);
+                ignored.insert(name.clone(), mask);
                 cols_of.insert(
                     name.clone(),
                     TimeColumns {
@@ -790,14 +799,19 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
                     },
                 );
             }
+            // A key whose rows differ only in ignored columns is no difference to the report.
             let expect = |name: &String, k: &regionsim::data::Key, fate: &regionsim::data::KeyFate| {
+                let mask = ignored.get(name).copied().unwrap_or(0);
+                if fate.on_old && fate.on_new && fate.differs & !mask == 0 {
+                    return None;
+                }
                 let cols = cols_of.get(name).copied().unwrap_or(TimeColumns { time: None, created: None });
                 let old = t.old_rows.get(name).and_then(|o| o.get(k));
-                expected_class(*fate, &cols, old, point, t.replicated_until.and_then(to_micros))
+                Some(expected_class(*fate, &cols, old, point, t.replicated_until.and_then(to_micros)))
             };
             for (name, tt) in &t.tables {
                 for (k, fate) in &tt.classes {
-                    let (class, ambiguous) = expect(name, k, fate);
+                    let Some((class, ambiguous)) = expect(name, k, fate) else { continue };
                     lost.ambiguous += usize::from(ambiguous);
                     want.insert((name.clone(), key_text(k)), class);
                 }
@@ -806,7 +820,9 @@ fn compare_lost(i: &Inputs<'_>, recovery: Option<&ExecutionHandle>, skip: &std::
                 let mut m = BTreeMap::new();
                 for (name, classes) in read {
                     for (k, fate) in classes {
-                        m.insert((name.clone(), key_text(k)), expect(name, k, fate).0);
+                        if let Some((class, _)) = expect(name, k, fate) {
+                            m.insert((name.clone(), key_text(k)), class);
+                        }
                     }
                 }
                 earlier.push(m);

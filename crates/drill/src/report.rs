@@ -100,6 +100,12 @@ pub enum Fault {
     /// within the minute (retries, flapping, several canaries; some concurrent). Exactly one
     /// execution must start.
     AlarmStorm,
+    /// Region-outage as a partition: the primary is cut off from the secondary and the rest
+    /// of the world (which sees it down), but its own stack goes on, and its canaries
+    /// watching the secondary alarm too. Both proposers fire with opposite proposals: only
+    /// the secondary's may start an execution (it moves traffic away from the Region that
+    /// serves), the primary's must end with its reason and start nothing.
+    Partition,
 }
 
 impl Fault {
@@ -155,10 +161,11 @@ impl Fault {
             "lost-answers" => Ok(Fault::LostAnswers),
             "misreport-one-key" => Ok(Fault::MisreportOneKey),
             "alarm-storm" => Ok(Fault::AlarmStorm),
+            "partition" => Ok(Fault::Partition),
             "never-returns" => Ok(Fault::NeverReturns),
             "no-snapshot" => Ok(Fault::NoSnapshot),
             other => Err(format!(
-                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lost-answers, misreport-one-key, alarm-storm, lambda-once, never-returns, no-snapshot)"
+                "unknown fault `{other}` (arc-dead=K[:how], throttle=SERVICE:RATE, latency=SERVICE:MS, lag=SECONDS, cluster-quota=N, no-lag-metric, refuse-move=DATABASE, stall-move=DATABASE, lost-answers, misreport-one-key, alarm-storm, partition, lambda-once, never-returns, no-snapshot)"
             )),
         }
     }

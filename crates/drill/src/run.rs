@@ -73,7 +73,12 @@ fn clients_at(
     akid: &str,
 ) -> AwsClients {
     let base = sdk_config(region, Credentials::new(akid, "drill-secret", None, None, "drill"));
-    let mut clients = AwsClients::with_endpoints(base, clock.clone(), endpoints);
+    // Each role's clients keep their own SDK retry quota, as the role's function in its own
+    // Lambda process would, however many drills share this process (tests, campaigns).
+    static CLIENT_SETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CLIENT_SETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partition = format!("drill-{n}-{akid}");
+    let mut clients = AwsClients::with_endpoints_partitioned(base, clock.clone(), endpoints, Some(partition));
     clients.seed = Some(seed);
     clients
 }
@@ -257,6 +262,7 @@ async fn run_inner(
             | Fault::NeverReturns
             | Fault::LostAnswers
             | Fault::AlarmStorm
+            | Fault::Partition
             | Fault::MisreportOneKey => {}
         }
     }
@@ -326,7 +332,20 @@ async fn run_inner(
     let runner = Runner::with_config(injector.clone(), clock.clone(), config);
     let _ = runner_cell.set(runner.downgrade());
     // The approver and anyone else answer callbacks through the Step Functions API.
-    Sfn::new(runner.clone(), machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, &name), def))).install(&sim);
+    // The other stack's machines exist too (its proposer lists their executions: none, in
+    // a drill whose executions all run in the decision target's stack).
+    let other_stack = if decision_target == primary { &secondary } else { &primary };
+    let (other_failover, other_recovery) =
+        definitions::load(other_stack, &plan.name).map_err(|e| DrillError::Definitions(e.to_string()))?;
+    let other_machines = [
+        (definitions::state_machine_arn(other_stack, &plan.name, "failover"), other_failover),
+        (definitions::state_machine_arn(other_stack, &plan.name, "recovery"), other_recovery),
+    ];
+    Sfn::new(
+        runner.clone(),
+        machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, &name), def)).into_iter().chain(other_machines),
+    )
+    .install(&sim);
 
     // Each stack's copy of the plan (what scripts/publish-plan writes), and in a region
     // outage each Region's propose-failover behind its canary rule, signed as its own role.
@@ -456,11 +475,20 @@ async fn run_inner(
             h
         }
         Scenario::RegionOutage => {
-            progress(&format!(
-                "{:>9}  {primary} fails (its endpoints hang, its databases stop)",
-                time_fmt::elapsed(Duration::from_secs_f64(secs(&clock, epoch)))
-            ));
-            sim.set_region_down(&primary, DownMode::Hang);
+            if opts.faults.contains(&Fault::Partition) {
+                progress(&format!(
+                    "{:>9}  {primary} is cut off from {secondary} and the world (which sees it down, its databases \
+                     stop); its own stack goes on and its canaries see {secondary} down",
+                    time_fmt::elapsed(Duration::from_secs_f64(secs(&clock, epoch)))
+                ));
+                sim.set_region_partitioned(&primary, DownMode::Hang);
+            } else {
+                progress(&format!(
+                    "{:>9}  {primary} fails (its endpoints hang, its databases stop)",
+                    time_fmt::elapsed(Duration::from_secs_f64(secs(&clock, epoch)))
+                ));
+                sim.set_region_down(&primary, DownMode::Hang);
+            }
             if !opts.faults.contains(&Fault::NeverReturns) {
                 let sim2 = sim.clone();
                 let clock2 = clock.clone();
@@ -482,9 +510,36 @@ async fn run_inner(
             if opts.faults.contains(&Fault::AlarmStorm) {
                 storm_after_the_first_alarm(&sim, &clock, &first_target);
             }
-            let h = wait_for_proposal(&runner, &clock, &failover_machine, Duration::from_secs(1800)).await.ok_or_else(
-                || DrillError::Sim(format!("no proposer started a failover within 30 min of {primary}'s outage")),
-            )?;
+            let refused_here = {
+                let (log, prefix) = (proposals.clone(), format!("{first_target}: "));
+                move || {
+                    log.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .find(|l| l.starts_with(&prefix) && l.contains("no failover started"))
+                        .cloned()
+                }
+            };
+            let proposed =
+                wait_for_proposal(&runner, &clock, &failover_machine, Duration::from_secs(1800), &refused_here).await;
+            let h = match (proposed, refused_here()) {
+                (Some(h), _) => h,
+                // The proposer refused and said why (every ARC endpoint dead: the routing
+                // cannot be read): the operator, told by its e-mail, starts the failover by
+                // hand, and it must fail cleanly with nothing moved.
+                (None, Some(why)) => {
+                    progress(&format!(
+                        "{:>9}  the proposer started nothing ({why}); the operator starts the failover by hand",
+                        time_fmt::elapsed(Duration::from_secs_f64(secs(&clock, epoch)))
+                    ));
+                    start_failover(&runner, &failover_def, &plan, "unplanned", &first_target, "drill-outage-by-hand")?
+                }
+                (None, None) => {
+                    return Err(DrillError::Sim(format!(
+                        "no proposer started a failover within 30 min of {primary}'s outage"
+                    )));
+                }
+            };
             let bus = sim.service::<regionsim::eventbridge::EventBridge>();
             let first_alarm = bus.events().iter().filter(|e| e.delivered).map(|e| e.at).min();
             detection = Some(Detection {
@@ -560,11 +615,39 @@ async fn run_inner(
             .count();
         let delivered =
             sim.service::<regionsim::eventbridge::EventBridge>().events().iter().filter(|e| e.delivered).count();
-        if started != 1 {
+        // With every ARC endpoint dead the proposer cannot read the routing: it starts
+        // nothing and says why (the operator started the failover by hand).
+        let want_started = usize::from(!opts.all_arc_dead());
+        if started != want_started {
             report.as_expected = false;
             report.problems.push(format!(
-                "{delivered} alarm event(s) started {started} failover execution(s): one incident must start exactly one"
+                "{delivered} alarm event(s) started {started} failover execution(s), not {want_started}: one incident \
+                 starts exactly one, none when the routing cannot be read"
             ));
+        }
+        if opts.all_arc_dead() && !report.proposals.iter().any(|l| l.contains("routing controls could not be read")) {
+            report.as_expected = false;
+            report.problems.push(format!(
+                "with every ARC endpoint dead the proposer must say it cannot read the routing: {:?}",
+                report.proposals
+            ));
+        }
+        if opts.faults.contains(&Fault::Partition) {
+            // Both proposers fired; the one in the Region that serves must have said why it
+            // started nothing (the other's execution is the only one, judged above).
+            let serving_side: Vec<&String> =
+                report.proposals.iter().filter(|l| l.starts_with(&format!("{primary}: "))).collect();
+            if serving_side.is_empty() {
+                report.as_expected = false;
+                report.problems.push(format!(
+                    "partition: the proposer in {primary} never fired (its canaries watching {secondary} must alarm)"
+                ));
+            } else if !serving_side.iter().all(|l| l.contains("no failover started")) {
+                report.as_expected = false;
+                report.problems.push(format!(
+                    "partition: the proposer in {primary} did not refuse with its reason: {serving_side:?}"
+                ));
+            }
         }
         if opts.faults.contains(&Fault::AlarmStorm) && delivered < 50 {
             report.as_expected = false;
@@ -621,6 +704,7 @@ async fn wait_for_proposal(
     clock: &SharedClock,
     machine: &str,
     limit: Duration,
+    refused: &impl Fn() -> Option<String>,
 ) -> Option<ExecutionHandle> {
     let deadline = clock.now() + limit;
     loop {
@@ -629,7 +713,7 @@ async fn wait_for_proposal(
             .into_iter()
             .filter(|e| e.name().starts_with("alarm-") && e.state_machine_arn().ends_with(&format!(":{machine}")))
             .min_by_key(|e| e.start_date());
-        if found.is_some() || clock.now() >= deadline {
+        if found.is_some() || clock.now() >= deadline || refused().is_some() {
             return found;
         }
         clock.sleep(Duration::from_secs(1)).await;

@@ -85,6 +85,7 @@ impl Fault {
             Fault::LostAnswers => "lost-answers",
             Fault::MisreportOneKey => "misreport-one-key",
             Fault::AlarmStorm => "alarm-storm",
+            Fault::Partition => "partition",
         }
     }
 
@@ -103,7 +104,8 @@ impl Fault {
             | Fault::NoLagMetric
             | Fault::LostAnswers
             | Fault::MisreportOneKey
-            | Fault::AlarmStorm => self.kind().to_string(),
+            | Fault::AlarmStorm
+            | Fault::Partition => self.kind().to_string(),
         }
     }
 }

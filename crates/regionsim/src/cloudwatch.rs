@@ -177,7 +177,7 @@ impl CloudWatch {
         let now = sim.clock().now();
         let cw = self.state();
         let a = cw.alarms.get(&(region.to_string(), name.to_string()))?;
-        Some(alarm_state(a, sim.region_status(&a.watched_region), now, cw.alarm_delay).0)
+        Some(alarm_state(a, sim.region_status_seen_from(&a.region, &a.watched_region), now, cw.alarm_delay).0)
     }
 
     /// Forces an alarm's state (`None` lets it follow health again). Whoever follows the
@@ -407,7 +407,8 @@ impl CloudWatch {
             if prefix.is_some_and(|p| !a.name.starts_with(p)) {
                 continue;
             }
-            let (state, since) = alarm_state(a, sim.region_status(&a.watched_region), now, cw.alarm_delay);
+            let (state, since) =
+                alarm_state(a, sim.region_status_seen_from(&a.region, &a.watched_region), now, cw.alarm_delay);
             if wanted_state.is_some_and(|s| s != state) {
                 continue;
             }

@@ -153,7 +153,8 @@ impl EventBridge {
                 && event["detail-type"] == DETAIL_TYPE
                 && event["detail"]["state"]["value"] == "ALARM"
                 && s.rules.get(region).is_some_and(|r| r.contains(&name));
-            let handler = if matches && sim.region_up(region) { s.handlers.get(region).cloned() } else { None };
+            let handler =
+                if matches && sim.region_works_inside(region) { s.handlers.get(region).cloned() } else { None };
             s.seen.push(SeenEvent {
                 region: region.to_string(),
                 at: now,
@@ -183,7 +184,7 @@ impl EventBridge {
         let mut next: Option<Duration> = None;
         let mut changes = Vec::new();
         for a in &alarms {
-            let health = sim.region_status(&a.watched_region);
+            let health = sim.region_status_seen_from(&a.region, &a.watched_region);
             let (state, _) = alarm_state(a, health, now, delay);
             if a.forced.is_none()
                 && let Some(h) = health

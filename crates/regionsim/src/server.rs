@@ -232,8 +232,8 @@ pub fn sigv4_access_key(headers: &HeaderMap, query: &str) -> Option<String> {
 enum Verdict {
     Answer(Response),
     /// Never answer while the fault lasts; the connection stays open (a hanging
-    /// endpoint). Carries the Region whose health was checked.
-    Hang(Option<String>),
+    /// endpoint). Carries the Region whose health was checked, and the caller's Region.
+    Hang(Option<String>, Option<String>),
     /// Close the connection without a response.
     Drop,
 }
@@ -310,8 +310,8 @@ async fn connection(weak: crate::sim::WeakSim, info: Listener, stream: tokio::ne
                     *out.headers_mut() = r.headers;
                     Ok::<_, DropConnection>(out)
                 }
-                Verdict::Hang(region) => {
-                    hang_until_cleared(&weak, &info, region.as_deref()).await;
+                Verdict::Hang(region, caller) => {
+                    hang_until_cleared(&weak, &info, region.as_deref(), caller.as_deref()).await;
                     Err(DropConnection)
                 }
                 Verdict::Drop => Err(DropConnection),
@@ -345,11 +345,11 @@ async fn connection(weak: crate::sim::WeakSim, info: Listener, stream: tokio::ne
 /// Never answers while the endpoint's fault or its Region's outage lasts; once they clear,
 /// the connection is closed (a real hung request is not answered later either), so hung
 /// connections do not pile up in a long-running simulator.
-async fn hang_until_cleared(weak: &crate::sim::WeakSim, info: &Listener, region: Option<&str>) {
+async fn hang_until_cleared(weak: &crate::sim::WeakSim, info: &Listener, region: Option<&str>, caller: Option<&str>) {
     loop {
         let Some(sim) = weak.upgrade() else { return std::future::pending().await };
         let mut changes = sim.subscribe_changes();
-        let still = sim.gate(info, region) == Gate::Hang;
+        let still = sim.request_gate(info, region, caller) == Gate::Hang;
         drop(sim);
         if !still || changes.changed().await.is_err() {
             return;
@@ -402,10 +402,11 @@ async fn dispatch(sim: &Sim, req: Request) -> Verdict {
     let seq = sim.record_call_start(&req, &operation, mutating, authorizations);
     // A Regional endpoint lives in its own Region whatever the client signed for.
     let health_region = req.listener.region.clone().or_else(|| req.region.clone());
-    match sim.gate(&req.listener, health_region.as_deref()) {
+    let caller = sim.caller_region(&req);
+    match sim.request_gate(&req.listener, health_region.as_deref(), caller.as_deref()) {
         Gate::Open => {}
         Gate::Refuse => return Verdict::Drop,
-        Gate::Hang => return Verdict::Hang(health_region),
+        Gate::Hang => return Verdict::Hang(health_region, caller),
     }
 
     let fault = sim.endpoint_fault(&req.listener);

@@ -145,6 +145,8 @@ impl CallRecord {
 
 struct Control {
     health: BTreeMap<String, RegionStatus>,
+    /// A Region of the pair cut off from the rest ([`Sim::set_region_partitioned`]), since when.
+    partition: Option<(String, SystemTime)>,
     transitions: Vec<HealthTransition>,
     endpoint_faults: BTreeMap<(String, usize), EndpointFault>,
     throttle: BTreeMap<String, f64>,
@@ -223,6 +225,7 @@ impl Sim {
             changes,
             control: Mutex::new(Control {
                 health,
+                partition: None,
                 transitions: Vec::new(),
                 endpoint_faults: BTreeMap::new(),
                 throttle: BTreeMap::new(),
@@ -297,6 +300,15 @@ impl Sim {
         *self.0.caller_regions.write().unwrap_or_else(|e| e.into_inner()) = Some(regions);
     }
 
+    /// The Region the caller of `req` runs in, by its signature's access key id; `None` when
+    /// unsigned or not known ([`Sim::set_caller_regions`]).
+    pub(crate) fn caller_region(&self, req: &Request) -> Option<String> {
+        crate::server::sigv4_access_key(&req.headers, &req.query).and_then(|akid| {
+            let regions = self.0.caller_regions.read().unwrap_or_else(|e| e.into_inner());
+            regions.as_ref().and_then(|f| f(&akid))
+        })
+    }
+
     /// What the world charges for `req` before it is answered: the service's time and the
     /// round trip from the caller's Region to the one the request is served in (a Regional
     /// endpoint's own Region, else the signing Region).
@@ -305,10 +317,7 @@ impl Sim {
         if world.instant {
             return Duration::ZERO;
         }
-        let caller = crate::server::sigv4_access_key(&req.headers, &req.query).and_then(|akid| {
-            let regions = self.0.caller_regions.read().unwrap_or_else(|e| e.into_inner());
-            regions.as_ref().and_then(|f| f(&akid))
-        });
+        let caller = self.caller_region(req);
         let served_in = req.listener.region.as_deref().or(req.region.as_deref());
         world.call_latency(&req.listener.service, caller.as_deref().or(served_in), served_in)
     }
@@ -397,11 +406,60 @@ impl Sim {
         self.changed();
     }
 
-    /// Brings a Region back.
+    /// Cuts `region` off from the other Region of the pair and from everyone outside it: the
+    /// world sees it down (as [`Sim::set_region_down`]: the canaries watching it alarm, its
+    /// endpoints refuse or hang for outside callers, its data stops), while its own stack
+    /// goes on: calls signed by a caller in `region` reach `region` and the Regions outside
+    /// the pair (the ARC endpoints elsewhere), never the other Region of the pair, and
+    /// `region`'s canaries watching the other Region alarm too. [`Sim::set_region_up`] heals it.
+    pub fn set_region_partitioned(&self, region: &str, mode: DownMode) {
+        let now = self.clock().now();
+        {
+            let mut c = lock(&self.0.control);
+            if c.partition.as_ref().is_none_or(|(r, _)| r != region) {
+                c.partition = Some((region.to_string(), now));
+            }
+        }
+        self.set_region_down(region, mode);
+    }
+
+    /// The partitioned Region and since when, if any.
+    pub fn partition(&self) -> Option<(String, SystemTime)> {
+        lock(&self.0.control).partition.clone()
+    }
+
+    /// `watched`'s health as the canaries in `from` see it: in a partition, the Region cut
+    /// off sees the other Region of the pair down since the partition began, and itself up.
+    pub fn region_status_seen_from(&self, from: &str, watched: &str) -> Option<RegionStatus> {
+        let c = lock(&self.0.control);
+        if let Some((p, since)) = &c.partition
+            && p == from
+        {
+            let mode = c.health.get(p).map_or(DownMode::Refuse, |s| s.mode);
+            if watched == from {
+                // Its own signals, measured inside it, stay as they were: up.
+                return Some(RegionStatus { up: true, mode, since: SystemTime::UNIX_EPOCH });
+            }
+            if self.0.regions.iter().any(|r| r == watched) {
+                return Some(RegionStatus { up: false, mode, since: *since });
+            }
+        }
+        c.health.get(watched).copied()
+    }
+
+    /// Whether `region`'s own services work for its own stack: it is up, or partitioned.
+    pub fn region_works_inside(&self, region: &str) -> bool {
+        self.region_up(region) || lock(&self.0.control).partition.as_ref().is_some_and(|(r, _)| r == region)
+    }
+
+    /// Brings a Region back (and heals its partition).
     pub fn set_region_up(&self, region: &str) {
         let now = self.clock().now();
         {
             let mut c = lock(&self.0.control);
+            if c.partition.as_ref().is_some_and(|(r, _)| r == region) {
+                c.partition = None;
+            }
             let entry = c.health.entry(region.to_string()).or_insert(RegionStatus {
                 up: true,
                 mode: DownMode::Refuse,
@@ -480,13 +538,43 @@ impl Sim {
     }
 
     /// Decides how a listener treats connections: an endpoint fault first, then the
-    /// health of `region` (the endpoint's own Region or the request's signing Region).
+    /// health of `region` (the endpoint's own Region or the request's signing Region). The
+    /// ports of a partitioned Region stay open: each request is judged by its caller
+    /// ([`Sim::request_gate`]).
     pub(crate) fn gate(&self, listener: &Listener, region: Option<&str>) -> Gate {
+        let partitioned = lock(&self.0.control).partition.as_ref().is_some_and(|(p, _)| Some(p.as_str()) == region);
+        if partitioned {
+            return self.endpoint_gate(listener).unwrap_or(Gate::Open);
+        }
+        self.request_gate(listener, region, None)
+    }
+
+    fn endpoint_gate(&self, listener: &Listener) -> Option<Gate> {
+        match lock(&self.0.control).endpoint_faults.get(&(listener.service.clone(), listener.index)) {
+            Some(EndpointFault::Refuse) => Some(Gate::Refuse),
+            Some(EndpointFault::Hang) => Some(Gate::Hang),
+            _ => None,
+        }
+    }
+
+    /// How one request is treated: [`Sim::gate`], except in a partition, where a caller
+    /// inside the partitioned Region reaches its own Region and the Regions outside the
+    /// pair, and never the other Region of the pair.
+    pub(crate) fn request_gate(&self, listener: &Listener, region: Option<&str>, caller: Option<&str>) -> Gate {
+        if let Some(g) = self.endpoint_gate(listener) {
+            return g;
+        }
         let c = lock(&self.0.control);
-        match c.endpoint_faults.get(&(listener.service.clone(), listener.index)) {
-            Some(EndpointFault::Refuse) => return Gate::Refuse,
-            Some(EndpointFault::Hang) => return Gate::Hang,
-            _ => {}
+        let down = |mode: DownMode| match mode {
+            DownMode::Refuse => Gate::Refuse,
+            DownMode::Hang => Gate::Hang,
+        };
+        if let Some((p, _)) = &c.partition
+            && caller == Some(p.as_str())
+        {
+            let mode = c.health.get(p).map_or(DownMode::Refuse, |s| s.mode);
+            let other_of_pair = region.is_some_and(|r| r != p && self.0.regions.iter().any(|x| x == r));
+            return if other_of_pair { down(mode) } else { Gate::Open };
         }
         match region.and_then(|r| c.health.get(r)) {
             Some(s) if !s.up => match s.mode {

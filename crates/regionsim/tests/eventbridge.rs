@@ -115,3 +115,55 @@ async fn forced_states_are_delivered_at_once_and_a_dead_region_sends_nothing() {
     clock.sleep(Duration::from_millis(10)).await;
     assert_eq!(usw2.lock().unwrap().len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_partitioned_region_sees_the_other_down_and_keeps_its_own_stack_while_the_world_sees_it_down() {
+    let (sim, clock, use1, usw2) = start().await;
+    // The test's signature (AKIDTEST) runs in the Region this cell names.
+    let caller: Arc<Mutex<&'static str>> = Arc::new(Mutex::new(USE1));
+    let c = caller.clone();
+    sim.set_caller_regions(Arc::new(move |akid: &str| (akid == "AKIDTEST").then(|| c.lock().unwrap().to_string())));
+    let url = sim.endpoints().url(regionsim::service::CLOUDWATCH).expect("cloudwatch").to_string();
+    let cw = |region: &str| {
+        aws_sdk_cloudwatch::Client::new(&common::sdk_config(&clock, region, &url, Duration::from_secs(2)))
+    };
+    let states = |out: aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput| {
+        out.metric_alarms()
+            .iter()
+            .map(|a| format!("{} {}", a.alarm_name().unwrap_or_default(), a.state_value().map_or("", |s| s.as_str())))
+            .collect::<Vec<_>>()
+    };
+
+    let t0 = clock.now();
+    sim.set_region_partitioned(USE1, DownMode::Refuse);
+    assert_eq!(sim.partition(), Some((USE1.to_string(), t0)));
+    clock.sleep(Duration::from_secs(61)).await;
+
+    // Both proposers are told: each Region's watchers of the other are in ALARM.
+    assert_eq!(usw2.lock().unwrap().len(), 1, "us-west-2's canaries cannot reach us-east-1");
+    let got = use1.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "us-east-1's canaries cannot reach us-west-2: {got:#?}");
+    assert_eq!(got[0].1["detail"]["alarmName"], "retail-canary-watching-usw2");
+
+    // Inside us-east-1 its own stack works: its alarms read, its own signal OK.
+    let inside = states(cw(USE1).describe_alarms().send().await.expect("us-east-1 answers its own stack"));
+    assert_eq!(inside, vec!["retail-canary-self-use1 OK", "retail-canary-watching-usw2 ALARM"]);
+    // ...but us-west-2 is out of its reach.
+    assert!(cw(USW2).describe_alarms().send().await.is_err(), "a caller in us-east-1 cannot reach us-west-2");
+
+    // From us-west-2 (the world) it is us-east-1 that is gone.
+    *caller.lock().unwrap() = USW2;
+    assert!(cw(USE1).describe_alarms().send().await.is_err(), "a caller in us-west-2 cannot reach us-east-1");
+    let outside = states(cw(USW2).describe_alarms().send().await.expect("us-west-2 answers"));
+    assert!(outside.contains(&"retail-canary-watching-use1 ALARM".to_string()), "{outside:?}");
+
+    // Healed: the partition is over and us-east-1's watcher goes back to OK.
+    sim.set_region_up(USE1);
+    assert_eq!(sim.partition(), None);
+    clock.sleep(Duration::from_secs(61)).await;
+    *caller.lock().unwrap() = USE1;
+    let healed = states(cw(USE1).describe_alarms().send().await.expect("us-east-1 answers"));
+    assert_eq!(healed, vec!["retail-canary-self-use1 OK", "retail-canary-watching-usw2 OK"]);
+    *caller.lock().unwrap() = USW2;
+    assert!(cw(USE1).describe_alarms().send().await.is_ok(), "reachable again from us-west-2");
+}

@@ -139,16 +139,36 @@ impl AwsClients {
         clock: SharedClock,
         endpoints: &std::collections::BTreeMap<String, String>,
     ) -> Self {
+        Self::with_endpoints_partitioned(base, clock, endpoints, None)
+    }
+
+    /// Like [`AwsClients::with_endpoints`], with the SDK's retry quota (its token bucket,
+    /// shared by every client of a process with the same retry partition) kept apart
+    /// under `partition`: what a separate Lambda process has, and what several drills in one
+    /// process need so that one's throttling does not drain another's retries.
+    pub fn with_endpoints_partitioned(
+        base: SdkConfig,
+        clock: SharedClock,
+        endpoints: &std::collections::BTreeMap<String, String>,
+        partition: Option<String>,
+    ) -> Self {
         let base = Arc::new(base);
         macro_rules! regional {
             ($krate:ident, $service:literal) => {{
                 let base = base.clone();
                 let clock = clock.clone();
                 let url = endpoints.get($service).cloned();
+                let partition = partition.clone();
                 Arc::new(Regional::from_fn(move |r| {
                     let mut b = $krate::config::Builder::from(&regional_config(&base, r, &clock));
                     if let Some(u) = &url {
                         b = b.endpoint_url(u.clone());
+                    }
+                    if let Some(p) = &partition {
+                        b = b.retry_partition($krate::config::retry::RetryPartition::new(format!(
+                            "{p}/{}/{r}",
+                            $service
+                        )));
                     }
                     $krate::Client::from_conf(b.build())
                 }))
@@ -157,6 +177,7 @@ impl AwsClients {
         let arc_base = base.clone();
         let arc_clock = clock.clone();
         let s3_url = endpoints.get("s3").cloned();
+        let s3_partition = partition.clone();
         AwsClients {
             rds: regional!(aws_sdk_rds, "rds"),
             cloudwatch: regional!(aws_sdk_cloudwatch, "cloudwatch"),
@@ -170,6 +191,9 @@ impl AwsClients {
                         .force_path_style(base.endpoint_url().is_some() || s3_url.is_some());
                     if let Some(u) = &s3_url {
                         b = b.endpoint_url(u.clone());
+                    }
+                    if let Some(p) = &s3_partition {
+                        b = b.retry_partition(aws_sdk_s3::config::retry::RetryPartition::new(format!("{p}/s3/{r}")));
                     }
                     aws_sdk_s3::Client::from_conf(b.build())
                 }))

@@ -124,6 +124,15 @@ pub struct KeyFate {
     pub class: KeyClass,
     pub on_old: bool,
     pub on_new: bool,
+    /// When both sides hold a row: the columns whose values differ between them, bit `i`
+    /// for column `i` (a report told to ignore columns sees no difference when only those
+    /// differ). Zero otherwise.
+    pub differs: u64,
+}
+
+/// The columns where two rows differ, bit `i` for column `i` (columns past 63 share bit 63).
+pub fn differing_columns(a: &Row, b: &Row) -> u64 {
+    a.iter().zip(b).enumerate().filter(|(_, (x, y))| x != y).fold(0, |m, (i, _)| m | (1u64 << i.min(63)))
 }
 
 /// What one table lost in a failover with data loss.
@@ -219,14 +228,15 @@ impl GroundTruth {
             for (k, row) in o {
                 let on_new = n.get(k);
                 if let Some(class) = KeyClass::of(Some(row), r.get(k), on_new) {
-                    classes.insert(k.clone(), KeyFate { class, on_old: true, on_new: on_new.is_some() });
+                    let differs = on_new.map_or(0, |n| differing_columns(row, n));
+                    classes.insert(k.clone(), KeyFate { class, on_old: true, on_new: on_new.is_some(), differs });
                 }
             }
             for (k, row) in n {
                 if !o.contains_key(k)
                     && let Some(class) = KeyClass::of(None, r.get(k), Some(row))
                 {
-                    classes.insert(k.clone(), KeyFate { class, on_old: false, on_new: true });
+                    classes.insert(k.clone(), KeyFate { class, on_old: false, on_new: true, differs: 0 });
                 }
             }
             if let Some(t) = self.tables.get_mut(&def.name) {
