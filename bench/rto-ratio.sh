@@ -41,9 +41,9 @@ default = next((r for r in rows if r[0] == 1), None)
 worst = max(rows, key=lambda r: r[1])
 if default:
     s, ratio, rto, lb, wait, ok = default
-    print(f"{scenario:<14} seed 1: ratio {ratio:.3f} (target <= 1.10), RTO {rto:.1} s, bound {lb:.1} s, "
+    print(f"{scenario:<14} seed 1: ratio {ratio:.3f} (target <= 1.10), RTO {rto:.1f} s, bound {lb:.1f} s, "
           f"approval wait {wait:.0f} s apart; verdict {'passed' if ok else 'FAILED'}")
 print(f"{scenario:<14} {len(rows)} seeds: ratio p50 {pct(50):.3f}, p95 {pct(95):.3f} (target <= 1.20), "
-      f"max {ratios[-1]:.3f} (seed {worst[0]}: RTO {worst[2]:.1} s, bound {worst[3]:.1} s)")
+      f"max {ratios[-1]:.3f} (seed {worst[0]}: RTO {worst[2]:.1f} s, bound {worst[3]:.1f} s)")
 PY
 done

@@ -53,7 +53,7 @@ const POLICY: &[(&str, &str, &str, &str, &str)] = &[
     ),
     ("failover", "MoveTraffic", "70", "LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20", "States.ALL>NotifyFailed"),
     ("failover", "MoveDatabasesAndWatchDns", "-", "", "States.ALL>NotifyFailed"),
-    ("failover", "WatchDns", "40", "Failover.NotHealthyYet 3/100/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20", ""),
+    ("failover", "WatchDns", "40", "Failover.NotHealthyYet 3/100/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/10/2.0 max20", ""),
     ("failover", "Databases", "-", "", ""),
     (
         "failover",
@@ -66,7 +66,7 @@ const POLICY: &[(&str, &str, &str, &str, &str)] = &[
         "failover",
         "CheckDatabase",
         "40",
-        "Failover.NotYet 3/400/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20",
+        "Failover.NotYet 3/400/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/10/2.0 max20",
         "States.ALL>DatabaseUnconfirmed",
     ),
     ("failover", "NotifyMoved", "25", "LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20", "States.ALL>VerifyService"),
@@ -74,7 +74,7 @@ const POLICY: &[(&str, &str, &str, &str, &str)] = &[
         "failover",
         "VerifyService",
         "40",
-        "Failover.NotHealthyYet 10/30/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20",
+        "Failover.NotHealthyYet 10/30/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/10/2.0 max20",
         "States.ALL>NotifyFailed",
     ),
     ("failover", "NotifySucceeded", "25", "LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20", "States.ALL>IsUnplanned"),
@@ -100,7 +100,7 @@ const POLICY: &[(&str, &str, &str, &str, &str)] = &[
         "recovery",
         "FindSnapshot",
         "70",
-        "Failover.NotYet 60/800/1.5 max1800; LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20",
+        "Failover.NotYet 60/800/1.5 max1800; LAMBDA 1/3/2.0; TRANSIENT 2/10/2.0 max20",
         "Failover.SnapshotUnavailable>SnapshotUnavailable; Failover.NotYet>OldRegionNeverReturned; States.ALL>DatabaseFailed",
     ),
     ("recovery", "CopySnapshot", "70", "LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20", "States.ALL>DatabaseFailed"),
@@ -108,14 +108,14 @@ const POLICY: &[(&str, &str, &str, &str, &str)] = &[
         "recovery",
         "RestoreCluster",
         "70",
-        "Failover.NotYet 30/120/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20",
+        "Failover.NotYet 30/120/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/10/2.0 max20",
         "States.ALL>DatabaseFailed",
     ),
     (
         "recovery",
         "CheckRecoveryCluster",
         "70",
-        "Failover.NotYet 30/240/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20",
+        "Failover.NotYet 30/240/1.0; LAMBDA 1/3/2.0; TRANSIENT 2/10/2.0 max20",
         "States.ALL>DatabaseFailed",
     ),
     ("recovery", "PlanReport", "910", "LAMBDA 1/3/2.0; TRANSIENT 2/4/2.0 max20", "States.ALL>DiffReport"),
@@ -251,6 +251,12 @@ fn the_table_keeps_the_rules_every_task_must_follow() {
                 retry.contains("LAMBDA ") || retry.contains("PRE_RUN "),
                 "{m}/{s}: Lambda-level errors are retried"
             );
+        }
+        // A retrier's count runs over the whole time a state spends in it, its polls
+        // included: a poll's transient budget must outlast a throttled API across the poll
+        // (a 12-minute poll at 30 % throttling met 5 transient failures).
+        if retry.contains("Failover.NotYet") || retry.contains("Failover.NotHealthyYet") {
+            assert!(retry.contains("TRANSIENT 2/10/"), "{m}/{s}: a poll retries Transient errors 10 times: {retry}");
         }
         // A poll waits at least 3 s between attempts: faster polling spends the execution's
         // 25,000 history events (3 per attempt) without learning anything sooner.
