@@ -332,15 +332,16 @@ async fn run_inner(
     let runner = Runner::with_config(injector.clone(), clock.clone(), config);
     let _ = runner_cell.set(runner.downgrade());
     // The approver and anyone else answer callbacks through the Step Functions API.
-    // The other stack's machines exist too (its proposer lists their executions: none, in
-    // a drill whose executions all run in the decision target's stack).
-    let other_stack = if decision_target == primary { &secondary } else { &primary };
-    let (other_failover, other_recovery) =
-        definitions::load(other_stack, &plan.name).map_err(|e| DrillError::Definitions(e.to_string()))?;
-    let other_machines = [
-        (definitions::state_machine_arn(other_stack, &plan.name, "failover"), other_failover),
-        (definitions::state_machine_arn(other_stack, &plan.name, "recovery"), other_recovery),
-    ];
+    // In an outage the other stack's machines exist too (its proposer lists their
+    // executions: none, in a drill whose executions all run in the decision target's stack).
+    let mut other_machines = Vec::new();
+    if opts.scenario == Scenario::RegionOutage {
+        let other_stack = if decision_target == primary { &secondary } else { &primary };
+        let (other_failover, other_recovery) =
+            definitions::load(other_stack, &plan.name).map_err(|e| DrillError::Definitions(e.to_string()))?;
+        other_machines.push((definitions::state_machine_arn(other_stack, &plan.name, "failover"), other_failover));
+        other_machines.push((definitions::state_machine_arn(other_stack, &plan.name, "recovery"), other_recovery));
+    }
     Sfn::new(
         runner.clone(),
         machines.map(|(name, def)| (Sfn::state_machine_arn(&runner, &name), def)).into_iter().chain(other_machines),

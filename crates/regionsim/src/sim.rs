@@ -542,45 +542,42 @@ impl Sim {
     /// ports of a partitioned Region stay open: each request is judged by its caller
     /// ([`Sim::request_gate`]).
     pub(crate) fn gate(&self, listener: &Listener, region: Option<&str>) -> Gate {
-        let partitioned = lock(&self.0.control).partition.as_ref().is_some_and(|(p, _)| Some(p.as_str()) == region);
-        if partitioned {
-            return self.endpoint_gate(listener).unwrap_or(Gate::Open);
-        }
-        self.request_gate(listener, region, None)
-    }
-
-    fn endpoint_gate(&self, listener: &Listener) -> Option<Gate> {
-        match lock(&self.0.control).endpoint_faults.get(&(listener.service.clone(), listener.index)) {
-            Some(EndpointFault::Refuse) => Some(Gate::Refuse),
-            Some(EndpointFault::Hang) => Some(Gate::Hang),
-            _ => None,
-        }
+        self.judge(listener, region, None, true)
     }
 
     /// How one request is treated: [`Sim::gate`], except in a partition, where a caller
     /// inside the partitioned Region reaches its own Region and the Regions outside the
     /// pair, and never the other Region of the pair.
     pub(crate) fn request_gate(&self, listener: &Listener, region: Option<&str>, caller: Option<&str>) -> Gate {
-        if let Some(g) = self.endpoint_gate(listener) {
-            return g;
-        }
+        self.judge(listener, region, caller, false)
+    }
+
+    /// Both gates, under one look at the control state: the endpoint's fault first, then
+    /// the partition (a connection to the partitioned Region is open; a request from
+    /// inside it is judged by where it goes), then `region`'s health.
+    fn judge(&self, listener: &Listener, region: Option<&str>, caller: Option<&str>, connection: bool) -> Gate {
         let c = lock(&self.0.control);
         let down = |mode: DownMode| match mode {
             DownMode::Refuse => Gate::Refuse,
             DownMode::Hang => Gate::Hang,
         };
-        if let Some((p, _)) = &c.partition
-            && caller == Some(p.as_str())
-        {
-            let mode = c.health.get(p).map_or(DownMode::Refuse, |s| s.mode);
-            let other_of_pair = region.is_some_and(|r| r != p && self.0.regions.iter().any(|x| x == r));
-            return if other_of_pair { down(mode) } else { Gate::Open };
+        match c.endpoint_faults.get(&(listener.service.clone(), listener.index)) {
+            Some(EndpointFault::Refuse) => return Gate::Refuse,
+            Some(EndpointFault::Hang) => return Gate::Hang,
+            _ => {}
+        }
+        if let Some((p, _)) = &c.partition {
+            if connection && region == Some(p.as_str()) {
+                return Gate::Open;
+            }
+            if caller == Some(p.as_str()) {
+                let mode = c.health.get(p).map_or(DownMode::Refuse, |s| s.mode);
+                let other_of_pair = region.is_some_and(|r| r != p && self.0.regions.iter().any(|x| x == r));
+                return if other_of_pair { down(mode) } else { Gate::Open };
+            }
         }
         match region.and_then(|r| c.health.get(r)) {
-            Some(s) if !s.up => match s.mode {
-                DownMode::Refuse => Gate::Refuse,
-                DownMode::Hang => Gate::Hang,
-            },
+            Some(s) if !s.up => down(s.mode),
             _ => Gate::Open,
         }
     }
