@@ -143,14 +143,12 @@ async fn execute(op: Op) -> Result<String, OpError> {
         }
         Op::Status(a) => {
             let o = connect(&a.stack, &clock).await?;
-            loop {
-                let t = o.status(a.execution.as_deref(), clock.now()).await?;
-                if !a.follow || t.finished() {
-                    return Ok(t.to_string());
-                }
-                println!("{t}");
-                clock.sleep(Duration::from_secs(5)).await;
-            }
+            let t = if a.follow {
+                o.follow(a.execution.as_deref(), &clock, Duration::from_secs(5), |t| println!("{t}")).await?
+            } else {
+                o.status(a.execution.as_deref(), clock.now()).await?
+            };
+            Ok(t.to_string())
         }
         Op::Approve(a) | Op::Reject(a) if a.name.trim().is_empty() => {
             Err(OpError::Config("--as: your name is required".into()))

@@ -43,6 +43,63 @@ pub(crate) struct Inputs<'a> {
     pub schema_notes: &'a [String],
 }
 
+/// What the proposers did in a drill that has an outage to detect.
+pub(crate) struct Proposals<'a> {
+    pub opts: &'a DrillOptions,
+    pub primary: &'a str,
+    pub secondary: &'a str,
+    /// One line per proposer invocation, `"<region>: <decision>"`.
+    pub lines: &'a [String],
+    /// The failover executions the proposers started (`alarm-...`, recoveries left out).
+    pub started: usize,
+    /// The alarm events EventBridge delivered to a proposer.
+    pub delivered: usize,
+}
+
+/// The proposers' verdict: one incident starts exactly one execution however many alarms
+/// arrive, none when the routing cannot be read (and the proposer says so), and in a
+/// partition the proposer of the Region that still serves refuses with its reason. Each
+/// problem found, as the drill prints it.
+pub(crate) fn proposers(p: &Proposals<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let all_arc_dead = p.opts.all_arc_dead();
+    let want_started = usize::from(!all_arc_dead);
+    if p.started != want_started {
+        problems.push(format!(
+            "{} alarm event(s) started {} failover execution(s), not {want_started}: one incident starts exactly one, \
+             none when the routing cannot be read",
+            p.delivered, p.started
+        ));
+    }
+    if all_arc_dead && !p.lines.iter().any(|l| l.contains("routing controls could not be read")) {
+        problems.push(format!(
+            "with every ARC endpoint dead the proposer must say it cannot read the routing: {:?}",
+            p.lines
+        ));
+    }
+    if p.opts.faults.contains(&Fault::Partition) {
+        // Both proposers fired; the one in the Region that serves must have said why it
+        // started nothing (the other's execution is the only one, judged above).
+        let prefix = format!("{}: ", p.primary);
+        let serving_side: Vec<&String> = p.lines.iter().filter(|l| l.starts_with(&prefix)).collect();
+        if serving_side.is_empty() {
+            problems.push(format!(
+                "partition: the proposer in {} never fired (its canaries watching {} must alarm)",
+                p.primary, p.secondary
+            ));
+        } else if !serving_side.iter().all(|l| l.contains("no failover started")) {
+            problems.push(format!(
+                "partition: the proposer in {} did not refuse with its reason: {serving_side:?}",
+                p.primary
+            ));
+        }
+    }
+    if p.opts.faults.contains(&Fault::AlarmStorm) && p.delivered < 50 {
+        problems.push(format!("the alarm storm delivered {} event(s), not 50", p.delivered));
+    }
+    problems
+}
+
 fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
     b.duration_since(a).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
@@ -1001,4 +1058,86 @@ pub(crate) fn beliefs(plan: &Plan, world: &regionsim::world::World) -> Vec<Strin
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIMARY: &str = "us-east-1";
+    const SECONDARY: &str = "us-west-2";
+
+    fn opts(faults: &[&str]) -> DrillOptions {
+        DrillOptions {
+            faults: faults.iter().map(|f| Fault::parse(f).unwrap()).collect(),
+            scenario: Scenario::RegionOutage,
+            ..DrillOptions::default()
+        }
+    }
+
+    fn judge(opts: &DrillOptions, lines: &[&str], started: usize, delivered: usize) -> Vec<String> {
+        let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        proposers(&Proposals { opts, primary: PRIMARY, secondary: SECONDARY, lines: &lines, started, delivered })
+    }
+
+    const STARTED: &str = "us-west-2: started alarm-us-east-1-to-us-west-2-0001";
+
+    #[test]
+    fn one_incident_one_execution_and_the_verdict_says_no_to_two_or_none() {
+        let o = opts(&[]);
+        assert_eq!(judge(&o, &[STARTED], 1, 3), Vec::<String>::new());
+        let two = judge(&o, &[STARTED, STARTED], 2, 3);
+        assert_eq!(two.len(), 1, "{two:?}");
+        assert!(two[0].starts_with("3 alarm event(s) started 2 failover execution(s), not 1"), "{two:?}");
+        assert!(judge(&o, &[], 0, 3)[0].contains("started 0 failover execution(s), not 1"));
+    }
+
+    #[test]
+    fn every_arc_endpoint_dead_wants_no_execution_and_the_reason() {
+        let o = opts(&["arc-dead=5"]);
+        assert!(o.all_arc_dead());
+        let refused =
+            "us-west-2: Failover.EndpointsUnavailable: routing controls could not be read; no failover started";
+        assert_eq!(judge(&o, &[refused], 0, 4), Vec::<String>::new());
+        // A proposer that starts anyway.
+        let started = judge(&o, &[STARTED], 1, 4);
+        assert_eq!(started.len(), 2, "{started:?}");
+        assert!(started[0].contains("started 1 failover execution(s), not 0"), "{started:?}");
+        assert!(started[1].starts_with("with every ARC endpoint dead the proposer must say"), "{started:?}");
+        // A proposer that starts nothing but for another reason (or says nothing).
+        let silent = judge(&o, &["us-west-2: no alarm in ALARM; no failover started"], 0, 4);
+        assert_eq!(silent.len(), 1, "{silent:?}");
+        assert!(silent[0].contains("cannot read the routing"), "{silent:?}");
+    }
+
+    #[test]
+    fn a_partition_wants_the_serving_side_to_refuse_with_its_reason() {
+        let o = opts(&["partition"]);
+        let refused = "us-east-1: us-west-2 looks down from us-east-1 but does not serve; no failover started";
+        assert_eq!(judge(&o, &[STARTED, refused], 1, 6), Vec::<String>::new());
+        // The serving side never fired.
+        let never = judge(&o, &[STARTED], 1, 6);
+        assert_eq!(
+            never,
+            vec!["partition: the proposer in us-east-1 never fired (its canaries watching us-west-2 must alarm)"]
+        );
+        // The serving side fired and said something other than a refusal: it too started
+        // (counted as two), or it failed.
+        let wrong = judge(&o, &[STARTED, "us-east-1: started alarm-us-west-2-to-us-east-1-0001"], 2, 6);
+        assert_eq!(wrong.len(), 2, "{wrong:?}");
+        assert!(
+            wrong[1].starts_with("partition: the proposer in us-east-1 did not refuse with its reason"),
+            "{wrong:?}"
+        );
+        let failed = judge(&o, &[STARTED, "us-east-1: Failover.Transient: ListExecutions: timeout"], 1, 6);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("did not refuse"), "{failed:?}");
+    }
+
+    #[test]
+    fn an_alarm_storm_that_was_not_delivered_is_a_no() {
+        let o = opts(&["alarm-storm"]);
+        assert_eq!(judge(&o, &[STARTED], 1, 50), Vec::<String>::new());
+        assert_eq!(judge(&o, &[STARTED], 1, 49), vec!["the alarm storm delivered 49 event(s), not 50"]);
+    }
 }

@@ -616,43 +616,17 @@ async fn run_inner(
             .count();
         let delivered =
             sim.service::<regionsim::eventbridge::EventBridge>().events().iter().filter(|e| e.delivered).count();
-        // With every ARC endpoint dead the proposer cannot read the routing: it starts
-        // nothing and says why (the operator started the failover by hand).
-        let want_started = usize::from(!opts.all_arc_dead());
-        if started != want_started {
+        let problems = expect::proposers(&expect::Proposals {
+            opts,
+            primary: &primary,
+            secondary: &secondary,
+            lines: &report.proposals,
+            started,
+            delivered,
+        });
+        if !problems.is_empty() {
             report.as_expected = false;
-            report.problems.push(format!(
-                "{delivered} alarm event(s) started {started} failover execution(s), not {want_started}: one incident \
-                 starts exactly one, none when the routing cannot be read"
-            ));
-        }
-        if opts.all_arc_dead() && !report.proposals.iter().any(|l| l.contains("routing controls could not be read")) {
-            report.as_expected = false;
-            report.problems.push(format!(
-                "with every ARC endpoint dead the proposer must say it cannot read the routing: {:?}",
-                report.proposals
-            ));
-        }
-        if opts.faults.contains(&Fault::Partition) {
-            // Both proposers fired; the one in the Region that serves must have said why it
-            // started nothing (the other's execution is the only one, judged above).
-            let serving_side: Vec<&String> =
-                report.proposals.iter().filter(|l| l.starts_with(&format!("{primary}: "))).collect();
-            if serving_side.is_empty() {
-                report.as_expected = false;
-                report.problems.push(format!(
-                    "partition: the proposer in {primary} never fired (its canaries watching {secondary} must alarm)"
-                ));
-            } else if !serving_side.iter().all(|l| l.contains("no failover started")) {
-                report.as_expected = false;
-                report.problems.push(format!(
-                    "partition: the proposer in {primary} did not refuse with its reason: {serving_side:?}"
-                ));
-            }
-        }
-        if opts.faults.contains(&Fault::AlarmStorm) && delivered < 50 {
-            report.as_expected = false;
-            report.problems.push(format!("the alarm storm delivered {delivered} event(s), not 50"));
+            report.problems.extend(problems);
         }
     }
     let log = CallLog {

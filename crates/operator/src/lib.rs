@@ -393,6 +393,32 @@ impl Operator {
         Ok(Timeline::from_history(arn, d.status().as_str(), started, stopped, rto, &events, now))
     }
 
+    /// `failover status --follow`: the timeline of one execution (the latest when `execution`
+    /// is `None`, pinned at the first read, so an execution started meanwhile is not
+    /// followed instead), read every `every` on `clock` until the execution ends. `changed`
+    /// gets each running timeline whose steps differ from the last one it got (the elapsed
+    /// time alone is no change); the ended timeline is returned.
+    pub async fn follow(
+        &self,
+        execution: Option<&str>,
+        clock: &SharedClock,
+        every: Duration,
+        mut changed: impl FnMut(&Timeline),
+    ) -> Result<Timeline, OpError> {
+        let mut t = self.status(execution, clock.now()).await?;
+        let arn = t.execution_arn.clone();
+        let mut shown: Option<Vec<Step>> = None;
+        while !t.finished() {
+            if shown.as_ref() != Some(&t.steps) {
+                changed(&t);
+                shown = Some(t.steps.clone());
+            }
+            clock.sleep(every).await;
+            t = self.status(Some(&arn), clock.now()).await?;
+        }
+        Ok(t)
+    }
+
     /// Approves or rejects the execution's pending request, as `name`, through the
     /// single-use record the e-mail's link uses.
     pub async fn decide(&self, execution: &str, decision: Decision, name: &str) -> Result<DecisionOutcome, OpError> {

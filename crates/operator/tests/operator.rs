@@ -142,6 +142,42 @@ fn start_waits_for_approval_and_approve_moves_it_once() {
 }
 
 #[test]
+fn status_follow_shows_each_change_until_the_execution_ends() {
+    run(async {
+        let mut stage = stage().await;
+        stage.publish_plan().expect("published");
+        let o = operator(&stage, "us-west-2").await.expect("the stack is found");
+        let started = o.start("us-west-2", "planned", None, stage.clock.now()).await.expect("started");
+        let clock = stage.clock.clone();
+        let t0 = clock.now();
+        let mut shown: Vec<failover_operator::Timeline> = Vec::new();
+        let approvals = &mut stage.approvals;
+        let follow = o.follow(None, &clock, Duration::from_secs(5), |t| shown.push(t.clone()));
+        let approve = async {
+            approvals.recv().await.expect("an approval is asked");
+            // The approver takes two minutes: the follower keeps reading, and shows nothing new.
+            clock.sleep(Duration::from_secs(120)).await;
+            o.decide(&started.execution_arn, Decision::Approve, "Alice Oncall").await.expect("approved");
+        };
+        let (done, ()) = tokio::join!(follow, approve);
+        let done = done.expect("followed to the end");
+        assert_eq!(done.execution_arn, started.execution_arn);
+        assert_eq!(done.status, "SUCCEEDED", "{done}");
+        assert!(clock.now().duration_since(t0).unwrap() >= Duration::from_secs(120));
+
+        assert!(shown.len() >= 2, "the wait and the moves after it: {} shown", shown.len());
+        assert!(shown.iter().all(|t| t.status == "RUNNING"), "an ended timeline is returned, not shown");
+        assert!(shown.windows(2).all(|w| w[0].steps != w[1].steps), "a timeline is shown only when it changed");
+        let waiting = shown
+            .iter()
+            .filter(|t| t.current().iter().map(|s| s.name.as_str()).collect::<Vec<_>>() == ["RequestApproval"])
+            .count();
+        assert_eq!(waiting, 1, "24 reads during the approver's two minutes, one shown");
+        assert!(shown.last().unwrap().steps.iter().any(|s| s.name == "RequestApproval" && s.took.is_some()));
+    });
+}
+
+#[test]
 fn reject_ends_the_execution_with_nothing_moved() {
     run(async {
         let mut stage = stage().await;

@@ -176,7 +176,7 @@ impl<'a> Ctx<'a> {
                     .global_cluster_identifier(&self.db.global_cluster)
                     .target_db_cluster_identifier(self.target_arn)
                     .customize()
-                    .config_override(no_sdk_retries())
+                    .config_override(move_call_retries())
                     .send()
                     .await
                     .map(|_| ())
@@ -197,7 +197,7 @@ impl<'a> Ctx<'a> {
                     .target_db_cluster_identifier(self.target_arn)
                     .allow_data_loss(true)
                     .customize()
-                    .config_override(no_sdk_retries())
+                    .config_override(move_call_retries())
                     .send()
                     .await
                     .map(|_| ())
@@ -278,8 +278,12 @@ impl<'a> Ctx<'a> {
 }
 
 /// The move calls are not idempotent: re-sent after a lost answer they are refused
-/// (`InvalidGlobalClusterStateFault`), so the SDK must not re-send them; the state
-/// machine's retry re-invokes the step, which reads the global cluster first.
-fn no_sdk_retries() -> aws_sdk_rds::config::Builder {
-    aws_sdk_rds::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+/// (`InvalidGlobalClusterStateFault`), so the SDK re-sends one only when RDS refused it
+/// unexecuted, a throttle ([`crate::aws::ThrottlesOnly`]); a timeout, a dropped connection or
+/// a 5xx may hide an accepted call and goes to the state machine's retry, which re-invokes
+/// the step, and the step reads the global cluster first.
+fn move_call_retries() -> aws_sdk_rds::config::Builder {
+    aws_sdk_rds::config::Builder::default()
+        .retry_config(aws_config::retry::RetryConfig::standard())
+        .retry_classifier(crate::aws::ThrottlesOnly)
 }

@@ -16,9 +16,14 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority, RetryReason,
+};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::ErrorKind as RetryKind;
 use failover_core::plan::{ArcTimeouts, ClusterEndpoint};
 use failover_core::{ErrorKind, SharedClock, StepError};
 
@@ -232,6 +237,38 @@ pub fn arc_client(
     aws_sdk_route53recoverycluster::Client::from_conf(conf)
 }
 
+/// The retry classifier of calls that must not run twice (the Aurora move calls): it runs
+/// after the SDK's own classifiers and keeps only their throttling verdict. A throttled
+/// request was refused before it was executed, so re-sending it is safe; every other
+/// retryable answer (a timeout, a dropped connection, a 5xx) may follow an executed call,
+/// and is not re-sent.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottlesOnly;
+
+impl ClassifyRetry for ThrottlesOnly {
+    fn classify_retry(&self, _ctx: &InterceptorContext) -> RetryAction {
+        RetryAction::NoActionIndicated
+    }
+
+    fn classify_retry_v2(&self, ctx: &InterceptorContext, previous: &RetryAction) -> RetryAction {
+        match previous {
+            RetryAction::RetryIndicated(RetryReason::RetryableError { kind: RetryKind::ThrottlingError, .. }) => {
+                previous.clone()
+            }
+            _ if matches!(ctx.output_or_error(), Some(Ok(_))) => RetryAction::NoActionIndicated,
+            _ => RetryAction::RetryForbidden,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "ThrottlesOnly"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
 /// What an SDK error means for the error contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
@@ -337,6 +374,8 @@ pub fn kind_of(code: &str, status: u16) -> ErrorKind {
         "InternalFailure",
         "ServiceUnavailable",
         "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
     ];
     const DENIED: &[&str] = &[
         "AccessDenied",

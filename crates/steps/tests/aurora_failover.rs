@@ -339,8 +339,8 @@ async fn throttling_then_success() {
         })
         .repeatedly()
         .build();
-    // 503 on the first invocation's switchover: the SDK does not re-send a move call (a
-    // re-sent switchover is refused), the step reads the global cluster again, finds no move
+    // 503 on the first invocation's switchover: the SDK does not re-send a move call whose
+    // answer may hide an accepted call (a re-sent switchover is refused), the step reads the global cluster again, finds no move
     // of its own in flight and answers `Transient`; the state machine retries the task and
     // the second invocation's switchover goes through.
     let switch = {
@@ -366,6 +366,67 @@ async fn throttling_then_success() {
     let out = handle(input("catalog", SECONDARY, Mode::Planned, AuroraAction::Start), &clients).await.unwrap();
     assert_eq!(out.outcome, AuroraOutcome::Started);
     assert_eq!(switch.num_calls(), 2, "exactly one accepted switchover");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_move_call_is_re_sent_by_the_sdk_within_the_invocation() {
+    // RDS refuses a throttled request before executing it, so the SDK may send it again: the
+    // throttles are absorbed within one invocation, in both modes, and the state machine's
+    // retry budget is not spent on them.
+    let p = plan();
+    for mode in [Mode::Planned, Mode::Unplanned] {
+        let h = healthy("catalog", MYSQL);
+        let describe = describe_global(vec![Global::of(&p, "catalog", PRIMARY, MYSQL)]);
+        let t = h.target_arn.clone();
+        let call = match mode {
+            Mode::Planned => mock!(aws_sdk_rds::Client::switchover_global_cluster)
+                .match_requests(move |r| r.target_db_cluster_identifier() == Some(t.as_str()))
+                .sequence()
+                .error(|| SwitchoverGlobalClusterError::generic(meta("Throttling", "Rate exceeded")))
+                .times(2)
+                .output(|| SwitchoverGlobalClusterOutput::builder().build())
+                .build(),
+            Mode::Unplanned => mock!(aws_sdk_rds::Client::failover_global_cluster)
+                .match_requests(move |r| r.target_db_cluster_identifier() == Some(t.as_str()))
+                .sequence()
+                .error(|| FailoverGlobalClusterError::generic(meta("Throttling", "Rate exceeded")))
+                .times(2)
+                .output(|| FailoverGlobalClusterOutput::builder().build())
+                .build(),
+        };
+        let cw = lag(&[(-30, 100.0)], &[]);
+        let mocks = match mode {
+            Mode::Planned => h.planned(&describe, &call, &cw),
+            Mode::Unplanned => h.unplanned(&describe, &call, &cw),
+        };
+        let out = handle(input("catalog", SECONDARY, mode, AuroraAction::Start), &mocks.clients()).await.unwrap();
+        assert_eq!(out.outcome, AuroraOutcome::Started, "{mode:?}");
+        assert_eq!(call.num_calls(), 3, "{mode:?}: two throttled, then accepted");
+        assert_eq!(describe.num_calls(), 1, "{mode:?}: no read after a refusal: there was none");
+    }
+
+    // Throttled past the SDK's three attempts: transient for the state machine, and no more
+    // than three sends.
+    let h = healthy("catalog", MYSQL);
+    let describe = describe_global(vec![Global::of(&p, "catalog", PRIMARY, MYSQL)]);
+    let call = mock!(aws_sdk_rds::Client::switchover_global_cluster)
+        .then_error(|| SwitchoverGlobalClusterError::generic(meta("Throttling", "Rate exceeded")));
+    let cw = lag(&[(-30, 100.0)], &[]);
+    let mocks = h.planned(&describe, &call, &cw);
+    let e = start_err(&mocks, "catalog", Mode::Planned).await;
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    assert_eq!(call.num_calls(), 3);
+
+    // A refusal that is not a throttle is never re-sent.
+    let h = healthy("orders", PG);
+    let describe = describe_global(vec![Global::of(&p, "orders", PRIMARY, PG)]);
+    let call = mock!(aws_sdk_rds::Client::failover_global_cluster)
+        .then_error(|| FailoverGlobalClusterError::generic(meta("RequestTimeout", "request timed out")));
+    let cw = lag(&[(-5, 0.0)], &[]);
+    let mocks = h.unplanned(&describe, &call, &cw);
+    let e = start_err(&mocks, "orders", Mode::Unplanned).await;
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    assert_eq!(call.num_calls(), 1, "a timed-out request may have been executed: sent once");
 }
 
 #[tokio::test(start_paused = true)]
