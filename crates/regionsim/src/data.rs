@@ -43,7 +43,7 @@ use std::path::PathBuf;
 pub use db::Dialect;
 pub use plan_schema::{ddl_schema, generated_schema};
 pub use store::{DataStore, DbLocation, GlobalDataSpec, WorkloadStats};
-pub use truth::{ClusterRef, GroundTruth, KeyClass, KeyFate, TableTruth, diff_tables};
+pub use truth::{ClusterRef, GroundTruth, KeyClass, KeyFate, MAX_READS, TableTruth, diff_tables};
 pub use values::{ColType, Column, Key, Op, Row, Schema, TableDef, Tables, Txn, Value};
 pub use workload::{LagVariation, Rush, WorkloadConfig};
 

@@ -426,6 +426,7 @@ impl DataStore {
             old_rows: Arc::new(old.mirror.clone()),
             replicated_rows: Arc::new(new.mirror.clone()),
             earlier_reads: Vec::new(),
+            dropped_reads: 0,
         };
         g.truths.push(truth.clone());
         Ok(truth)

@@ -195,6 +195,10 @@ pub struct GroundTruth {
     /// primary at several moments, and each range holds the classes of its own read.
     #[serde(skip)]
     pub earlier_reads: Vec<(SystemTime, ClassesByTable)>,
+    /// The reads whose classes were dropped to keep [`MAX_READS`]: a report with more key
+    /// ranges than that cannot be judged key by key.
+    #[serde(skip)]
+    pub dropped_reads: usize,
 }
 
 /// Every differing key's fate, table by table.
@@ -217,6 +221,7 @@ impl GroundTruth {
             self.earlier_reads.push((before, classes));
             if self.earlier_reads.len() >= MAX_READS {
                 self.earlier_reads.remove(0);
+                self.dropped_reads += 1;
             }
         }
         let empty = BTreeMap::new();
