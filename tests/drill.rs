@@ -595,6 +595,41 @@ async fn a_scanner_or_a_forged_link_moves_nothing_and_a_replayed_form_decides_on
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unlisted_name_is_refused_by_the_page_and_a_listed_approver_decides() {
+    // The reference plan lists Ana Silva and Ravi Menon. The impostor posts the genuine form
+    // under another name first: refused (403), nothing sent; then Ana Silva approves.
+    let lines: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = lines.clone();
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |l| seen.lock().unwrap().push(l.to_string()));
+    let opts =
+        DrillOptions { scenario: Scenario::Planned, approve: Approve::Impostor, seed: 7, ..DrillOptions::default() };
+    let r = failover_drill::run(&opts, progress).await.expect("the drill runs");
+    assert_expected(&r);
+    assert_eq!(r.serving_regions, vec!["us-west-2"]);
+    assert_eq!(r.api_calls["states"]["SendTaskSuccess"], 1, "one decision sent: {:?}", r.api_calls["states"]);
+    let posts =
+        r.api_calls["function-urls"].iter().filter(|(op, _)| op.starts_with("POST")).map(|(_, n)| n).sum::<u64>();
+    assert_eq!(posts, 2, "the impostor's form and the approver's: {:?}", r.api_calls["function-urls"]);
+    let said = lines.lock().unwrap().join("\n");
+    assert!(said.contains("mallory (not an approver): 403"), "{said}");
+    assert!(said.contains("approved by Ana Silva through the e-mail link"), "{said}");
+
+    // A plan that lists nobody lets anyone holding the link decide: nobody is an impostor,
+    // and the drill says so before it starts.
+    let open = failover_drill::run::DEFAULT_PLAN.replace("  approvers: [Ana Silva, Ravi Menon]\n", "");
+    assert_ne!(open, failover_drill::run::DEFAULT_PLAN, "the reference plan lists its approvers");
+    let opts = DrillOptions { plan_yaml: Some(open.clone()), ..opts };
+    let quiet: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+    let e = failover_drill::run(&opts, quiet.clone()).await.expect_err("no approvers, no impostor");
+    assert!(e.to_string().contains("approval.approvers: --approve impostor needs a plan that lists"), "{e}");
+    // Under that plan the drill's approver decides under the drill's own name.
+    let opts = DrillOptions { approve: Approve::Auto, ..opts };
+    let r = failover_drill::run(&opts, quiet).await.expect("the drill runs");
+    assert_expected(&r);
+    assert_eq!(r.serving_regions, vec!["us-west-2"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_world_that_propagates_slower_than_the_plan_believes_is_shown_and_counted() {
     // The plan believes Route 53 takes 30 s to see a routing change; this world takes 120 s.
     let world =

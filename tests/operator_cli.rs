@@ -99,12 +99,18 @@ async fn start_status_and_approve_from_the_command_line() {
     assert!(out.contains("RUNNING"), "{out}");
     assert!(out.contains("Preflight") && out.contains("now: RequestApproval"), "{out}");
 
+    // The reference plan lists its approvers: Bob is not one, and the command says so.
     let o = run(&["approve", &arn, "--region", "us-west-2", "--as", "Bob"], env.clone()).await;
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    assert!(out.contains("approve by Bob (arn:aws:iam::111122223333:user/akidoperatorbob)"), "{out}");
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("`Bob` is not one of the plan's approvers"), "{err}");
 
-    let o = run(&["reject", &arn, "--region", "us-west-2", "--as", "Bob"], env.clone()).await;
+    let o = run(&["approve", &arn, "--region", "us-west-2", "--as", "Ravi Menon"], env.clone()).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("approve by Ravi Menon (arn:aws:iam::111122223333:user/akidoperatorbob)"), "{out}");
+
+    let o = run(&["reject", &arn, "--region", "us-west-2", "--as", "Ravi Menon"], env.clone()).await;
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "a decided request cannot be rejected: {err}");
 }

@@ -110,6 +110,9 @@ enum ApproveArg {
     Forged,
     /// Only open the Approve link, as a mail scanner does (a GET decides nothing).
     Scanner,
+    /// Post the genuine form under a name the plan's approvers do not list (refused), then
+    /// approve as the plan's first approver. The plan must list approvers.
+    Impostor,
 }
 
 pub fn run(args: DrillArgs) -> ExitCode {
@@ -171,6 +174,7 @@ pub fn run(args: DrillArgs) -> ExitCode {
             ApproveArg::Replayed => Approve::Replayed,
             ApproveArg::Forged => Approve::Forged,
             ApproveArg::Scanner => Approve::Scanner,
+            ApproveArg::Impostor => Approve::Impostor,
         },
         faults: args.faults.clone(),
         seed: args.seed,

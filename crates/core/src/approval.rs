@@ -534,8 +534,40 @@ pub enum Refusal {
     NameInvalid,
 }
 
-fn same_name(a: &str, b: &str) -> bool {
+/// Whether two typed names are the same approver: equal without case or surrounding blanks.
+pub fn same_name(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
+/// What is wrong with `name` as an approver's name, if anything: the rule the page applies
+/// to a typed name and the plan to its list.
+pub fn name_problem(name: &str) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        Some("must not be empty".into())
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Some(format!("at most {MAX_NAME_CHARS} characters"))
+    } else if name.chars().any(char::is_control) {
+        Some("must not hold control characters".into())
+    } else {
+        None
+    }
+}
+
+/// `name`, trimmed, when it may decide `record`: given, valid, and one of the record's
+/// approvers when it names any.
+pub fn checked_name<'a>(record: &ApprovalRecord, name: &'a str) -> Result<&'a str, Refusal> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Refusal::NameMissing);
+    }
+    if name_problem(name).is_some() {
+        return Err(Refusal::NameInvalid);
+    }
+    if !record.approvers.is_empty() && !record.approvers.iter().any(|a| same_name(a, name)) {
+        return Err(Refusal::NotAnApprover { name: name.to_string() });
+    }
+    Ok(name)
 }
 
 /// The request `link` names, if `record` is it and it has not expired at `now`.
@@ -568,16 +600,7 @@ pub fn decide(
     now: SystemTime,
 ) -> Result<Transition, Refusal> {
     let record = live_request(record, link, now)?;
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Refusal::NameMissing);
-    }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(Refusal::NameInvalid);
-    }
-    if !record.approvers.is_empty() && !record.approvers.iter().any(|a| same_name(a, name)) {
-        return Err(Refusal::NotAnApprover { name: name.to_string() });
-    }
+    let name = checked_name(record, name)?;
     match &record.status {
         Status::Pending => Ok(Transition::Decide(Decided {
             decision: link.decision,
@@ -804,6 +827,13 @@ pub fn render_confirmation(record: &ApprovalRecord, link: &Link, key: &[u8], act
     let _ = write!(main, "<form method=\"post\" action=\"{}\">", attr(action_url));
     for (name, value) in signed_params(key, link) {
         let _ = write!(main, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", attr(name), attr(&value));
+    }
+    if !record.approvers.is_empty() {
+        let _ = write!(
+            main,
+            "<p>Only the plan's approvers may decide: {}. Type your name as it is listed.</p>",
+            text(&record.approvers.join(", "))
+        );
     }
     let _ = write!(
         main,

@@ -462,7 +462,7 @@ pub struct StackResources {
     pub approval_secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     #[serde(default = "default_true")]
@@ -472,6 +472,11 @@ pub struct Approval {
     /// Whether a canary alarm may start a failover that runs without approval.
     #[serde(default)]
     pub alarm_may_fail_over_without_approval: bool,
+    /// Who may decide, by name (compared without case or surrounding blanks); empty: anyone
+    /// who holds the link. The approval page and the CLI refuse any other name. A typed name
+    /// authenticates nobody: the link and, for the CLI, the caller's IAM identity do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }
 
 fn default_true() -> bool {
@@ -487,6 +492,7 @@ impl Default for Approval {
             required: true,
             timeout_seconds: default_approval_timeout(),
             alarm_may_fail_over_without_approval: false,
+            approvers: Vec::new(),
         }
     }
 }
@@ -626,9 +632,14 @@ impl Plan {
             );
         }
         let _ = writeln!(s, "DNS: {} {} (TTL {} s)", self.dns.record, self.dns.record_type, self.dns.ttl_seconds);
+        let approvers = if self.approval.approvers.is_empty() {
+            "anyone holding the link".to_string()
+        } else {
+            self.approval.approvers.join(", ")
+        };
         let _ = write!(
             s,
-            "approval: {}, timeout {} s; cooldown {} s",
+            "approval: {}, timeout {} s, approvers: {approvers}; cooldown {} s",
             if self.approval.required { "required" } else { "not required" },
             self.approval.timeout_seconds,
             self.cooldown_seconds
@@ -951,6 +962,14 @@ impl Validator {
 
         if p.approval.timeout_seconds == 0 {
             self.problem("approval.timeout_seconds", "must be greater than zero");
+        }
+        for (i, name) in p.approval.approvers.iter().enumerate() {
+            let path = format!("approval.approvers[{i}]");
+            if let Some(problem) = crate::approval::name_problem(name) {
+                self.problem(&path, problem);
+            } else if let Some(j) = p.approval.approvers[..i].iter().position(|a| crate::approval::same_name(a, name)) {
+                self.problem(&path, format!("`{}` is listed already, as approval.approvers[{j}]", name.trim()));
+            }
         }
     }
 

@@ -499,6 +499,19 @@ fn the_confirmation_page_says_what_happens_and_posts_the_signed_link() {
 }
 
 #[test]
+fn the_confirmation_page_names_the_plans_approvers_when_it_lists_any() {
+    let mut r = record(Status::Pending);
+    let anyone = render_confirmation(&r, &link(Decision::Approve), KEY, ACTION).body;
+    assert!(!anyone.contains("approvers may decide"), "a plan without approvers names none: {anyone}");
+    r.approvers = vec!["Ana Silva".into(), "<b>Ravi</b>".into()];
+    let listed = render_confirmation(&r, &link(Decision::Approve), KEY, ACTION).body;
+    assert!(
+        listed.contains("Only the plan's approvers may decide: Ana Silva, &lt;b&gt;Ravi&lt;/b&gt;."),
+        "the names, escaped: {listed}"
+    );
+}
+
+#[test]
 fn the_confirmation_form_posts_what_verify_accepts() {
     let l = link(Decision::Reject);
     let mut form = url::form_urlencoded::Serializer::new(String::new());

@@ -42,6 +42,29 @@ fn the_example_plan_is_valid_and_summarised() {
 }
 
 #[test]
+fn approvers_are_named_once_each_with_a_usable_name() {
+    let s = example().summary();
+    assert!(s.contains("approvers: Ana Silva, Ravi Menon"), "{s}");
+    assert_eq!(problems(|p| p.approval.approvers.clear()), Vec::<String>::new(), "no list: anyone with the link");
+    let mut open = example();
+    open.approval.approvers.clear();
+    assert!(open.summary().contains("approvers: anyone holding the link"), "{}", open.summary());
+
+    assert_one(problems(|p| p.approval.approvers.push("  ".into())), "approval.approvers[2]", "must not be empty");
+    assert_one(
+        problems(|p| p.approval.approvers.push(" ana SILVA".into())),
+        "approval.approvers[2]",
+        "`ana SILVA` is listed already, as approval.approvers[0]",
+    );
+    assert_one(problems(|p| p.approval.approvers.push("x".repeat(101))), "approval.approvers[2]", "at most 100");
+    assert_one(
+        problems(|p| p.approval.approvers.insert(0, "Ana\nSilva".into())),
+        "approval.approvers[0]",
+        "control characters",
+    );
+}
+
+#[test]
 fn unknown_region() {
     assert_one(problems(|p| p.regions.secondary = "us-middle-1".into()), "regions.secondary", "not a known AWS Region");
 }

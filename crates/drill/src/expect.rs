@@ -164,7 +164,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
     let moved = serving == vec![i.decision_target.to_string()]
         && writers.iter().all(|(db, w)| (w == i.decision_target) != refused.contains(db));
     let (expected, outcome) = match i.opts.approve {
-        Approve::Auto | Approve::Replayed if all_arc_dead => {
+        Approve::Auto | Approve::Replayed | Approve::Impostor if all_arc_dead => {
             // No ARC endpoint answers: preflight cannot read the routing controls, nothing
             // moves, the failure is notified and the execution fails.
             let failed = decision_result.status == Status::Failed;
@@ -187,7 +187,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                     .to_string(),
             )
         }
-        Approve::Auto | Approve::Replayed if !refused.is_empty() => {
+        Approve::Auto | Approve::Replayed | Approve::Impostor if !refused.is_empty() => {
             // Traffic and the other writers move; the refused ones stay; the execution
             // fails naming them, after starting the recovery of the others when unplanned.
             let failed = decision_result.status == Status::Failed
@@ -224,7 +224,7 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
                 if failed && named && moved && notified { "partly-moved" } else { "unexpected" }.to_string(),
             )
         }
-        Approve::Auto | Approve::Replayed => {
+        Approve::Auto | Approve::Replayed | Approve::Impostor => {
             let expected = match i.opts.scenario {
                 Scenario::Planned if refused_switchover => {
                     "switchover refused (lag over the RPO or unknown), continued unplanned on approval: failed over, recovered, report equal to ground truth"
@@ -515,6 +515,21 @@ pub(crate) async fn assess(i: Inputs<'_>) -> DrillReport {
         }
         _ => {}
     }
+
+    // Who decided: every name recorded with a decision is one the plan lists (when it lists
+    // any), and an impostor's form was refused before the approver's was taken.
+    let refused_posts = calls
+        .iter()
+        .filter(|c| {
+            c.service == regionsim::service::FUNCTION_URLS && c.operation.starts_with("POST ") && c.status == Some(403)
+        })
+        .count();
+    problems.extend(deciders_listed(
+        &deciders_of(i.sim, i.plan),
+        &i.plan.approval.approvers,
+        i.opts.approve,
+        refused_posts,
+    ));
 
     // Notifications, API calls, mutating calls repeated?
     let notifications: Vec<Notification> = i
@@ -1089,6 +1104,53 @@ fn execution_rto(out: &Value, start: SystemTime) -> Option<f64> {
     Some(failover_core::rto::recovery_time(start, served, &waits).as_secs_f64())
 }
 
+/// The names recorded with the decisions of both stacks' approval requests, as the items
+/// of their approvals tables hold them.
+fn deciders_of(sim: &Sim, plan: &Plan) -> Vec<String> {
+    let ddb = sim.service::<regionsim::dynamodb::DynamoDb>();
+    let table = crate::stage::approvals_table(&plan.name);
+    sim.regions()
+        .iter()
+        .flat_map(|region| ddb.items(region, &table))
+        .filter_map(|item| match item.get(failover_steps::approval::attr::DECIDED_BY) {
+            Some(regionsim::dynamodb::AttrValue::S(name)) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The approvers' verdict: no decision is recorded under a name the plan's `approvers` do
+/// not list (when it lists any), and under `--approve impostor` the impostor's form was
+/// refused (`refused_posts`: the page's 403 answers to a POST) and no decision bears the
+/// impostor's name.
+pub(crate) fn deciders_listed(
+    deciders: &[String],
+    approvers: &[String],
+    approve: Approve,
+    refused_posts: usize,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !approvers.is_empty() {
+        for name in deciders {
+            if !approvers.iter().any(|a| failover_core::approval::same_name(a, name)) {
+                problems.push(format!(
+                    "a decision was recorded by `{name}`, whom the plan's approvers ({}) do not list",
+                    approvers.join(", ")
+                ));
+            }
+        }
+    }
+    if approve == Approve::Impostor {
+        if refused_posts == 0 {
+            problems.push(format!("the impostor's form ({}) was not refused by the page", crate::run::IMPOSTOR));
+        }
+        if deciders.is_empty() {
+            problems.push("no decision was recorded after the impostor was refused".to_string());
+        }
+    }
+    problems
+}
+
 /// Where the plan's beliefs about the world (`dns.health_check_propagation_seconds`,
 /// `dns.ttl_seconds`) and the simulated world disagree, one line each.
 pub(crate) fn beliefs(plan: &Plan, world: &regionsim::world::World) -> Vec<String> {
@@ -1132,6 +1194,24 @@ mod tests {
     }
 
     const STARTED: &str = "us-west-2: started alarm-us-east-1-to-us-west-2-0001";
+
+    #[test]
+    fn a_decision_by_a_name_the_plan_does_not_list_is_a_no() {
+        let listed = vec!["Ana Silva".to_string(), "Ravi Menon".to_string()];
+        let by = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        // A listed approver, typed in another case: yes.
+        assert_eq!(deciders_listed(&by(&[" ana SILVA "]), &listed, Approve::Auto, 0), Vec::<String>::new());
+        // A name nobody listed: no, naming it.
+        let no = deciders_listed(&by(&["Ana Silva", "mallory"]), &listed, Approve::Auto, 0);
+        assert_eq!(no.len(), 1, "{no:?}");
+        assert!(no[0].contains("`mallory`"), "{no:?}");
+        // A plan that lists nobody lets anyone decide.
+        assert_eq!(deciders_listed(&by(&["anyone"]), &[], Approve::Auto, 0), Vec::<String>::new());
+        // An impostor never refused, or a request never decided after it: no.
+        assert_eq!(deciders_listed(&by(&["Ravi Menon"]), &listed, Approve::Impostor, 0).len(), 1);
+        assert_eq!(deciders_listed(&[], &listed, Approve::Impostor, 1).len(), 1);
+        assert_eq!(deciders_listed(&by(&["Ravi Menon"]), &listed, Approve::Impostor, 1), Vec::<String>::new());
+    }
 
     #[test]
     fn one_incident_one_execution_and_the_verdict_says_no_to_two_or_none() {

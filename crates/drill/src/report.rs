@@ -41,12 +41,15 @@ pub enum Approve {
     /// Only opens the Approve link, as a mail scanner prefetches it: a GET decides nothing
     /// (the approval times out).
     Scanner,
+    /// Someone who is not one of the plan's approvers posts the genuine form under their
+    /// own name first: refused, nothing decided; then a listed approver approves.
+    Impostor,
 }
 
 impl Approve {
     /// Whether the decision under test is "approved".
     pub fn approves(self) -> bool {
-        matches!(self, Approve::Auto | Approve::Replayed)
+        matches!(self, Approve::Auto | Approve::Replayed | Approve::Impostor)
     }
 
     /// The error the execution must end with when nothing is approved.

@@ -176,6 +176,15 @@ async fn run_inner(
     let clock = SharedClock::virtual_at(epoch);
     let plan = Plan::from_yaml(opts.plan_yaml.as_deref().unwrap_or(DEFAULT_PLAN))
         .map_err(|e| DrillError::Plan(e.to_string()))?;
+    if opts.approve == Approve::Impostor && plan.approval.approvers.is_empty() {
+        return Err(DrillError::Plan(
+            "approval.approvers: --approve impostor needs a plan that lists its approvers (anyone holding the link \
+             may decide this one, so nobody is an impostor)"
+                .into(),
+        ));
+    }
+    // The name the drill's approver types: the plan's first approver, when it lists any.
+    let approver_name: Arc<str> = plan.approval.approvers.first().map_or(DRILL_APPROVER, |a| a.as_str()).trim().into();
     let primary = plan.regions.primary.clone();
     let secondary = plan.regions.secondary.clone();
 
@@ -419,7 +428,7 @@ async fn run_inner(
                     let Some(sim) = mailbox.upgrade() else { break };
                     let messages = sim.sns_messages();
                     drop(sim);
-                    match follow_the_link(&http, &messages, &req, decide).await {
+                    match follow_the_link(&http, &messages, &req, decide, &approver_name).await {
                         Ok(page) => page,
                         Err(e) => format!("not decided: {e}"),
                     }
@@ -745,16 +754,24 @@ fn start_failover(
         .map_err(|e| DrillError::Definitions(e.to_string()))
 }
 
+/// The name the drill's approver types when the plan lists no approvers.
+pub(crate) const DRILL_APPROVER: &str = "drill approver";
+/// The name an impostor types (`--approve impostor`): never one of a plan's approvers.
+pub(crate) const IMPOSTOR: &str = "mallory (not an approver)";
+
 /// The approver's click: the approval e-mail of `req`'s execution (the latest one its
 /// stack's topic carries), its Approve or Reject link opened (GET: the confirmation page,
 /// which decides nothing), then the page's form sent with the approver's name (POST).
 /// `Replayed` sends the form twice, `Forged` alters the link's signature before opening it
-/// and posting its fields, `Scanner` only opens the link. Returns what the pages said.
+/// and posting its fields, `Scanner` only opens the link, `Impostor` first sends the form
+/// as [`IMPOSTOR`], who must be refused. `approver` is the name typed. Returns what the
+/// pages said.
 async fn follow_the_link(
     http: &reqwest::Client,
     messages: &[regionsim::sns::SnsMessage],
     req: &crate::dispatch::ApprovalRequest,
     mode: Approve,
+    approver: &str,
 ) -> Result<String, String> {
     let mail = messages
         .iter()
@@ -802,14 +819,24 @@ async fn follow_the_link(
     if !status.is_success() {
         return Err(format!("GET {link}: {status}: {}", first_line_of_page(&page)));
     }
+    let mut said = String::new();
+    if mode == Approve::Impostor {
+        let mut form = hidden_fields(&page);
+        form.push(("name".into(), IMPOSTOR.into()));
+        let (refused, body) = post(http, &action, &form).await?;
+        if refused.is_success() {
+            return Err(format!("POST {action} as {IMPOSTOR}: {refused}: decided by a name the plan does not list"));
+        }
+        said = format!("{IMPOSTOR}: {refused} {}; then ", first_line_of_page(&body));
+    }
     let mut form = hidden_fields(&page);
-    form.push(("name".into(), "drill approver".into()));
+    form.push(("name".into(), approver.into()));
     let (status, body) = post(http, &action, &form).await?;
     if !status.is_success() {
         return Err(format!("POST {action}: {status}: {}", first_line_of_page(&body)));
     }
     let what = if mode == Approve::Reject { "rejected" } else { "approved" };
-    let mut said = format!("{what} through the e-mail link ({})", first_line_of_page(&body));
+    said.push_str(&format!("{what} by {approver} through the e-mail link ({})", first_line_of_page(&body)));
     if mode == Approve::Replayed {
         let (again, body) = post(http, &action, &form).await?;
         said.push_str(&format!("; the same form again: {again} {}", first_line_of_page(&body)));

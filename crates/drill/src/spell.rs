@@ -47,6 +47,7 @@ impl Approve {
             Approve::Replayed => "replayed",
             Approve::Forged => "forged",
             Approve::Scanner => "scanner",
+            Approve::Impostor => "impostor",
         }
     }
 }

@@ -124,8 +124,15 @@ fn start_waits_for_approval_and_approve_moves_it_once() {
         assert_eq!(current, ["RequestApproval"], "{waiting}");
         assert!(waiting.to_string().contains("against an RTO of"), "{waiting}");
 
-        let d = o.decide(&started.execution_arn, Decision::Approve, "Alice Oncall").await.expect("approved");
-        assert_eq!((d.decision.as_str(), d.by.as_str(), d.principal.as_str()), ("approve", "Alice Oncall", ALICE));
+        // The reference plan lists its approvers: another name decides nothing, and says so.
+        let e = o.decide(&started.execution_arn, Decision::Approve, "Alice Oncall").await.expect_err("not listed");
+        assert!(e.to_string().contains("`Alice Oncall` is not one of the plan's approvers"), "{e}");
+        let still = o.status(None, stage.clock.now()).await.expect("status");
+        let current: Vec<&str> = still.current().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(current, ["RequestApproval"], "a refused name decides nothing: {still}");
+
+        let d = o.decide(&started.execution_arn, Decision::Approve, "ana silva").await.expect("approved");
+        assert_eq!((d.decision.as_str(), d.by.as_str(), d.principal.as_str()), ("approve", "ana silva", ALICE));
         assert!(d.delivered, "{d:?}");
 
         let exec = stage.runner.execution(&started.execution_arn).expect("the execution exists");
@@ -136,7 +143,7 @@ fn start_waits_for_approval_and_approve_moves_it_once() {
         assert!(done.current().is_empty());
 
         // The same decision again is no second decision: the record is decided.
-        let again = o.decide(&started.execution_arn, Decision::Reject, "Bob").await;
+        let again = o.decide(&started.execution_arn, Decision::Reject, "Ravi Menon").await;
         assert!(again.is_err(), "a decided request cannot be decided the other way: {again:?}");
     });
 }
@@ -157,7 +164,7 @@ fn status_follow_shows_each_change_until_the_execution_ends() {
             approvals.recv().await.expect("an approval is asked");
             // The approver takes two minutes: the follower keeps reading, and shows nothing new.
             clock.sleep(Duration::from_secs(120)).await;
-            o.decide(&started.execution_arn, Decision::Approve, "Alice Oncall").await.expect("approved");
+            o.decide(&started.execution_arn, Decision::Approve, "Ana Silva").await.expect("approved");
         };
         let (done, ()) = tokio::join!(follow, approve);
         let done = done.expect("followed to the end");
@@ -186,7 +193,7 @@ fn reject_ends_the_execution_with_nothing_moved() {
         let started = o.start("us-west-2", "planned", None, stage.clock.now()).await.expect("started");
         stage.approvals.recv().await.expect("an approval is asked");
         let name = started.execution_arn.rsplit(':').next().unwrap().to_string();
-        let d = o.decide(&name, Decision::Reject, "Alice").await.expect("rejected by execution name");
+        let d = o.decide(&name, Decision::Reject, "Ravi Menon").await.expect("rejected by execution name");
         assert_eq!(d.decision, "reject");
         stage.runner.execution(&started.execution_arn).expect("exists").wait().await;
         let t = o.status(Some(&name), stage.clock.now()).await.expect("status");

@@ -328,8 +328,8 @@ pub fn approval_record(
         rpo_seconds: plan.objectives.rpo_seconds,
         expires_at: unix_seconds(now).saturating_add(plan.approval.timeout_seconds),
         status: Status::Pending,
-        // The plan names no approvers yet: anyone who holds the link decides.
-        approvers: Vec::new(),
+        // Empty: anyone who holds the link decides.
+        approvers: plan.approval.approvers.clone(),
     })
 }
 
@@ -467,6 +467,13 @@ pub fn compose_approval(
     let _ = writeln!(b);
     let _ = writeln!(b, "Reject: {}", links.reject);
     let _ = writeln!(b);
+    if !record.approvers.is_empty() {
+        let _ = writeln!(
+            b,
+            "Only the plan's approvers may decide (type your name as listed): {}.",
+            one_line(&record.approvers.join(", "), 600)
+        );
+    }
     let expiry = UNIX_EPOCH + Duration::from_secs(record.expires_at);
     let _ = writeln!(
         b,
@@ -674,6 +681,13 @@ pub fn compose(input: &NotifyInput, now: SystemTime) -> Message {
         }
         let _ = writeln!(b, "To approve:  failover approve --execution {exec}");
         let _ = writeln!(b, "To reject:   failover reject --execution {exec}");
+        if !plan.approval.approvers.is_empty() {
+            let _ = writeln!(
+                b,
+                "Only the plan's approvers may decide (--as, your name as listed): {}.",
+                one_line(&plan.approval.approvers.join(", "), 600)
+            );
+        }
         let _ = writeln!(b, "Decide by {deadline}; without a decision nothing moves.");
         let _ = writeln!(
             b,

@@ -655,6 +655,11 @@ async fn notify_records_the_request_and_mails_both_links_never_the_token() {
     assert!(m.contains("  catalog: 1200 ms lag at 2027-01-15 07:59:30Z"), "{m}");
     assert!(m.contains("Expires 2027-01-15 09:00:00Z (in 1 h 00 min)"), "{m}");
     assert!(m.contains("bearer credential"), "{m}");
+    assert!(
+        m.contains("Only the plan's approvers may decide (type your name as listed): Ana Silva, Ravi Menon."),
+        "{m}"
+    );
+    assert_eq!(record.approvers, ["Ana Silva", "Ravi Menon"], "the plan's approvers, in the record");
     assert!(m.contains("Timeline:\n  2027-01-15 07:59:00Z  +0 s           started"), "{m}");
     assert!(!m.contains("Note: the plan names"), "the plan's secret is the function's: {m}");
     // One screen: the decision, the risk and both links come first.
@@ -1069,11 +1074,27 @@ async fn the_approver_reads_the_mail_opens_the_link_and_submits_the_form() {
     let deps = approvals(&world);
     let page = get(&deps, &query).await;
     assert_eq!(status(&page), 200, "{}", body(&page));
-    let mut fields = hidden_fields(body(&page));
+    assert!(
+        body(&page).contains("Only the plan's approvers may decide: Ana Silva, Ravi Menon."),
+        "the page says who may decide: {}",
+        body(&page)
+    );
+    let fields = hidden_fields(body(&page));
     assert_eq!(fields.len(), 6, "{fields:?}");
-    fields.push(("name".into(), "Alice".into()));
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = approval::handle(url_request("POST", "", Some(form(&pairs)), false), &deps).await.unwrap();
+    let submit = |name: &str| {
+        let mut fields = fields.clone();
+        fields.push(("name".into(), name.into()));
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        url_request("POST", "", Some(form(&pairs)), false)
+    };
+    // The plan lists its approvers: another name is refused, and nothing is written or sent.
+    let writes = world.writes().len();
+    let r = approval::handle(submit("Alice"), &deps).await.unwrap();
+    assert_eq!(status(&r), 403, "{}", body(&r));
+    assert!(body(&r).contains("Not an approver"), "{}", body(&r));
+    assert_eq!((world.writes().len(), world.sfn_calls().len()), (writes, 0), "a refused name decides nothing");
+    // A listed approver, typed in another case, decides.
+    let r = approval::handle(submit("ana silva"), &deps).await.unwrap();
     assert_eq!(status(&r), 200, "{}", body(&r));
     let calls = world.sfn_calls();
     assert_eq!(calls.len(), 1);
